@@ -1,0 +1,147 @@
+"""Command line: parse arguments, call one function, map errors to exit codes.
+
+Exit codes: 0 all good, 1 some lesson (or fixity check) failed, 2 bad usage or bad manifest.
+Expected failures print one line; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from archiver import __version__
+from archiver.errors import ArchiverError, UsageError
+from archiver.log import EventLog
+from archiver.manifest import load_manifest, select
+from archiver.model import StageResult
+from archiver.pipeline import ARCHIVE_CHAIN, Context, any_failed, run_stages
+from archiver.report import outcome_rows, print_table
+from archiver.store import Store
+
+DEFAULT_MANIFEST = Path("manifests/digital-china.toml")
+STAGE_COMMANDS = {
+    "archive": ("fetch, make subtitles, package and publish every lesson", ARCHIVE_CHAIN),
+    "fetch": ("download each lesson's media with TLS evidence and a WARC capture", ("fetch",)),
+    "subtitles": ("turn transcripts into audio-aligned zh-Hans, en and bilingual WebVTT",
+                  ("subtitles",)),
+    "package": ("mux MKV master and MP4 access copy and build BagIt packages", ("package",)),
+}
+# commands implemented in their own modules: each has HELP, add_arguments(p), run(args, log)
+MODULE_COMMANDS = {
+    "publish": "archiver.publish.command",
+    "serve": "archiver.publish.serve",
+    "verify": "archiver.verify.command",
+    "check-sources": "archiver.verify.sources",
+    "demo": "archiver.demo.command",
+}
+
+
+def _common(parser: argparse.ArgumentParser, manifest: bool = True) -> None:
+    if manifest:
+        parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
+                            help="series manifest (TOML); default: %(default)s")
+        parser.add_argument("--only", nargs="+", metavar="ID",
+                            help="only these lesson ids (default: every lesson)")
+    parser.add_argument("--output", type=Path, default=Path("output"),
+                        help="archive folder; default: %(default)s")
+    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 2),
+                        help="lessons (or files) processed at once; default: %(default)s")
+    parser.add_argument("--json-log", action="store_true",
+                        help="log one JSON object per line on stderr (for machines)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug events")
+
+
+def build_parser(modules: dict[str, ModuleType] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archiver",
+        description="Preserve lecture videos from fragile web pages: fetch (with TLS evidence "
+        "and WARC capture), bilingual subtitles, BagIt packages, fixity checks and an "
+        "embeddable static site.",
+        epilog="Exit codes: 0 all good, 1 a lesson or check failed, 2 bad usage or manifest.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, _stages) in STAGE_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common(p)
+        p.add_argument("--force", action="store_true",
+                       help="redo the stage(s) even when inputs are unchanged")
+        p.add_argument("--wait", action="store_true",
+                       help="wait for another run's lock instead of refusing")
+        if "fetch" in _stages:
+            p.add_argument("--max-bytes", type=int, default=8 << 30,
+                           help="refuse media larger than this many bytes; default: 8 GiB")
+            p.add_argument("--timeout", type=float, default=30.0,
+                           help="network timeout in seconds (connect and each read)")
+            p.add_argument("--retries", type=int, default=5,
+                           help="attempts per source on transient errors; default: %(default)s")
+    p = sub.add_parser("status", help="show every lesson's stage outcomes from the archive",
+                       description="Show what the archive holds for each lesson.")
+    _common(p)
+    for name, module in (modules or {}).items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        _common(p, manifest=getattr(module, "NEEDS_MANIFEST", True))
+        module.add_arguments(p)
+    return parser
+
+
+def _load_modules() -> dict[str, ModuleType]:
+    return {name: importlib.import_module(path) for name, path in MODULE_COMMANDS.items()}
+
+
+def _run_stages(args: argparse.Namespace, log: EventLog, modules: dict[str, ModuleType]) -> int:
+    manifest = load_manifest(args.manifest)
+    lessons = select(manifest, args.only, fail=UsageError)
+    store = Store(args.output)
+    options = {k: getattr(args, k) for k in ("max_bytes", "timeout", "retries") if hasattr(args, k)}
+    with store.locked(wait=args.wait):
+        ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs,
+                      force=args.force, options=options)
+        outcomes = run_stages(lessons, STAGE_COMMANDS[args.command][1], ctx)
+        if args.command == "archive":
+            publish_result = modules["publish"].publish_site(ctx)
+            outcomes.setdefault("(site)", []).append(publish_result)
+    print_table(outcome_rows(outcomes))
+    return 1 if any_failed(outcomes) else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest)
+    store = Store(args.output)
+    outcomes: dict[str, list[StageResult]] = {}
+    for lesson in select(manifest, args.only, fail=UsageError):
+        outcomes[lesson.id] = [r for stage in (*ARCHIVE_CHAIN,)
+                               if (r := store.load_result(lesson.id, stage)) is not None]
+    print_table(outcome_rows(outcomes, show_missing=True))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    modules = _load_modules()
+    parser = build_parser(modules)
+    args = parser.parse_args(argv)
+    log = EventLog(json_lines=args.json_log, debug=args.debug)
+    try:
+        if args.command in STAGE_COMMANDS:
+            return _run_stages(args, log, modules)
+        if args.command == "status":
+            return _status(args)
+        return int(modules[args.command].run(args, log))
+    except ArchiverError as exc:
+        log.error("error", message=str(exc))
+        if args.debug:
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted", message="stopped by the user; rerun to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

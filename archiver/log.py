@@ -1,0 +1,104 @@
+"""Events and progress for people and machines.
+
+One `EventLog` per run. With `--json-log` every event is one JSON object per line on stderr
+(time, level, lesson, stage, event, fields); otherwise events are short human lines, and long
+transfers show rich progress bars when stderr is a terminal (plain periodic lines when not).
+Thread-safe: lessons run concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from archiver.model import utcnow
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+class EventLog:
+    def __init__(self, json_lines: bool = False, debug: bool = False,
+                 stream: IO[str] | None = None, progress: bool | None = None) -> None:
+        self.json_lines = json_lines
+        self.debug_enabled = debug
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+        is_tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.show_bars = (is_tty and not json_lines) if progress is None else progress
+        self._bars: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._last_plain: dict[str, float] = {}
+
+    # -- events -------------------------------------------------------------------------------
+    def event(self, level: str, event: str, lesson: str | None = None,
+              stage: str | None = None, **fields: Any) -> None:
+        if LEVELS[level] < LEVELS["info"] and not self.debug_enabled:
+            return
+        with self._lock:
+            if self.json_lines:
+                record = {"time": utcnow(), "level": level, "lesson": lesson, "stage": stage,
+                          "event": event, "fields": fields}
+                line = json.dumps(record, ensure_ascii=False, default=str)
+            else:
+                where = "/".join(p for p in (lesson, stage) if p)
+                extra = " ".join(f"{k}={v}" for k, v in fields.items() if k != "message")
+                message = fields.get("message", "")
+                prefix = "" if level == "info" else f"{level.upper()}: "
+                line = " ".join(p for p in (prefix + (f"[{where}]" if where else ""), event,
+                                            message, extra) if p).strip()
+            if self._bars is not None:
+                self._bars.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=self.stream, flush=True)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self.event("info", event, **kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self.event("warning", event, **kw)
+
+    def error(self, event: str, **kw: Any) -> None:
+        self.event("error", event, **kw)
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self.event("debug", event, **kw)
+
+    # -- progress -------------------------------------------------------------------------------
+    def start_progress(self) -> None:
+        if not self.show_bars or self._bars is not None:
+            return
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                   TimeRemainingColumn, TransferSpeedColumn)
+
+        self._bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                              TransferSpeedColumn(), TimeRemainingColumn(),
+                              console=Console(file=self.stream), transient=False)
+        self._bars.start()
+
+    def stop_progress(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+            self._tasks.clear()
+
+    def progress(self, lesson: str, stage: str, done: int, total: int | None) -> None:
+        """Report bytes done of total for one lesson's long step (rate-limited when plain)."""
+        key = f"{lesson}/{stage}"
+        if self._bars is not None:
+            with self._lock:
+                task = self._tasks.get(key)
+                if task is None:
+                    task = self._tasks[key] = self._bars.add_task(key, total=total)
+                self._bars.update(task, completed=done, total=total)
+            return
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if not finished and now - self._last_plain.get(key, 0.0) < 5.0:
+            return
+        self._last_plain[key] = now
+        self.event("debug" if self.json_lines else "info", "progress", lesson=lesson,
+                   stage=stage, bytes=done, total=total)

@@ -1,0 +1,214 @@
+"""The output folder: its layout, atomic writes, the run lock and per-lesson stage records.
+
+Layout under `--output` (default `output/`):
+
+    lessons/<id>/fetch/        original media, capture.warc.gz, capture.json (fetch stage)
+    lessons/<id>/subtitles/    <id>.zh-Hans.vtt, <id>.en.vtt, <id>.zh-Hans-en.vtt, SRTs, quality
+    lessons/<id>/package/      <id>.mkv, <id>.mp4, provenance.json (package stage work files)
+    lessons/<id>/state/        <stage>.json: the last StageResult of each stage
+    packages/<id>/             the lesson's BagIt package (current version)
+    quarantine/<id>/           bytes that failed a check, kept for inspection, never used
+    reports/                   verify / check-sources / bench reports
+    catalog.json, site/        written by package and publish
+
+Nothing half-written is ever visible under a final name: files are written to a temporary
+name in the same folder, fsynced, then renamed (an atomic step on POSIX file systems).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from archiver.errors import ArchiverError, LockError
+from archiver.model import StageResult
+
+LESSON_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+TEMP_MARK = ".tmp-"  # every temporary name contains this; nothing final ever does
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path`; on success fsync and rename it to `path`.
+
+    On any exception the temporary file is removed and `path` is left as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_text(path, text)
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh temporary name beside `path` (for tools such as ffmpeg that write by name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=path.suffix,
+                                dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def publish_file(tmp: Path, final: Path) -> None:
+    """Move a finished temporary file to its final name durably."""
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Stream a file through sha256 (1 MiB reads; constant memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable digest of a stage's inputs (JSON-serialisable parts)."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+class Store:
+    """The output folder of one archive."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- layout ---------------------------------------------------------------------------
+    def lesson_dir(self, lesson_id: str) -> Path:
+        return self.root / "lessons" / safe_id(lesson_id)
+
+    def stage_dir(self, lesson_id: str, stage: str) -> Path:
+        return self.lesson_dir(lesson_id) / stage
+
+    def package_dir(self, lesson_id: str) -> Path:
+        return self.root / "packages" / safe_id(lesson_id)
+
+    def quarantine_dir(self, lesson_id: str) -> Path:
+        return self.root / "quarantine" / safe_id(lesson_id)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.json"
+
+    @property
+    def site_dir(self) -> Path:
+        return self.root / "site"
+
+    # -- stage records ----------------------------------------------------------------------
+    def _record_path(self, lesson_id: str, stage: str) -> Path:
+        return self.lesson_dir(lesson_id) / "state" / f"{stage}.json"
+
+    def load_result(self, lesson_id: str, stage: str) -> StageResult | None:
+        path = self._record_path(lesson_id, stage)
+        try:
+            return StageResult.from_json(json.loads(path.read_text("utf-8")))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:  # a damaged record means "redo the stage"
+            del exc
+            return None
+
+    def save_result(self, result: StageResult) -> None:
+        atomic_write_json(self._record_path(result.lesson, result.stage), result.to_json())
+
+    def reusable(self, lesson_id: str, stage: str, fp: str) -> StageResult | None:
+        """The recorded result when it succeeded from the same inputs and its outputs exist."""
+        result = self.load_result(lesson_id, stage)
+        if result is None or result.status not in ("ok", "unchanged") or result.fingerprint != fp:
+            return None
+        base = self.lesson_dir(lesson_id)
+        for out in result.outputs:
+            target = self.root / out.path if out.path.startswith("packages/") else base / out.path
+            try:
+                if target.stat().st_size != out.bytes:
+                    return None
+            except FileNotFoundError:
+                return None
+        return result
+
+    # -- run lock ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, wait: bool = False) -> Iterator[None]:
+        """Hold the output folder's lock for a whole run; a second run waits or is refused."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise LockError(
+                    f"{self.root} is in use by {holder}; wait for it to finish "
+                    "or rerun with --wait"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def safe_id(lesson_id: str) -> str:
+    """Refuse anything but a plain lesson id before it becomes part of a path."""
+    if not LESSON_ID.fullmatch(lesson_id):
+        raise ArchiverError(f"unsafe lesson id {lesson_id!r}: expected lowercase [a-z0-9-]+")
+    return lesson_id
