@@ -1,0 +1,63 @@
+"""Shared fixtures: generated media, certificates with chosen defects, loopback servers.
+
+Everything is real: ffmpeg makes the media, `cryptography` the certificates, and
+`archiver.demo.server.MediaServer` serves them over real TLS on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from archiver.demo.certs import CertSet, make_certs
+from archiver.demo.server import MediaServer, Resource
+
+
+def make_media(path: Path, seconds: float = 3.0, size: str = "160x90", rate: int = 25) -> Path:
+    """An H.264 + AAC MP4 of `seconds` (test pattern and a tone), made by ffmpeg."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(rate),
+         "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-second MP4 shared by the whole session (do not modify it)."""
+    return make_media(tmp_path_factory.mktemp("media") / "tiny.mp4")
+
+
+@pytest.fixture(scope="session")
+def cert_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], CertSet]:
+    """Certificates by kind ("valid", "self-signed", "expired", ...), made once per session."""
+    cache: dict[str, CertSet] = {}
+
+    def get(kind: str) -> CertSet:
+        if kind not in cache:
+            cache[kind] = make_certs(tmp_path_factory.mktemp(f"certs-{kind}"), kind)
+        return cache[kind]
+
+    return get
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., MediaServer]]:
+    """Start MediaServers for a test; all are stopped at its end."""
+    servers: list[MediaServer] = []
+
+    def start(resources: dict[str, Resource], certs: CertSet | None = None) -> MediaServer:
+        server = MediaServer(resources, certs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
