@@ -31,6 +31,7 @@ class EventLog:
         self._bars: Any = None
         self._tasks: dict[str, Any] = {}
         self._last_plain: dict[str, float] = {}
+        self._started: dict[str, tuple[float, int]] = {}
 
     # -- events -------------------------------------------------------------------------------
     def event(self, level: str, event: str, lesson: str | None = None,
@@ -96,9 +97,14 @@ class EventLog:
                 self._bars.update(task, completed=done, total=total)
             return
         now = time.monotonic()
+        start_time, start_done = self._started.setdefault(key, (now, done))
         finished = total is not None and done >= total
-        if not finished and now - self._last_plain.get(key, 0.0) < 5.0:
+        if not finished and now - self._last_plain.get(key, start_time) < 5.0:
             return
         self._last_plain[key] = now
-        self.event("debug" if self.json_lines else "info", "progress", lesson=lesson,
-                   stage=stage, bytes=done, total=total)
+        elapsed = now - start_time
+        rate = (done - start_done) / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if total is not None and rate > 0 else None
+        self.event("info", "progress", lesson=lesson, stage=stage, bytes=done, total=total,
+                   rate=f"{rate / 1e6:.1f}MB/s",
+                   eta="-" if eta is None else f"{eta:.0f}s")
