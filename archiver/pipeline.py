@@ -50,7 +50,8 @@ class Context:
 
 def load_stage(name: str) -> Stage:
     module_name, _, func = STAGES[name].partition(":")
-    return getattr(importlib.import_module(module_name), func)  # type: ignore[no-any-return]
+    stage: Stage = getattr(importlib.import_module(module_name), func)
+    return stage
 
 
 def run_lesson(lesson: Lesson, stages: Sequence[str], ctx: Context) -> list[StageResult]:

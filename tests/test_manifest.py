@@ -156,7 +156,8 @@ def test_unknown_only_id_is_a_usage_error(tmp_path: Path) -> None:
 toml_text = st.text(alphabet=string.printable + "数字中国", max_size=300)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(noise=toml_text, position=st.integers(min_value=0, max_value=2000))
 def test_fuzzed_manifests_raise_only_located_manifest_errors(tmp_path: Path, noise: str,
                                                              position: int) -> None:

@@ -235,7 +235,7 @@ class MediaServer(http.server.ThreadingHTTPServer):
     def base_url(self) -> str:
         scheme = "https" if self.ssl_context is not None else "http"
         host, port = self.server_address[:2]
-        return f"{scheme}://{host}:{port}"
+        return f"{scheme}://{host!s}:{port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path

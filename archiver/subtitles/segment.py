@@ -1,0 +1,238 @@
+"""Split paragraphs into sentences and clauses, and pair English with the Chinese it translates.
+
+Chinese is what is spoken, so Chinese clauses become the timed units. English sentences are
+aligned to Chinese sentences with Gale & Church's length-based dynamic programming (1993:
+"A Program for Aligning Sentences in Bilingual Corpora"), with the English/Chinese length
+ratio estimated per paragraph because translations vary in verbosity. Within an aligned group
+the English is shared out over the Chinese units in proportion to their spoken length, cut
+only between words, so every English piece appears with (roughly) the Chinese it renders.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from archiver.subtitles.cues import Boundary, Unit
+from archiver.subtitles.text import (CLOSING, OPENING, ZH_CLAUSE_END, ZH_ENUM, ZH_SENTENCE_END,
+                                     display_width, is_word_char, normalize_zh, spoken_count)
+
+ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "no", "vs", "etc", "i.e",
+                           "e.g", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+                           "sep", "sept", "oct", "nov", "dec", "inc", "ltd", "co"})
+# After . ! ? (and closing quotes/brackets): whitespace then a capital/opening mark, or no
+# space at all between a lowercase word and a capital ("support.The" occurs in the seed).
+EN_BREAK = re.compile(r"(?<=[.!?])[\"”’)\]]*(?:\s+(?=[\"“‘(\[A-Z0-9])|(?=[A-Z][a-z]))")
+UNIT_WIDTH = 16.0  # a unit never exceeds one subtitle line; cues are built from whole units
+
+# Gale & Church's bead priors (1-1, 1-0, 0-1, 2-1, 1-2) and variance per character. Chinese
+# writers chain clauses with commas where English starts new sentences, so 1-3 beads occur
+# too (lesson 13 at 01:50): added with a small prior.
+BEAD_PRIORS: dict[tuple[int, int], float] = {
+    (1, 1): 0.89, (1, 0): 0.0099 / 2, (0, 1): 0.0099 / 2, (2, 1): 0.089 / 2, (1, 2): 0.089 / 2,
+    (1, 3): 0.005, (3, 1): 0.002,
+}
+# Places where a Chinese line or unit may be cut without a punctuation mark: after these
+# particles, or before these conjunctions/prepositions (no dictionary needed, no word split).
+CUT_AFTER = frozenset("的了地着得")
+CUT_BEFORE = frozenset("是和与及并对在将把从向为以而或等让由被")
+VARIANCE = 6.8
+
+
+def zh_sentences(text: str) -> list[str]:
+    """Chinese sentences, each keeping its end mark and any closing quotes after it."""
+    return _split(text, ZH_SENTENCE_END)
+
+
+def zh_clauses(sentence: str) -> list[str]:
+    """Clauses of a sentence, split after ，；：(and half-width , ; : outside numbers)."""
+    return _split(sentence, ZH_CLAUSE_END)
+
+
+def _split(text: str, marks: frozenset[str]) -> list[str]:
+    pieces: list[str] = []
+    begin = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in marks and not _inside_number(text, i):
+            j = i + 1
+            while j < len(text) and (text[j] in CLOSING or text[j].isspace()):
+                j += 1
+            if text[begin:j].strip():
+                pieces.append(text[begin:j])
+            begin = i = j
+            continue
+        i += 1
+    if text[begin:].strip():
+        pieces.append(text[begin:])
+    return pieces
+
+
+def _inside_number(text: str, i: int) -> bool:
+    """`1,000`, `10:30` and `2.5` keep their half-width separator."""
+    return (text[i] in ",.:" and 0 < i < len(text) - 1
+            and text[i - 1].isdigit() and text[i + 1].isdigit())
+
+
+def en_sentences(text: str) -> list[str]:
+    """English sentences; abbreviations such as `i.e.` or `U.S.` do not end one."""
+    sentences: list[str] = []
+    begin = 0
+    for match in EN_BREAK.finditer(text):
+        candidate = text[begin:match.start()].strip()
+        last_word = (candidate.rstrip(".!?\"”’)]").split()[-1].lower().lstrip("(\"“‘[")
+                     if candidate else "")
+        if last_word.rstrip(".") in ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):
+            continue
+        sentences.append(text[begin:match.end()].strip())
+        begin = match.end()
+    if text[begin:].strip():
+        sentences.append(text[begin:].strip())
+    return sentences
+
+
+def allowed_break(text: str, i: int) -> bool:
+    """May a line (or a unit) end before text[i]? Never inside a Latin word or a number, never
+    before closing punctuation, never after opening punctuation."""
+    if i <= 0 or i >= len(text):
+        return False
+    before, after = text[i - 1], text[i]
+    if after in CLOSING or before in OPENING:
+        return False
+    return not (is_word_char(before) and is_word_char(after))
+
+
+def cut_bonus(text: str, i: int) -> float:
+    """How natural a cut before text[i] is: after 、 or a clause mark best, then particles."""
+    before, after = text[i - 1], text[i]
+    if before in ZH_ENUM or before in ZH_CLAUSE_END or before in ZH_SENTENCE_END:
+        return 5.0
+    if before in CUT_AFTER:
+        return 3.0
+    if after in CUT_BEFORE:
+        return 2.5
+    return 0.0
+
+
+def soft_split(clause: str, width: float = UNIT_WIDTH) -> list[str]:
+    """Cut a clause wider than one line into pieces, at natural places near the middle."""
+    if display_width(clause) <= width:
+        return [clause]
+    total = display_width(clause)
+    best, best_score = -1, math.inf
+    for i in range(1, len(clause)):
+        if not allowed_break(clause, i) or clause[i].isspace():
+            continue
+        left = display_width(clause[:i])
+        if total <= 2 * width and (left > width or total - left > width):
+            continue
+        score = 0.4 * abs(left - total / 2) - cut_bonus(clause, i)
+        if score < best_score:
+            best, best_score = i, score
+    if best < 0:
+        return [clause]
+    return soft_split(clause[:best], width) + soft_split(clause[best:], width)
+
+
+def _bead_cost(zh_len: int, en_len: int, ratio: float, prior: float) -> float:
+    mean = (zh_len + en_len / ratio) / 2
+    if mean <= 0:
+        return math.inf
+    delta = (en_len - ratio * zh_len) / math.sqrt(mean * VARIANCE * ratio)
+    tail = math.erfc(abs(delta) / math.sqrt(2))  # 2 * (1 - Phi(|delta|))
+    return -math.log(prior) - math.log(max(tail, 1e-300))
+
+
+def align(zh_lengths: list[int], en_lengths: list[int]) -> list[tuple[list[int], list[int]]]:
+    """Gale–Church alignment of sentence lengths: a list of beads (zh indices, en indices)."""
+    n, m = len(zh_lengths), len(en_lengths)
+    ratio = (sum(en_lengths) / sum(zh_lengths)) if sum(zh_lengths) and sum(en_lengths) else 1.0
+    cost = [[math.inf] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int]]] = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if cost[i][j] == math.inf:
+                continue
+            for (di, dj), prior in BEAD_PRIORS.items():
+                ni, nj = i + di, j + dj
+                if ni > n or nj > m:
+                    continue
+                step = _bead_cost(sum(zh_lengths[i:ni]), sum(en_lengths[j:nj]), ratio, prior)
+                if cost[i][j] + step < cost[ni][nj]:
+                    cost[ni][nj] = cost[i][j] + step
+                    back[ni][nj] = (di, dj)
+    beads: list[tuple[list[int], list[int]]] = []
+    i, j = n, m
+    while i or j:
+        di, dj = back[i][j]
+        beads.append((list(range(i - di, i)), list(range(j - dj, j))))
+        i, j = i - di, j - dj
+    return beads[::-1]
+
+
+def _share_english(text: str, weights: list[int]) -> list[str]:
+    """Cut `text` between words into len(weights) pieces sized like `weights`."""
+    if len(weights) <= 1 or not text:
+        return [text] + [""] * (len(weights) - 1) if weights else []
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    total = sum(weights) or 1
+    piece = len(text) / len(weights)
+    # Cut preferably where the English pauses too: after a sentence, then after a comma.
+    bonus = {".": 0.5 * piece, "?": 0.5 * piece, "!": 0.5 * piece,
+             ",": 0.25 * piece, ";": 0.3 * piece, ":": 0.3 * piece}
+    pieces: list[str] = []
+    begin = 0
+    acc = 0
+    for weight in weights[:-1]:
+        acc += weight
+        target = len(text) * acc / total
+        best, best_score = begin, math.inf
+        for pos in spaces:
+            if pos < begin:
+                continue
+            score = abs(pos - target) - bonus.get(text[pos - 1].strip("\"”’)"), 0.0)
+            if score < best_score:
+                best, best_score = pos, score
+        pieces.append(text[begin:best].strip())
+        begin = best
+    pieces.append(text[begin:].strip())
+    return pieces
+
+
+def paragraph_units(index: int, en: str, zh: str) -> list[Unit]:
+    """The timed units of one paragraph, English attached, in speaking order."""
+    sentences = zh_sentences(normalize_zh(zh))
+    english = en_sentences(" ".join(en.split()))
+    sentence_units: list[list[Unit]] = []
+    for s_index, sentence in enumerate(sentences):
+        units: list[Unit] = []
+        for c_index, clause in enumerate(zh_clauses(sentence)):
+            for p_index, piece in enumerate(soft_split(clause)):
+                kind: Boundary = ("soft" if p_index else "clause" if c_index
+                                  else "sentence" if s_index else "paragraph")
+                units.append(Unit(zh=piece, weight=spoken_count(piece), paragraph=index,
+                                  boundary=kind))
+        sentence_units.append(units)
+    beads = align([sum(u.weight for u in us) for us in sentence_units],
+                  [len(s.replace(" ", "")) for s in english])
+    # An English sentence with no Chinese (0-1 bead) joins its neighbour's English.
+    groups: list[tuple[list[int], list[str]]] = []
+    pending: list[str] = []
+    for zh_idx, en_idx in beads:
+        texts = [english[k] for k in en_idx]
+        if not zh_idx:
+            if groups:
+                groups[-1][1].extend(texts)
+            else:
+                pending.extend(texts)
+            continue
+        groups.append((zh_idx, pending + texts))
+        pending = []
+    for zh_idx, texts in groups:
+        units = [u for k in zh_idx for u in sentence_units[k]]
+        shares = _share_english(" ".join(texts), [max(u.weight, 1) for u in units])
+        for unit, share in zip(units, shares, strict=True):
+            unit.en = share
+    return [u for us in sentence_units for u in us]

@@ -1,0 +1,52 @@
+"""The command line as scripts and cron jobs see it: help, exit codes, the run lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "manifests" / "digital-china.toml"
+
+
+def archiver(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "archiver", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_help_lists_every_command() -> None:
+    proc = archiver("--help")
+    assert proc.returncode == 0
+    for command in ("archive", "fetch", "subtitles", "package", "status"):
+        assert command in proc.stdout
+    assert "Exit codes" in proc.stdout
+
+
+def test_unknown_command_is_usage_error() -> None:
+    assert archiver("frobnicate").returncode == 2
+
+
+def test_second_run_on_the_same_output_is_refused_clearly(tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from archiver.store import Store
+        with Store(Path({str(tmp_path)!r})).locked():
+            print("held", flush=True)
+            sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        proc = archiver("fetch", "--manifest", str(MANIFEST), "--output", str(tmp_path),
+                        "--only", "digital-china-03")
+        assert proc.returncode == 1
+        assert f"in use by pid {holder.pid}" in proc.stderr and "--wait" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not (tmp_path / "lessons").exists()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
