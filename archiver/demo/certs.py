@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,3 +125,34 @@ def make_certs(folder: Path, kind: str = "valid", host: str = "127.0.0.1") -> Ce
     ca_path.write_bytes(_pem(ca[0]))
     digest = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
     return CertSet(chain=chain, key=key_path, ca=ca_path, fingerprint=digest)
+
+
+def leaf_fingerprint(chain: Path) -> str:
+    """sha256 (hex) of the first certificate in a PEM file: what a `pin:sha256:` names."""
+    leaf = x509.load_pem_x509_certificate(chain.read_bytes())
+    return hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def cached_certs(folder: Path, kind: str, host: str = "127.0.0.1") -> tuple[CertSet, bool]:
+    """The identity of `kind` kept in `folder`, made once and reused; (certs, made_now).
+
+    A server whose certificate changed on every run would change its pin on every run, and
+    every rerun would refetch. A new identity is made in a sibling folder and renamed into
+    place, so an interrupted run never leaves a key that does not match its certificate.
+    """
+    record = folder / "identity.txt"
+    chain, key, ca = folder / "chain.pem", folder / "key.pem", folder / "ca.pem"
+    try:
+        if record.read_text("utf-8").split() == [kind, host] and key.is_file() and ca.is_file():
+            return CertSet(chain=chain, key=key, ca=ca, fingerprint=leaf_fingerprint(chain)), False
+    except (OSError, ValueError):
+        pass
+    fresh = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
+    made = make_certs(fresh, kind, host)
+    (fresh / "identity.txt").write_text(f"{kind} {host}\n", "utf-8")
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.tmp-old-{uuid.uuid4().hex[:8]}")
+        folder.rename(old)
+        shutil.rmtree(old)
+    fresh.rename(folder)
+    return CertSet(chain=chain, key=key, ca=ca, fingerprint=made.fingerprint), True

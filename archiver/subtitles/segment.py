@@ -14,8 +14,15 @@ import math
 import re
 
 from archiver.subtitles.cues import Boundary, Unit
-from archiver.subtitles.text import (CLOSING, OPENING, ZH_CLAUSE_END, ZH_ENUM, ZH_SENTENCE_END,
-                                     display_width, is_word_char, normalize_zh, spoken_count)
+from archiver.subtitles.lines import MAX_LINES, allowed_break, break_en, cut_bonus
+from archiver.subtitles.text import (
+    CLOSING,
+    ZH_CLAUSE_END,
+    ZH_SENTENCE_END,
+    display_width,
+    normalize_zh,
+    spoken_count,
+)
 
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "no", "vs", "etc", "i.e",
                            "e.g", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
@@ -28,15 +35,12 @@ UNIT_WIDTH = 16.0  # a unit never exceeds one subtitle line; cues are built from
 # Gale & Church's bead priors (1-1, 1-0, 0-1, 2-1, 1-2) and variance per character. Chinese
 # writers chain clauses with commas where English starts new sentences, so 1-3 beads occur
 # too (lesson 13 at 01:50): added with a small prior.
+VARIANCE = 6.8
 BEAD_PRIORS: dict[tuple[int, int], float] = {
     (1, 1): 0.89, (1, 0): 0.0099 / 2, (0, 1): 0.0099 / 2, (2, 1): 0.089 / 2, (1, 2): 0.089 / 2,
     (1, 3): 0.005, (3, 1): 0.002,
 }
-# Places where a Chinese line or unit may be cut without a punctuation mark: after these
-# particles, or before these conjunctions/prepositions (no dictionary needed, no word split).
-CUT_AFTER = frozenset("的了地着得")
-CUT_BEFORE = frozenset("是和与及并对在将把从向为以而或等让由被")
-VARIANCE = 6.8
+
 
 
 def zh_sentences(text: str) -> list[str]:
@@ -92,29 +96,6 @@ def en_sentences(text: str) -> list[str]:
     return sentences
 
 
-def allowed_break(text: str, i: int) -> bool:
-    """May a line (or a unit) end before text[i]? Never inside a Latin word or a number, never
-    before closing punctuation, never after opening punctuation."""
-    if i <= 0 or i >= len(text):
-        return False
-    before, after = text[i - 1], text[i]
-    if after in CLOSING or before in OPENING:
-        return False
-    return not (is_word_char(before) and is_word_char(after))
-
-
-def cut_bonus(text: str, i: int) -> float:
-    """How natural a cut before text[i] is: after 、 or a clause mark best, then particles."""
-    before, after = text[i - 1], text[i]
-    if before in ZH_ENUM or before in ZH_CLAUSE_END or before in ZH_SENTENCE_END:
-        return 5.0
-    if before in CUT_AFTER:
-        return 3.0
-    if after in CUT_BEFORE:
-        return 2.5
-    return 0.0
-
-
 def soft_split(clause: str, width: float = UNIT_WIDTH) -> list[str]:
     """Cut a clause wider than one line into pieces, at natural places near the middle."""
     if display_width(clause) <= width:
@@ -130,6 +111,8 @@ def soft_split(clause: str, width: float = UNIT_WIDTH) -> list[str]:
         score = 0.4 * abs(left - total / 2) - cut_bonus(clause, i)
         if score < best_score:
             best, best_score = i, score
+    if best < 0 and total <= 2 * width:  # two lines cannot hold it: cut anywhere allowed
+        return soft_split(clause, total / 2 - 0.5) if total / 2 - 0.5 >= 1 else [clause]
     if best < 0:
         return [clause]
     return soft_split(clause[:best], width) + soft_split(clause[best:], width)
@@ -235,4 +218,21 @@ def paragraph_units(index: int, en: str, zh: str) -> list[Unit]:
         shares = _share_english(" ".join(texts), [max(u.weight, 1) for u in units])
         for unit, share in zip(units, shares, strict=True):
             unit.en = share
-    return [u for us in sentence_units for u in us]
+    return [piece for us in sentence_units for u in us for piece in _fit_english(u)]
+
+
+def _fit_english(unit: Unit) -> list[Unit]:
+    """Halve a unit whose English share would not fit two subtitle lines (verbose passages),
+    so the Chinese and its English still appear together in cues that respect line limits."""
+    if len(break_en(unit.en)) <= MAX_LINES or display_width(unit.zh) < 2:
+        return [unit]
+    halves = soft_split(unit.zh, display_width(unit.zh) / 2 + 0.5)
+    if len(halves) < 2:
+        return [unit]
+    first, rest = halves[0], "".join(halves[1:])
+    shares = _share_english(unit.en, [max(spoken_count(first), 1), max(spoken_count(rest), 1)])
+    a = Unit(zh=first, weight=spoken_count(first), paragraph=unit.paragraph,
+             boundary=unit.boundary, en=shares[0])
+    b = Unit(zh=rest, weight=spoken_count(rest), paragraph=unit.paragraph, boundary="soft",
+             en=shares[1])
+    return _fit_english(a) + _fit_english(b)

@@ -211,11 +211,10 @@ def read_transcript(path: Path, duration: float | None = None,
         raise SubtitleError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                             Location(file=path)) from None
     except OSError as exc:
-        raise SubtitleError(f"cannot read transcript: {exc.strerror}", Location(file=path)) from None
-    for name, (detect, parse) in READERS.items():
-        if detect(path, text):
-            paragraphs = parse(text, path)
-            break
+        raise SubtitleError(f"cannot read transcript: {exc.strerror}",
+                            Location(file=path)) from None
+    name = next(n for n, (detect, _) in READERS.items() if detect(path, text))
+    paragraphs = READERS[name][1](text, path)
     for para in paragraphs:
         if duration is not None and para.start >= duration:
             raise _fail(path, para.line, f"timestamp {format_clock(para.start)} is beyond the "

@@ -1,0 +1,69 @@
+"""The capture record (`fetch/capture.json`, schema in docs/DESIGN.md) and tool versions.
+
+It is the human- and machine-readable twin of the WARC: which source served the bytes, every
+source tried before it, every HTTP exchange (URLs before and after redirects, status, headers,
+sizes, digests, times), the TLS evidence and the versions of every tool involved, so that a
+later reader can judge how trustworthy the copy is without re-running anything.
+"""
+
+from __future__ import annotations
+
+import platform
+import ssl
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from archiver import __version__
+from archiver.fetch.http import Exchange
+from archiver.model import Lesson, Source
+
+SCHEMA = "lesson-archiver/capture/1"
+
+
+@cache
+def tool_versions() -> dict[str, str]:
+    """Versions of archiver, yt-dlp, httpx, warcio, tenacity, OpenSSL and Python."""
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {
+        "archiver": __version__,
+        "yt-dlp": version("yt-dlp"),
+        "httpx": version("httpx"),
+        "warcio": version("warcio"),
+        "tenacity": version("tenacity"),
+        "openssl": ssl.OPENSSL_VERSION,
+        "python": platform.python_version(),
+    }
+
+
+def source_json(source: Source) -> dict[str, Any]:
+    return {"url": source.url, "kind": source.kind, "tls": str(source.tls),
+            "description": source.description}
+
+
+def build_capture(lesson: Lesson, source: Source | None, source_index: int | None,
+                  attempts: list[dict[str, Any]], exchanges: list[Exchange],
+                  tls: dict[str, Any] | None, media: dict[str, Any] | None,
+                  started: str, ended: str, extra: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """Assemble capture.json (DESIGN.md field names; `extra` adds fields, never renames)."""
+    record: dict[str, Any] = {
+        "schema": SCHEMA,
+        "lesson": lesson.id,
+        "source": source_json(source) if source is not None else None,
+        "source_index": source_index,
+        "attempts": attempts,
+        "exchanges": [e.to_json() for e in exchanges],
+        "tls": tls,
+        "media": media,
+        "tools": tool_versions(),
+        "started": started,
+        "ended": ended,
+    }
+    record.update(extra or {})
+    return record

@@ -1,0 +1,376 @@
+"""Resumable, hashed, bounded, retried media transfers.
+
+Why it is built this way:
+- Hash while streaming (sha256 + sha512 of each chunk as it arrives), so a completed download
+  needs no second read. Within one run a retry resumes with the hash objects still in memory:
+  zero bytes are read back. hashlib state cannot be persisted, so after an interrupted *run*
+  the partial's prefix is re-hashed once (`rehashed_bytes` reports it).
+- The partial lives under a stable temporary name (`.media.tmp-partial`, beside a small
+  sidecar `.media.tmp-partial.json` holding URL, validator and sizes) so the next run finds
+  it; nothing is ever written under a final name here (the stage publishes atomically).
+- Resume sends `Range: bytes=N-` with `If-Range: <strong ETag or Last-Modified>`: a server
+  whose content changed answers 200 and we restart from zero instead of splicing two
+  versions. Without any validator a resume would be a blind splice, so we restart instead.
+- Retries (tenacity, exponential backoff, Retry-After honoured) only for `Transient` errors;
+  certificate problems and 4xx are final. A retry that made progress does not count against
+  the budget: a slow flaky link still finishes, a dead one fails after `retries` attempts.
+- Bounded: `max_bytes` caps announced and actual sizes (an endless body stops there).
+- Content check: an HTML page (or other text) where media was expected is refused.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import ctypes
+import hashlib
+import json
+import queue
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
+
+from archiver.errors import FetchError, Location
+from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
+from archiver.store import TEMP_MARK, atomic_write_json
+
+CHUNK = 1 << 20
+PARTIAL_NAME = f".media{TEMP_MARK}partial"
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+MEDIA_TYPES = ("video/", "audio/", "application/octet-stream", "application/mp4",
+               "binary/octet-stream", "application/vnd.apple.mpegurl", "application/x-mpegurl")
+
+
+@dataclass
+class Options:
+    """Transfer options (from ctx.options; the wait values are shortened in tests)."""
+
+    max_bytes: int = 8 << 30
+    timeout: float = 30.0
+    retries: int = 5
+    backoff: float = 1.0  # first wait in seconds, doubled per failed attempt
+    backoff_max: float = 60.0
+    retry_after_max: float = 120.0  # a longer Retry-After fails the source instead
+
+    @classmethod
+    def from_ctx(cls, options: dict[str, Any]) -> Options:
+        known = {k: options[k] for k in cls.__dataclass_fields__ if options.get(k) is not None}
+        return cls(**known)
+
+
+@dataclass
+class Downloaded:
+    """A finished transfer: the partial file (still temporary) and what we know of it."""
+
+    path: Path
+    url: str
+    bytes: int
+    sha256: str
+    sha512: str
+    content_type: str
+    total: int | None
+    resumed_from: int = 0
+    rehashed_bytes: int = 0
+    restarts: int = 0
+    attempts: int = 0
+    exchanges: list[Exchange] = field(default_factory=list)
+    head: builtins.bytes = b""  # first bytes of the payload (to name the file by its real type)
+
+
+def looks_like_media(first: bytes) -> bool:
+    """Magic bytes of the containers lessons come in (MP4/MOV, Matroska/WebM, TS, FLV, ...)."""
+    return (first[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+            or first.startswith((b"\x1a\x45\xdf\xa3", b"FLV", b"OggS", b"ID3", b"RIFF",
+                                 b"\x00\x00\x01\xba", b"\xff\xf1", b"\xff\xf9", b"\xff\xfb"))
+            or (len(first) > 188 and first[0] == 0x47 and first[188] == 0x47))
+
+
+def looks_like_html(first: bytes) -> bool:
+    head = first[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<?xml", b"<"))
+
+
+def check_media_start(first: bytes, content_type: str, url: str, lesson: str) -> None:
+    """Refuse an HTML page or other non-media served where media was expected."""
+    kind = content_type.split(";")[0].strip().lower()
+    if looks_like_media(first):
+        return
+    if kind.startswith("text/") or "html" in kind or looks_like_html(first):
+        raise FetchError(f"{url}: expected media but the server sent {kind or 'no type'} "
+                         f"starting {first[:40]!r} (an error or login page?); not archived",
+                         Location(lesson=lesson, key="sources.url"))
+    if not kind.startswith(MEDIA_TYPES):
+        raise FetchError(f"{url}: expected media but got Content-Type {kind!r} and no known "
+                         "media signature; not archived",
+                         Location(lesson=lesson, key="sources.url"))
+
+
+class _Partial:
+    """The temporary file and its hashes; survives retries within one run."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / PARTIAL_NAME
+        self.sidecar = folder / (PARTIAL_NAME + ".json")
+        self.sha256 = hashlib.sha256()
+        self.sha512 = hashlib.sha512()
+        self.size = 0
+        self.validator: str | None = None
+        self.url: str | None = None
+        self.rehashed = 0
+        self.resumed_from = 0
+        self.restarts = 0
+        self.head = b""
+
+    def load(self, url: str) -> None:
+        """Adopt a partial left by an earlier run for the same URL (re-hash its prefix)."""
+        try:
+            state = json.loads(self.sidecar.read_text("utf-8"))
+            size = self.path.stat().st_size
+        except (FileNotFoundError, ValueError):
+            self.reset()
+            return
+        if state.get("url") != url or not state.get("validator") or size == 0:
+            self.reset()
+            return
+        with open(self.path, "rb") as handle:
+            while block := handle.read(CHUNK):
+                self.head = self.head or block[:64]
+                self.sha256.update(block)
+                self.sha512.update(block)
+        self.size = self.rehashed = self.resumed_from = size
+        self.validator, self.url = state["validator"], url
+
+    def reset(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "wb"):
+            pass
+        self.sha256, self.sha512 = hashlib.sha256(), hashlib.sha512()
+        self.size = 0
+        self.validator = None
+
+    def save_state(self, url: str, total: int | None, content_type: str) -> None:
+        atomic_write_json(self.sidecar, {"url": url, "validator": self.validator,
+                                         "total": total, "content_type": content_type,
+                                         "bytes_at_start": self.size})
+
+    def discard(self) -> None:
+        for path in (self.path, self.sidecar):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+WRITEBACK_STEP = 16 << 20
+_SYNC_FILE_RANGE_WRITE = 2
+try:
+    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
+    _sync_file_range = _LIBC.sync_file_range
+    _sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+except (OSError, AttributeError):  # not Linux: the final fsync does all the work
+    _sync_file_range = None
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a range to disk now, without waiting (Linux).
+
+    Why: the partial is fsynced before it is published (durability). Without this, all of
+    a large file's dirty pages are flushed at that moment and the fetch waits for the disk
+    at the end; started early, the flush overlaps with the download and the final fsync
+    has only the tail left.
+    """
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
+class _Sink:
+    """Write and hash chunks on a worker thread while the next chunk is being received.
+
+    hashlib and file writes release the GIL, so the two hashes and the write overlap with
+    the network loop (TLS decryption and HTTP parsing) instead of adding to it. The queue is
+    bounded (memory stays at a few chunks); `close` drains it, so file, hashes and
+    `part.size` agree whenever a transfer stops, cleanly or not.
+    """
+
+    def __init__(self, out: Any, part: _Partial, depth: int = 8) -> None:
+        self.out, self.part = out, part
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="fetch-sink", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        written = flushed = self.out.tell()
+        while (chunk := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep draining so put() never blocks forever
+            try:
+                self.out.write(chunk)
+                written += len(chunk)
+                self.part.sha256.update(chunk)
+                self.part.sha512.update(chunk)
+                if written - flushed >= WRITEBACK_STEP:
+                    start_writeback(self.out.fileno(), flushed, written - flushed)
+                    flushed = written
+            except BaseException as exc:
+                self.error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _validator(response: httpx.Response) -> str | None:
+    etag = response.headers.get("etag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("last-modified")
+
+
+def _attempt(session: Session, url: str, part: _Partial, opts: Options,
+             progress: Callable[[int, int | None], None], lesson: str) -> tuple[str, int | None]:
+    """One HTTP exchange appending to the partial; returns (content type, total)."""
+    where = Location(lesson=lesson, key="sources.url")
+    headers: dict[str, str] = {}
+    if part.size > 0 and part.validator:
+        headers = {"Range": f"bytes={part.size}-", "If-Range": part.validator}
+    elif part.size > 0:
+        part.reset()
+    with session.get(url, "media", headers) as (response, exchange):
+        status = response.status_code
+        if status == 429 or status >= 500 or status == 408:
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            if wait is not None and wait > opts.retry_after_max:
+                raise FetchError(f"{url}: HTTP {status}, Retry-After {wait:.0f} s exceeds the "
+                                 f"limit of {opts.retry_after_max:.0f} s", where)
+            raise Transient(f"{url}: HTTP {status} {response.reason_phrase}", where,
+                            retry_after=wait)
+        if status == 416:
+            part.reset()
+            part.restarts += 1
+            raise Transient(f"{url}: range not satisfiable; restarting from zero", where)
+        if status not in (200, 206):
+            raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}", where)
+        validator = _validator(response)
+        start, total = 0, None
+        if status == 206:
+            match = CONTENT_RANGE.match(response.headers.get("content-range", ""))
+            if (match is None or int(match.group(1)) != part.size
+                    or (part.validator and validator and validator != part.validator)):
+                part.reset()  # not the continuation we asked for: never splice
+                part.restarts += 1
+                raise Transient(f"{url}: unexpected partial response; restarting", where)
+            start = part.size
+            total = int(match.group(3)) if match.group(3) != "*" else None
+        else:
+            if part.size > 0:
+                part.restarts += 1  # the server sent everything again (content changed?)
+            part.reset()
+            length = response.headers.get("content-length")
+            total = int(length) if length and length.isdigit() else None
+        if total is not None and total > opts.max_bytes:
+            raise FetchError(f"{url}: announced size {total} bytes exceeds --max-bytes "
+                             f"{opts.max_bytes}", where)
+        content_type = response.headers.get("content-type", "")
+        part.validator = validator
+        part.save_state(url, total, content_type)
+        received = 0
+        with open(part.path, "r+b" if start else "wb", buffering=0) as out:
+            out.seek(start)
+            sink = _Sink(out, part)
+            try:
+                for chunk in response.iter_raw(CHUNK):
+                    if part.size == 0 and received == 0:
+                        check_media_start(chunk, content_type, url, lesson)
+                        part.head = chunk[:64]
+                    sink.put(chunk)
+                    part.size += len(chunk)
+                    received += len(chunk)
+                    if part.size > opts.max_bytes:
+                        raise FetchError(f"{url}: more than --max-bytes {opts.max_bytes} "
+                                         "bytes; stopped (endless or oversized body)", where)
+                    progress(part.size, total)
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    why = "the server stalled (read timeout)"
+                else:
+                    why = "the connection was closed early"
+                raise Transient(f"{url}: {why} after {part.size} of {total or 'unknown'} "
+                                f"bytes ({type(exc).__name__}: {exc}); will resume", where
+                                ) from exc
+            finally:
+                sink.close()  # every queued chunk is written and hashed before we go on
+                exchange.bytes = received
+        if total is not None and part.size != total:
+            raise Transient(f"{url}: connection closed after {part.size} of {total} bytes",
+                            where)
+        if received == 0 and part.size == 0:
+            raise FetchError(f"{url}: empty response body", where)
+        return content_type, total
+
+
+def download(session: Session, url: str, folder: Path, opts: Options,
+             progress: Callable[[int, int | None], None], lesson: str,
+             on_retry: Callable[[str, float], None] | None = None) -> Downloaded:
+    """Download `url` into the partial in `folder` (resuming one left by an earlier run)."""
+    part = _Partial(folder)
+    part.load(url)
+    attempts = 0
+    stalled = 0  # consecutive failed attempts that did not get further than ever before
+    high_water = part.size
+
+    def stop(state: RetryCallState) -> bool:
+        nonlocal stalled, high_water
+        stalled = 0 if part.size > high_water else stalled + 1
+        high_water = max(high_water, part.size)
+        return stalled >= max(1, opts.retries)
+
+    backoff = wait_exponential(multiplier=opts.backoff, max=opts.backoff_max)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        base = float(backoff(state))
+        if isinstance(exc, Transient) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), opts.retry_after_max)
+        return base
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and state.next_action is not None:
+            on_retry(str(exc), state.next_action.sleep)
+
+    result: tuple[str, int | None] = ("", None)
+    try:
+        for attempt in Retrying(retry=retry_if_exception_type(Transient), stop=stop, wait=wait,
+                                before_sleep=before_sleep, reraise=True):
+            with attempt:
+                attempts += 1
+                result = _attempt(session, url, part, opts, progress, lesson)
+    except Transient:
+        raise  # keep the partial: the next run resumes it
+    except FetchError:
+        part.discard()  # refused content (HTML, oversized, 4xx, TLS): nothing to resume
+        raise
+    content_type, total = result
+    return Downloaded(path=part.path, url=url, bytes=part.size,
+                      sha256=part.sha256.hexdigest(), sha512=part.sha512.hexdigest(),
+                      content_type=content_type, total=total, resumed_from=part.resumed_from,
+                      rehashed_bytes=part.rehashed, restarts=part.restarts, attempts=attempts,
+                      exchanges=[e for e in session.exchanges if e.role == "media"],
+                      head=part.head)
+
+
+def discard_partial(folder: Path) -> None:
+    """Remove a partial and its sidecar (after publishing or quarantining it)."""
+    _Partial(folder).discard()

@@ -1,0 +1,209 @@
+"""One source's HTTP session: TLS policy on every response, our own redirects, exchange records.
+
+Why not httpx's `follow_redirects`: each hop must be checked (only http/https targets, a
+bounded chain without loops) and recorded for the capture; and every hop's connection must
+pass the source's TLS policy before any body byte is read. Errors are mapped here once:
+certificate problems become `TlsError` (never retried), network trouble becomes `Transient`
+(retried by the caller), everything else a plain `FetchError`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import datetime as dt
+import email.utils
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from archiver import __version__
+from archiver.errors import FetchError, Location
+from archiver.fetch import tls
+from archiver.model import TlsPolicy, utcnow
+
+MAX_REDIRECTS = 10
+USER_AGENT = f"lesson-archiver/{__version__} (+preservation; httpx)"
+
+
+class Transient(FetchError):
+    """A failure worth retrying (connection trouble, timeouts, 5xx, 429, 408)."""
+
+    def __init__(self, message: str, where: Location | None = None,
+                 retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, where or Location())
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+@dataclass
+class Exchange:
+    """One request and its final response (after redirects), as capture.json records it."""
+
+    role: str
+    requested_url: str
+    final_url: str = ""
+    redirects: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    bytes: int = 0
+    sha256: str | None = None
+    sha512: str | None = None
+    started: str = field(default_factory=utcnow)
+    ended: str = ""
+    request_headers: dict[str, str] = field(default_factory=dict)
+    http_version: str = ""
+    reason: str = ""
+    outcome: str = ""
+    warc_payload: builtins.bytes | None = None  # kept only for small bodies (pages, playlists)
+    # raw header lists (order and repeats kept) for the WARC records
+    raw_request: list[tuple[str, str]] = field(default_factory=list)
+    raw_response: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("warc_payload", "raw_request", "raw_response")}
+
+
+def _check_scheme(url: str, lesson: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"refused redirect to {url!r}: only http and https are fetched",
+                         Location(lesson=lesson, key="sources.url"))
+
+
+class Session:
+    """An httpx client bound to one source's TLS policy, recording every exchange."""
+
+    def __init__(self, policy: TlsPolicy, lesson: str, timeout: float) -> None:
+        self.policy = policy
+        self.lesson = lesson
+        self.guard = tls.TlsGuard(policy, lesson)
+        self.exchanges: list[Exchange] = []
+        self.client = httpx.Client(
+            verify=tls.client_context(policy), timeout=httpx.Timeout(timeout),
+            follow_redirects=False, trust_env=False,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
+        request = self.client.build_request("GET", url, headers=headers)
+        try:
+            response = self.client.send(request, stream=True)
+        except httpx.InvalidURL as exc:  # httpx parses a redirect's Location eagerly
+            raise FetchError(f"{url}: refused an invalid URL or redirect target ({exc}); "
+                             "only http and https are fetched",
+                             Location(lesson=self.lesson, key="sources.url")) from exc
+        except httpx.HTTPError as exc:
+            raise self.map_error(exc, url) from exc
+        try:
+            stream = response.extensions.get("network_stream")
+            ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            self.guard.check(ssl_object, url, parts.hostname or "", port)
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def map_error(self, exc: BaseException, url: str) -> FetchError:
+        """Classify an httpx/ssl error: certificate → TlsError, network → Transient."""
+        where = Location(lesson=self.lesson, key="sources.url")
+        cert = tls.cert_error(exc)
+        if cert is not None:
+            parts = urlsplit(url)
+            return tls.refusal(cert, url, parts.hostname or "", parts.port or 443,
+                               self.policy, self.lesson)
+        if isinstance(exc, httpx.TimeoutException):
+            return Transient(f"{url}: timed out ({type(exc).__name__})", where)
+        if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError) or (
+                isinstance(exc, httpx.ConnectError) and "SSL" in str(exc)):
+            return FetchError(f"{url}: TLS handshake failed: {exc}", where)
+        if isinstance(exc, httpx.TransportError):
+            return Transient(f"{url}: {type(exc).__name__}: {exc}", where)
+        return FetchError(f"{url}: {type(exc).__name__}: {exc}", where)
+
+    @contextlib.contextmanager
+    def get(self, url: str, role: str, headers: dict[str, str] | None = None
+            ) -> Iterator[tuple[httpx.Response, Exchange]]:
+        """GET `url` following redirects by hand; yield the open final response.
+
+        The exchange is appended to `self.exchanges`; the caller fills bytes and digests.
+        """
+        _check_scheme(url, self.lesson)
+        exchange = Exchange(role=role, requested_url=url)
+        self.exchanges.append(exchange)
+        seen = {url}
+        current = url
+        try:
+            for _hop in range(MAX_REDIRECTS + 1):
+                response = self._send(current, headers or {})
+                if response.is_redirect and "location" in response.headers:
+                    target = urljoin(current, response.headers["location"])
+                    with contextlib.suppress(httpx.HTTPError):
+                        response.read()  # small body; keeps the connection reusable
+                    response.close()
+                    exchange.redirects.append({
+                        "url": current, "status": response.status_code, "location": target,
+                        "headers": dict(response.headers.items())})
+                    _check_scheme(target, self.lesson)
+                    if target in seen:
+                        raise FetchError(f"redirect loop: {target} was already visited "
+                                         f"(from {url})",
+                                         Location(lesson=self.lesson, key="sources.url"))
+                    seen.add(target)
+                    current = target
+                    continue
+                break
+            else:
+                raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects",
+                                 Location(lesson=self.lesson, key="sources.url"))
+            exchange.final_url = str(response.url)
+            exchange.status = response.status_code
+            exchange.reason = response.reason_phrase
+            exchange.http_version = response.http_version
+            exchange.headers = dict(response.headers.items())
+            exchange.raw_response = list(response.headers.multi_items())
+            exchange.request_headers = dict(response.request.headers.items())
+            exchange.raw_request = list(response.request.headers.multi_items())
+            try:
+                yield response, exchange
+            except httpx.HTTPError as exc:
+                raise self.map_error(exc, current) from exc
+            finally:
+                response.close()
+        except FetchError as exc:
+            exchange.outcome = exchange.outcome or f"{type(exc).__name__}: {exc.message}"
+            raise
+        finally:
+            exchange.ended = utcnow()
+            if not exchange.outcome:
+                exchange.outcome = "ok"

@@ -1,0 +1,232 @@
+"""The fetch stage: `run(lesson, ctx)` downloads a lesson's media with TLS evidence and a WARC.
+
+Sources are tried in manifest order; the first that yields media passing every check wins and
+is recorded (`source`, `source_index`), with every earlier attempt (`attempts`). Idempotent by
+a fingerprint of the lesson id, its sources and its sha256 pin (not yt-dlp's id, which comes
+from URL file names and collides): a completed lesson is skipped without any request.
+
+Safety: the media is streamed into a partial temporary file and published (fsync + rename)
+only after size, content and pin checks pass. Bytes that contradict the manifest's `sha256`
+are moved to `quarantine/<id>/` and the earlier good copy stays as it was. When every source
+fails, `fetch/last-failure.json` records the attempts (with TLS evidence) and the earlier
+archive is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from archiver.errors import ChecksumMismatch, FetchError, Location, TlsError
+from archiver.fetch import capture as cap
+from archiver.fetch.download import PARTIAL_NAME, Downloaded, Options, discard_partial, download
+from archiver.fetch.hls import download_hls
+from archiver.fetch.http import Session
+from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
+from archiver.fetch.warc import write_warc
+from archiver.model import Lesson, Output, Source, StageResult, utcnow
+from archiver.pipeline import Context
+from archiver.store import atomic_write_json, fingerprint, publish_file, sha256_file
+
+STAGE = "fetch"
+VERSION = 1  # bump when the fetch logic changes what it produces
+TYPE_EXTS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-matroska": ".mkv",
+             "video/mp2t": ".ts", "video/quicktime": ".mov", "video/x-flv": ".flv",
+             "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "video/ogg": ".ogv"}
+
+
+def lesson_fingerprint(lesson: Lesson) -> str:
+    """What a fetch depends on: lesson id, its sources (url, kind, TLS policy), its pin."""
+    return fingerprint(STAGE, VERSION, lesson.id, [cap.source_json(s) for s in lesson.sources],
+                       lesson.sha256)
+
+
+def media_extension(url: str, content_type: str, head: bytes) -> str:
+    """A safe extension from a whitelist: the server's file names never become paths."""
+    path = url.split("?", 1)[0].split("#", 1)[0].lower()
+    for ext in MEDIA_EXTS:
+        if path.endswith(ext):
+            return ext
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in TYPE_EXTS:
+        return TYPE_EXTS[kind]
+    if head[4:8] == b"ftyp":
+        return ".mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return ".mkv"
+    if head[:1] == b"\x47":
+        return ".ts"
+    return ".bin"
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _known_direct(folder: Path, url: str) -> bool:
+    """A partial from an earlier run of this very URL: resume it without probing again."""
+    try:
+        state = json.loads((folder / (PARTIAL_NAME + ".json")).read_text("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return False
+    return bool(state.get("url") == url)
+
+
+def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
+                record: dict[str, Any]) -> Path:
+    folder = ctx.store.quarantine_dir(lesson.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = _stamp()
+    target = folder / f"{stamp}-original{ext}"
+    publish_file(got.path, target)
+    atomic_write_json(folder / f"{stamp}-capture.json", record)
+    return target
+
+
+def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts: Options,
+                  folder: Path, attempts: list[dict[str, Any]]) -> StageResult:
+    started = utcnow()
+    log = ctx.log
+    if source.tls.mode == "insecure":
+        log.warning("insecure-tls", lesson=lesson.id, stage=STAGE,
+                    message=f"TLS CERTIFICATE CHECKS ARE OFF for {source.url} (tls=insecure): "
+                    "anyone on the path could have served these bytes; recorded as evidence")
+
+    def progress(done: int, total: int | None) -> None:
+        log.progress(lesson.id, STAGE, done, total)
+
+    def on_retry(message: str, wait: float) -> None:
+        log.warning("retry", lesson=lesson.id, stage=STAGE, message=message, wait=round(wait, 2))
+
+    with Session(source.tls, lesson.id, opts.timeout) as session:
+        res: Resolution = resolve(session, source.url, _known_direct(folder, source.url))
+        log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url)
+        if res.protocol == "m3u8":
+            got = download_hls(session, res.media_url, folder, opts, progress, res.playlist)
+        else:
+            got = download(session, res.media_url, folder, opts, progress, lesson.id, on_retry)
+        tls = session.guard.evidence
+        ext = ".ts" if res.protocol == "m3u8" and got.content_type == "video/mp2t" else \
+            media_extension(res.media_url, got.content_type, got.head)
+        media_rel = f"{STAGE}/original{ext}"
+        media = {"path": media_rel, "bytes": got.bytes, "sha256": got.sha256,
+                 "sha512": got.sha512, "content_type": got.content_type}
+        extra = {"resolution": {"kind": res.kind, "media_url": got.url,
+                                "page_url": res.page_url, "tracks": res.tracks,
+                                "poster": res.poster},
+                 "transfer": {"attempts": got.attempts, "resumed_from": got.resumed_from,
+                              "rehashed_bytes": got.rehashed_bytes, "restarts": got.restarts}}
+        ended = utcnow()
+        here = {"source": source.url, "kind": source.kind, "tls": str(source.tls),
+                "outcome": "ok", "error": None, "message": "served the media"}
+        if lesson.sha256 and got.sha256 != lesson.sha256.lower():
+            here.update(outcome="quarantined", error="ChecksumMismatch",
+                        message=f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
+            attempts.append(here)
+            record = cap.build_capture(lesson, source, index, attempts,
+                                       session.exchanges, tls, media, started, ended, extra)
+            target = _quarantine(ctx, lesson, got, ext, record)
+            discard_partial(folder)
+            raise ChecksumMismatch(
+                f"{res.media_url}: sha256 {got.sha256} does not match the manifest pin "
+                f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
+                "and the earlier archived copy is untouched",
+                Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
+        attempts.append(here)
+        final = folder / f"original{ext}"
+        publish_file(got.path, final)
+        discard_partial(folder)
+        for stale in folder.glob("original.*"):
+            if stale != final:
+                stale.unlink()
+        tools = cap.tool_versions()
+        warc_path = folder / "capture.warc.gz"
+        write_warc(warc_path, session.exchanges, tls=tls, tools=tools, media_file=final.name,
+                   media_url=got.url, media_sha256=got.sha256,
+                   inline_media=final if ctx.options.get("warc_inline_media") else None,
+                   media_type=got.content_type or "application/octet-stream")
+        record = cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
+                                   media, started, ended, extra)
+        capture_path = folder / "capture.json"
+        atomic_write_json(capture_path, record)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "last-failure.json").unlink()
+    details: dict[str, Any] = {
+        "media": media_rel, "bytes": got.bytes, "sha256": got.sha256, "sha512": got.sha512,
+        "source": cap.source_json(source), "source_index": index, "media_url": got.url,
+        "page_url": res.page_url, "content_type": got.content_type,
+        "capture": f"{STAGE}/capture.json", "warc": f"{STAGE}/capture.warc.gz", "tls": tls,
+        "attempts": attempts, **extra}
+    return StageResult(
+        stage=STAGE, lesson=lesson.id, status="ok", started=started, ended=utcnow(),
+        outputs=[Output(media_rel, got.bytes, got.sha256),
+                 Output(f"{STAGE}/capture.warc.gz", warc_path.stat().st_size,
+                        sha256_file(warc_path)),
+                 Output(f"{STAGE}/capture.json", capture_path.stat().st_size,
+                        sha256_file(capture_path))],
+        tool_versions=tools, details=details)
+
+
+def _combined(lesson: Lesson, errors: list[FetchError]) -> FetchError:
+    """One error for a lesson whose every source failed, of the most telling class."""
+    if len(errors) == 1:
+        return errors[0]
+    lines = "; ".join(f"source {i + 1}: {e}" for i, e in enumerate(errors))
+    message = f"all {len(errors)} sources failed: {lines}"
+    where = Location(lesson=lesson.id, key="sources")
+    if any(isinstance(e, ChecksumMismatch) for e in errors):
+        return ChecksumMismatch(message, where)
+    if all(isinstance(e, TlsError) for e in errors):
+        problems = sorted({p for e in errors for p in getattr(e, "problems", [])})
+        return TlsError(message, where, problems=problems)
+    return FetchError(message, where)
+
+
+def run(lesson: Lesson, ctx: Context) -> StageResult:
+    """Fetch one lesson (see the module docstring); raises FetchError subclasses on failure."""
+    fp = lesson_fingerprint(lesson)
+    if not ctx.force:
+        previous = ctx.store.reusable(lesson.id, STAGE, fp)
+        if previous is not None:
+            previous.status = "unchanged"
+            return previous
+    started = utcnow()
+    if not lesson.sources:
+        ctx.log.warning("skipped", lesson=lesson.id, stage=STAGE, message="no source known")
+        result = StageResult(stage=STAGE, lesson=lesson.id, status="skipped", fingerprint=fp,
+                             started=started, ended=utcnow(), warnings=["no source known"],
+                             tool_versions=cap.tool_versions())
+        ctx.store.save_result(result)
+        return result
+    opts = Options.from_ctx(ctx.options)
+    folder = ctx.store.stage_dir(lesson.id, STAGE)
+    folder.mkdir(parents=True, exist_ok=True)
+    attempts: list[dict[str, Any]] = []
+    errors: list[FetchError] = []
+    for index, source in enumerate(lesson.sources):
+        try:
+            result = _fetch_source(lesson, source, index, ctx, opts, folder, attempts)
+        except FetchError as exc:
+            errors.append(exc)
+            evidence = exc.evidence if isinstance(exc, TlsError) else None
+            if not (attempts and attempts[-1].get("outcome") == "quarantined"):
+                attempts.append({"source": source.url, "kind": source.kind,
+                                 "tls": str(source.tls), "outcome": "failed",
+                                 "error": type(exc).__name__, "message": exc.message,
+                                 "tls_evidence": evidence})
+            ctx.log.warning("source-failed", lesson=lesson.id, stage=STAGE,
+                            message=str(exc), source=index + 1)
+            continue
+        result.fingerprint = fp
+        result.started = started
+        result.warnings = [f"source {a['source']} failed: {a['error']}: {a['message']}"
+                           for a in attempts if a["outcome"] != "ok"]
+        ctx.store.save_result(result)
+        return result
+    atomic_write_json(folder / "last-failure.json",
+                      cap.build_capture(lesson, None, None, attempts, [], None, None, started,
+                                        utcnow()))
+    raise _combined(lesson, errors)

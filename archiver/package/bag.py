@@ -1,0 +1,176 @@
+"""BagIt packages (RFC 8493, bagit-python): staging, validation and versioning.
+
+Building: the payload is assembled (and muxed) in a staging folder inside the lesson's work
+area, `lessons/<id>/package/.bag.tmp-XXXX/`, made into a bag there (sha256 + sha512 manifests,
+`premis-events.jsonl` tag file), validated in full, and only then renamed into place. A crash or
+a failed step leaves at most a `.tmp-` folder outside `packages/`, which the next run removes:
+`packages/` only ever holds complete bags.
+
+Versioning (chosen: keep previous versions). `packages/<id>/` is always the current version;
+when a rerun with *changed* inputs (say a corrected transcript) publishes a new package, the
+previous one is first moved, untouched and still a valid bag, to
+`packages/.versions/<id>/v<N>/`. The version number is recorded in each bag's `bag-info.txt`
+(`Internal-Sender-Identifier: <id>/v<N>`, `Bag-Group-Identifier: <id>`), and the new
+package's provenance names the version it supersedes. A rerun with *unchanged* inputs never
+gets here: the stage recognises its fingerprint and returns the recorded result, so nothing
+(not even Bagging-Date) changes. `--force` rebuilds and therefore makes a new version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import bagit
+
+from archiver.errors import Location, PackageError
+from archiver.store import TEMP_MARK, Store, atomic_write_bytes, atomic_write_text, fsync_dir
+
+CHECKSUMS = ["sha256", "sha512"]
+STAGING_PREFIX = f".bag{TEMP_MARK}"
+PREMIS_FILE = "premis-events.jsonl"
+VERSION = re.compile(r"/v(\d+)$")
+
+
+def new_staging(store: Store, lesson_id: str) -> Path:
+    """A fresh staging folder on the same file system as `packages/` (rename stays atomic)."""
+    work = store.stage_dir(lesson_id, "package")
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=work))
+
+
+def bagit_command() -> list[str]:
+    return [sys.executable, "-m", "archiver.package._bagit_child"]
+
+
+def make(staging: Path, bag_info: dict[str, str | list[str]], lesson_id: str) -> list[str]:
+    """Turn `staging` into a bag in place (in a child process); return the argv used."""
+    argv = bagit_command()
+    job = {"bag_dir": str(staging.resolve()), "bag_info": bag_info, "checksums": CHECKSUMS}
+    proc = subprocess.run(argv, input=json.dumps(job, ensure_ascii=False), text=True,
+                          capture_output=True, check=False, timeout=3600)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise PackageError(f"bagit could not build the bag: {tail}",
+                           Location(staging, lesson=lesson_id))
+    return argv
+
+
+def validate(path: Path, lesson_id: str) -> bagit.Bag:
+    """Full validation (every checksum of every manifest); PackageError lists each problem."""
+    try:
+        bag = bagit.Bag(str(path))
+        bag.validate(processes=1)
+    except bagit.BagValidationError as exc:
+        details = "; ".join(str(d) for d in exc.details) or exc.message
+        raise PackageError(f"bag is not valid: {details}", Location(path, lesson=lesson_id)) \
+            from None
+    except bagit.BagError as exc:
+        raise PackageError(f"bag is not valid: {exc}", Location(path, lesson=lesson_id)) \
+            from None
+    return bag
+
+
+def manifest_digests(path: Path, algorithm: str = "sha256") -> dict[str, str]:
+    """payload path (without `data/`) -> digest, from a bag's manifest."""
+    digests = {}
+    for line in (path / f"manifest-{algorithm}.txt").read_text("utf-8").splitlines():
+        digest, _, name = line.partition(" ")
+        digests[name.strip().removeprefix("data/")] = digest
+    return digests
+
+
+def version_of(bag_dir: Path) -> int | None:
+    try:
+        info = bagit.Bag(str(bag_dir)).info
+    except bagit.BagError:
+        return None
+    value = info.get("Internal-Sender-Identifier")
+    if isinstance(value, list):
+        value = value[-1]
+    match = VERSION.search(str(value or ""))
+    return int(match.group(1)) if match else None
+
+
+def versions_dir(store: Store, lesson_id: str) -> Path:
+    return store.root / "packages" / ".versions" / lesson_id
+
+
+def next_version(store: Store, lesson_id: str) -> int:
+    numbers = [0]
+    current = store.package_dir(lesson_id)
+    if (current / "bagit.txt").is_file():
+        numbers.append(version_of(current) or 1)
+    old = versions_dir(store, lesson_id)
+    if old.is_dir():
+        numbers += [int(p.name[1:]) for p in old.iterdir() if re.fullmatch(r"v\d+", p.name)]
+    return max(numbers) + 1
+
+
+def publish(store: Store, lesson_id: str, staging: Path) -> Path | None:
+    """Rename the finished bag into `packages/<id>/`; the previous version (if any) is moved to
+    `packages/.versions/<id>/v<N>/` first. Returns where the previous version went."""
+    current = store.package_dir(lesson_id)
+    current.parent.mkdir(parents=True, exist_ok=True)
+    previous: Path | None = None
+    if current.exists():
+        number = version_of(current) or 1
+        previous = versions_dir(store, lesson_id) / f"v{number}"
+        while previous.exists():
+            number += 1
+            previous = previous.with_name(f"v{number}")
+        previous.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(current, previous)
+    try:
+        os.rename(staging, current)
+    except OSError:
+        if previous is not None:
+            with contextlib.suppress(OSError):
+                os.rename(previous, current)
+        raise
+    for folder in {current.parent, staging.parent, *([previous.parent] if previous else [])}:
+        fsync_dir(folder)
+    return previous
+
+
+def _tag_files(bag_dir: Path) -> list[str]:
+    names = []
+    for path in sorted(bag_dir.rglob("*")):
+        rel = path.relative_to(bag_dir).as_posix()
+        if path.is_file() and not rel.startswith("data/") and \
+                not re.match(r"tagmanifest-.+\.txt$", rel):
+            names.append(rel)
+    return names
+
+
+def rewrite_tagmanifests(bag_dir: Path) -> None:
+    """Recompute every `tagmanifest-<alg>.txt` (after a tag file changed), without chdir."""
+    algorithms = [p.name[len("tagmanifest-"):-4] for p in bag_dir.glob("tagmanifest-*.txt")]
+    for algorithm in algorithms or CHECKSUMS:
+        lines = []
+        for rel in _tag_files(bag_dir):
+            digest = hashlib.new(algorithm)
+            digest.update((bag_dir / rel).read_bytes())
+            lines.append(f"{digest.hexdigest()} {rel}\n")
+        atomic_write_text(bag_dir / f"tagmanifest-{algorithm}.txt", "".join(lines))
+
+
+def append_premis_events(bag_dir: Path, events: list[dict[str, Any]]) -> None:
+    """Append PREMIS events (one JSON object a line) to the bag's `premis-events.jsonl` tag file
+    and rewrite the tag manifests so the bag stays valid (what `archiver verify` also does)."""
+    path = bag_dir / PREMIS_FILE
+    old = path.read_bytes() if path.is_file() else b""
+    new = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in events)
+    atomic_write_bytes(path, old + new.encode("utf-8"))
+    rewrite_tagmanifests(bag_dir)

@@ -1,0 +1,115 @@
+"""Build and run the two muxes (MKV master, MP4 access copy) with ffmpeg-python.
+
+ffmpeg-python builds the argument list (never a shell string). Its quirks, checked by
+`tests/test_package_mux.py` against `get_args()`:
+- output options come from a sorted dict, so a key cannot repeat: the language of subtitle N
+  goes under `metadata:s:s:N` and its title/handler_name under `metadata:s:<absolute index>`
+  (two spellings of the same stream), the attachment's mimetype under `metadata:s:t`;
+- an input appears only if one of its streams is mapped, so the ffmetadata input is mapped as
+  `N:s?` (it has no streams; `?` makes that a no-op) and its index N is read back from the
+  compiled argument list instead of assumed;
+- `global_args()` would land after the output, where ffmpeg ignores it, so the global flags
+  are prepended to `get_args()` here.
+Nothing is re-encoded except the subtitles of the MP4 (MP4 cannot hold WebVTT, so they become
+`mov_text`); the MKV copies the WebVTT tracks (`-c copy`: re-encoding breaks their escaping).
+ffmpeg writes to a temporary name beside the final one, which is published only on success:
+a failed mux leaves ffmpeg's 0-byte or partial output under no final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import ffmpeg
+
+from archiver.errors import Location, MuxError
+from archiver.package.inputs import Track
+from archiver.store import publish_file, temp_path_for
+
+GLOBAL_FLAGS = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+
+
+@dataclass
+class MuxJob:
+    kind: Literal["mkv", "mp4"]
+    original: Path
+    av_streams: int  # number of video + audio streams of the original (mapped first)
+    tracks: list[Track]
+    metadata: Path  # ffmetadata file: global tags + chapters
+    output: Path  # final name
+    attachment: Path | None = None  # MKV only (MP4 cannot hold attachments)
+    lesson: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _output_options(job: MuxJob) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if job.kind == "mkv":
+        options.update({"f": "matroska", "c": "copy"})
+        name_key = "title"
+        if job.attachment is not None:
+            options["attach"] = str(job.attachment)
+            options["metadata:s:t"] = "mimetype=application/json"
+    else:
+        options.update({"f": "mp4", "c:v": "copy", "c:a": "copy", "c:s": "mov_text",
+                        "movflags": "+faststart+use_metadata_tags"})
+        name_key = "handler_name"
+    for n, track in enumerate(job.tracks):
+        options[f"metadata:s:s:{n}"] = f"language={track.spec.language}"
+        options[f"metadata:s:{job.av_streams + n}"] = f"{name_key}={track.spec.title}"
+        options[f"disposition:s:{n}"] = "default" if track.spec.default else "0"
+    options.update(job.extra)
+    return options
+
+
+def build(job: MuxJob, target: Path) -> Any:
+    """The ffmpeg-python output node writing `target` (inputs: original, tracks, metadata)."""
+    original = ffmpeg.input(str(job.original))
+    streams = [original["v"], original["a?"]]
+    streams += [ffmpeg.input(str(t.path), f="webvtt")["s"] for t in job.tracks]
+    meta = ffmpeg.input(str(job.metadata), f="ffmetadata")
+    streams.append(meta["s?"])
+    options = _output_options(job)
+    probe = ffmpeg.output(*streams, str(target), **options).get_args()
+    inputs = [probe[i + 1] for i, a in enumerate(probe) if a == "-i"]
+    expected = [str(job.original), *(str(t.path) for t in job.tracks), str(job.metadata)]
+    if inputs != expected:  # subtitle/metadata indices below rely on this order
+        raise MuxError(f"ffmpeg-python ordered the inputs unexpectedly: {inputs}",
+                       Location(lesson=job.lesson or None))
+    index = inputs.index(str(job.metadata))
+    options.update({"map_metadata": index, "map_chapters": index})
+    return ffmpeg.output(*streams, str(target), **options)
+
+
+def command(job: MuxJob, target: Path) -> list[str]:
+    return [*GLOBAL_FLAGS, *build(job, target).get_args()]
+
+
+def run(job: MuxJob, timeout: float = 3600.0) -> list[str]:
+    """Mux `job` to a temporary name, then publish it under `job.output`; return the argv.
+
+    Raises MuxError (with ffmpeg's last error lines) and leaves no file under the final name
+    when ffmpeg fails or produces nothing.
+    """
+    tmp = temp_path_for(job.output)
+    argv = command(job, tmp)
+    try:
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            raise MuxError(f"ffmpeg did not finish within {timeout:.0f} s",
+                           Location(job.output, lesson=job.lesson or None)) from None
+        if proc.returncode != 0 or tmp.stat().st_size == 0:
+            tail = " | ".join(proc.stderr.strip().splitlines()[-3:]) or "no output written"
+            raise MuxError(f"ffmpeg failed to mux {job.original.name} ({job.kind}): {tail}",
+                           Location(job.output, lesson=job.lesson or None))
+        publish_file(tmp, job.output)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return argv

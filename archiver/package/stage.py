@@ -1,0 +1,291 @@
+"""The package stage: `run(lesson, ctx)` turns fetched media and subtitles into a BagIt package.
+
+Steps: gather the fetch/subtitles records (no media: "skipped"); if the fingerprint of the
+inputs matches the recorded result, return it ("unchanged", no work at all); otherwise, in a
+staging folder: copy the original, the capture and the subtitle files, write the ffmetadata
+(tags + chapters) and the attached provenance, mux the MKV master and the MP4 access copy,
+check both (probe.py; any mismatch fails the lesson and the staging folder, with the bad
+outputs, is removed), write the package provenance and the VideoObject, make the bag, validate
+it, and rename it into `packages/<id>/` (the previous version moves to `.versions`, bag.py).
+Nothing is ever written under a final name before it is complete, so a failure leaves the
+previous package exactly as it was. The catalog is rebuilt after every outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import bagit
+
+from archiver import __version__
+from archiver.errors import ArchiverError, Location, MuxError, PackageError
+from archiver.model import Lesson, Output, StageResult, utcnow
+from archiver.package import bag, catalog, chapters, events, mux, probe, provenance
+from archiver.package.inputs import PackageInputs, gather
+from archiver.pipeline import Context
+from archiver.store import atomic_write_json, atomic_write_text, fsync_dir, sha256_file
+
+STAGE = "package"
+
+
+@functools.cache
+def tool_versions() -> dict[str, str]:
+    versions = {"lesson-archiver": __version__, "bagit-python": str(bagit.VERSION)}
+    for tool in ("ffmpeg", "ffprobe"):
+        try:
+            out = subprocess.run([tool, "-version"], capture_output=True, text=True,
+                                 check=False).stdout
+            versions[tool] = out.split("\n", 1)[0].split(" ")[2]
+        except (OSError, IndexError):
+            versions[tool] = "unknown"
+    try:
+        from importlib.metadata import version
+        versions["ffmpeg-python"] = version("ffmpeg-python")
+    except Exception:  # metadata missing: not worth failing a package over
+        versions["ffmpeg-python"] = "unknown"
+    return versions
+
+
+def _skip(lesson: Lesson, ctx: Context, started: str) -> StageResult:
+    status = "not-fetched" if lesson.sources else "no-source"
+    reason = ("no source is listed in the manifest" if not lesson.sources
+              else "fetch produced no media yet")
+    result = StageResult(stage=STAGE, lesson=lesson.id, status="skipped", started=started,
+                         ended=utcnow(), warnings=[f"not packaged: {reason}"],
+                         details={"catalog_status": status})
+    ctx.store.save_result(result)
+    ctx.log.warning("skipped", lesson=lesson.id, stage=STAGE, message=reason)
+    catalog.rebuild(ctx.store, ctx.manifest)
+    return result
+
+
+def run(lesson: Lesson, ctx: Context) -> StageResult:
+    started = utcnow()
+    try:
+        inputs = gather(lesson, ctx.manifest.series, ctx.store)
+        if inputs is None:
+            return _skip(lesson, ctx, started)
+        previous = None if ctx.force else ctx.store.reusable(lesson.id, STAGE,
+                                                              inputs.fingerprint)
+        if previous is not None and (ctx.store.package_dir(lesson.id) / "bagit.txt").is_file():
+            previous.status = "unchanged"
+            catalog.rebuild(ctx.store, ctx.manifest)
+            return previous
+        result = _build(inputs, ctx, started)
+    except ArchiverError as exc:
+        failed = StageResult(stage=STAGE, lesson=lesson.id, status="failed", started=started,
+                             ended=utcnow(), error=str(exc))
+        ctx.store.save_result(failed)
+        catalog.rebuild(ctx.store, ctx.manifest)
+        raise
+    ctx.store.save_result(result)
+    catalog.rebuild(ctx.store, ctx.manifest)
+    return result
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def _stage_payload(inputs: PackageInputs, staging: Path) -> dict[str, Path]:
+    """Copy the inputs into the staging folder; returns payload path -> staged file."""
+    files = {f"original/{inputs.media.name}": inputs.media}
+    for extra in (inputs.warc, inputs.capture_json):
+        if extra is not None:
+            files[f"capture/{extra.name}"] = extra
+    for path in inputs.subtitle_files:
+        files[f"subtitles/{path.name}"] = path
+    staged = {}
+    for rel, src in files.items():
+        _copy(src, staging / rel)
+        staged[rel] = staging / rel
+    return staged
+
+
+def _info(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _build(inputs: PackageInputs, ctx: Context, started: str) -> StageResult:
+    lesson, store = inputs.lesson, ctx.store
+    work = store.stage_dir(lesson.id, STAGE)
+    staging = bag.new_staging(store, lesson.id)
+    try:
+        return _build_in(inputs, ctx, started, work, staging)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(staging)  # after a success it was renamed away: nothing to remove
+
+
+def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
+              staging: Path) -> StageResult:
+    lesson, store = inputs.lesson, ctx.store
+    commands: list[list[str]] = []
+    report = probe.Report()
+    orig_info = probe.ffprobe(inputs.media, report)
+    av = [s for s in orig_info["streams"] if s["codec_type"] in ("video", "audio")]
+    if not any(s["codec_type"] == "video" for s in av):
+        raise MuxError("the original has no video stream", Location(inputs.media, lesson=lesson.id))
+    orig_hashes = probe.streamhashes(inputs.media, report)
+    identified = utcnow()
+    duration = float(orig_info["format"].get("duration") or 0.0)
+    staged = _stage_payload(inputs, staging)
+    files = {rel: _info(path) for rel, path in staged.items()}
+    original_rel = f"original/{inputs.media.name}"
+    files[original_rel]["sha512"] = inputs.media_sha512
+    if files[original_rel]["sha256"] != inputs.media_sha256:
+        raise PackageError("the original no longer matches the sha256 recorded by fetch "
+                           f"({inputs.media_sha256}); refetch it",
+                           Location(inputs.media, lesson=lesson.id))
+
+    archived_at = started
+    chapter_list = chapters.clip_chapters(inputs.chapters, duration)
+    tags = chapters.global_tags(inputs, archived_at)
+    metadata = work / "metadata.ffmeta"
+    atomic_write_text(metadata, chapters.ffmetadata(tags, chapter_list))
+    tracks_derived = [provenance.file_id(lesson.id, f"subtitles/{t.path.name}")
+                      for t in inputs.tracks]
+    history = events.early_events(inputs, orig_info, identified, original_rel)
+    attached = work / "provenance.json"
+    atomic_write_json(attached, provenance.build(inputs, files, history, tool_versions()))
+
+    mux_started = utcnow()
+    master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
+    jobs = [
+        mux.MuxJob("mkv", inputs.media, len(av), inputs.tracks, metadata,
+                   staging / master_rel, attachment=attached, lesson=lesson.id),
+        mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
+                   staging / access_rel, lesson=lesson.id),
+    ]
+    for job in jobs:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        commands.append(mux.run(job))
+    mux_ended = utcnow()
+    for job in jobs:
+        expected = probe.Expected(job.kind, inputs.tracks, [c.title for c in chapter_list], tags,
+                                  attached if job.kind == "mkv" else None)
+        checked = probe.check(job.output, inputs.media, expected, work, orig_info, orig_hashes)
+        report.commands += checked.commands
+        if checked.problems:
+            job.output.unlink(missing_ok=True)
+            raise MuxError(f"{job.output.name} is not what was intended: "
+                           + "; ".join(checked.problems), Location(job.output, lesson=lesson.id))
+    checks_done = utcnow()
+    commands += report.commands
+
+    files[master_rel] = _info(staging / master_rel)
+    files[access_rel] = _info(staging / access_rel)
+    attached_info = _info(attached)
+    history += events.mux_events(lesson.id, master_rel, access_rel, mux_started, mux_ended,
+                          checks_done, attached_info["sha256"])
+    derived = {master_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived,
+                            f"urn:sha256:{attached_info['sha256']}"],
+               access_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived]}
+    video = provenance.videoobject(inputs, duration, files, master_rel, access_rel)
+    atomic_write_json(staging / "videoobject.json", video)
+    files["videoobject.json"] = _info(staging / "videoobject.json")
+    version = bag.next_version(store, lesson.id)
+    previous_dir = store.package_dir(lesson.id)
+    supersedes = (f"{lesson.id}/v{bag.version_of(previous_dir) or 1}"
+                  if (previous_dir / "bagit.txt").is_file() else None)
+    doc = provenance.build(inputs, files, history, tool_versions(),
+                           mux={"started": mux_started, "ended": mux_ended}, derived=derived)
+    doc.update({"version": version, "supersedes": supersedes, "archivedAt": archived_at,
+                "attachedProvenance": {"path": f"{master_rel}#attachment/provenance.json",
+                                       **attached_info}})
+    atomic_write_json(staging / "provenance.json", doc)
+    files["provenance.json"] = _info(staging / "provenance.json")
+
+    commands.append(bag.make(staging, events.bag_info(inputs, archived_at, version), lesson.id))
+    if bag.manifest_digests(staging)[original_rel] != inputs.media_sha256:
+        raise PackageError("the bagged original does not match the fetch record's sha256",
+                           Location(staging / "data" / original_rel, lesson=lesson.id))
+    bag.append_premis_events(staging, [*history, events.bag_event(lesson.id, "creation",
+                                                                    version)])
+    bag.validate(staging, lesson.id)
+    bag.append_premis_events(staging, [events.bag_event(lesson.id, "validation", version)])
+    _finalise_tree(staging)
+    moved = bag.publish(store, lesson.id, staging)
+    return _result(inputs, ctx, started, files, commands, version, moved, archived_at,
+                   duration, len(chapter_list))
+
+
+def _finalise_tree(root: Path) -> None:
+    """Make the finished bag readable by everyone (temporary files are created 0600) and
+    durable (every file and folder fsynced) before it is renamed into place."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_file():
+            path.chmod(0o644)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        elif path.is_dir():
+            path.chmod(0o755)
+            fsync_dir(path)
+
+
+def _result(inputs: PackageInputs, ctx: Context, started: str, files: dict[str, dict[str, Any]],
+            commands: list[list[str]], version: int, moved: Path | None, archived_at: str,
+            duration: float, chapter_count: int) -> StageResult:
+    """Record the package (state file + current.json for the catalog) and log it."""
+    lesson, store = inputs.lesson, ctx.store
+    package = f"packages/{lesson.id}"
+    outputs = [Output(path=f"{package}/data/{rel}", bytes=info["bytes"], sha256=info["sha256"])
+               for rel, info in sorted(files.items())]
+
+    def entry(rel: str | None) -> dict[str, Any] | None:
+        if rel is None or rel not in files:
+            return None
+        return {"path": f"{package}/data/{rel}", "bytes": files[rel]["bytes"],
+                "sha256": files[rel]["sha256"]}
+
+    capture_rel = f"capture/{inputs.warc.name}" if inputs.warc else None
+    capture_json_rel = f"capture/{inputs.capture_json.name}" if inputs.capture_json else None
+    tls = inputs.fetch.details.get("tls") or {}
+    previous_versions = [p.relative_to(store.root).as_posix()
+                         for p in sorted(bag.versions_dir(store, lesson.id).glob("v*"))]
+    record = {
+        "package": package, "version": version, "fingerprint": inputs.fingerprint,
+        "archived_at": archived_at, "duration_seconds": round(duration, 3),
+        "previous_versions": previous_versions,
+        "files": {
+            "original": entry(f"original/{inputs.media.name}"),
+            "master": entry(f"master/{lesson.id}.mkv"),
+            "access": entry(f"access/{lesson.id}.mp4"),
+            "provenance": entry("provenance.json"),
+            "videoobject": entry("videoobject.json"),
+            "capture": entry(capture_rel),
+            "capture_record": entry(capture_json_rel),
+            "transcript": entry("subtitles/transcript.json"),
+            "chapters": entry("subtitles/chapters.json"),
+            "quality": entry("subtitles/quality.json"),
+            "tracks": {t.spec.key: entry(f"subtitles/{t.path.name}") for t in inputs.tracks},
+        },
+        "source": {"url": inputs.source_url, "kind": inputs.source.get("kind"),
+                   "captured": inputs.fetch.ended or inputs.fetch.started,
+                   "tls": {"outcome": tls.get("outcome"), "problems": tls.get("problems", []),
+                           "sha256_fingerprint": tls.get("sha256_fingerprint")}},
+    }
+    atomic_write_json(catalog.record_path(store, lesson.id), record)
+    ctx.log.info("packaged", lesson=lesson.id, stage=STAGE, version=version,
+                 tracks=len(inputs.tracks), chapters=chapter_count)
+    warnings = [] if inputs.tracks else ["packaged without subtitle tracks (no subtitles yet)"]
+    return StageResult(
+        stage=STAGE, lesson=lesson.id, status="ok", fingerprint=inputs.fingerprint,
+        outputs=outputs, commands=commands, tool_versions=tool_versions(), started=started,
+        ended=utcnow(), warnings=warnings,
+        details={"package": package, "version": version, "archived_at": archived_at,
+                 "previous_version": moved.relative_to(store.root).as_posix() if moved else None,
+                 "master": f"{package}/data/master/{lesson.id}.mkv",
+                 "access": f"{package}/data/access/{lesson.id}.mp4",
+                 "provenance": f"{package}/data/provenance.json",
+                 "videoobject": f"{package}/data/videoobject.json",
+                 "premis_events": f"{package}/{bag.PREMIS_FILE}",
+                 "duration": round(duration, 3), "chapters": chapter_count,
+                 "tracks": [t.spec.key for t in inputs.tracks], "catalog": "catalog.json"})

@@ -1,0 +1,174 @@
+"""`archiver serve`: preview the static site locally with the headers a real host must send.
+
+Built on Werkzeug (the WSGI library under Flask): its `send_file` implements conditional GET
+and single byte-range requests (206, 416, If-Range, ETag, Last-Modified) correctly, which video
+seeking needs, and its threaded server runs the HTTP protocol; this module only chooses files,
+MIME types and headers, so no HTTP parsing is done here. The same headers for nginx and Apache
+are in docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archiver.errors import UsageError
+from archiver.log import EventLog
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+HELP = "preview <output>/site over HTTP with correct MIME types, Range and CORS headers"
+NEEDS_MANIFEST = False
+
+# explicit types: the system's mime.types may lack or mislabel these
+MIME_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".srt": "application/x-subrip; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".jsonld": "application/ld+json",
+    ".txt": "text/plain; charset=utf-8",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+# every file of the site is public: media and tracks must load into <video crossorigin> and
+# catalog.json into scripts on other origins
+COMMON_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def mime_type(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in MIME_TYPES:
+        return MIME_TYPES[suffix]
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def make_app(root: Path) -> WSGIApp:
+    """A WSGI app serving the files under `root` (read-only, GET/HEAD/OPTIONS)."""
+    from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+    from werkzeug.security import safe_join
+    from werkzeug.utils import send_file
+    from werkzeug.wrappers import Request, Response
+
+    root = root.resolve()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            if request.method == "OPTIONS":  # CORS preflight (e.g. fetch() with a Range header)
+                response = Response(status=204)
+                response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = "Range"
+                response.headers["Access-Control-Max-Age"] = "86400"
+            elif request.method not in ("GET", "HEAD"):
+                raise MethodNotAllowed(valid_methods=["GET", "HEAD", "OPTIONS"])
+            else:
+                joined = safe_join(str(root), request.path.lstrip("/"))
+                if joined is None:
+                    raise NotFound()
+                path = Path(joined)
+                if path.is_dir():
+                    path = path / "index.html"
+                if not path.is_file() or any(p.startswith(".") for p in
+                                             path.relative_to(root).parts):
+                    raise NotFound()  # hidden names include temporary `.tmp-` files
+                response = send_file(path, environ, mimetype=mime_type(path), conditional=True,
+                                     max_age=None)
+                response.headers["Content-Type"] = mime_type(path)  # keep charset as given
+        except HTTPException as exc:
+            response = exc.get_response(environ)
+        for key, value in COMMON_HEADERS.items():
+            response.headers[key] = value
+        return response(environ, start_response)
+
+    return app
+
+
+class SiteServer:
+    """The preview server on a background thread (tests and `check` use it with port 0)."""
+
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
+                 log: EventLog | None = None) -> None:
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        if not root.is_dir():
+            raise UsageError(f"nothing to serve: {root} is not a folder (run `archiver "
+                             "publish` first)")
+        event_log = log
+
+        class Handler(WSGIRequestHandler):
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                if event_log is not None:
+                    event_log.debug("request", stage="serve", line=self.requestline,
+                                    status=str(code))
+
+        try:
+            self.server: BaseWSGIServer = make_server(host, port, make_app(root), threaded=True,
+                                                      request_handler=Handler)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.server.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.server.server_port}/"
+
+    def start(self) -> SiteServer:
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
+                                       name="archiver-serve")
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    def __enter__(self) -> SiteServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on; default: %(default)s (this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port; default: %(default)s")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="folder to serve; default: <output>/site")
+
+
+def run(args: argparse.Namespace, log: EventLog) -> int:
+    root = args.root if args.root is not None else args.output / "site"
+    server = SiteServer(root, args.host, args.port, log)
+    log.info("serving", path=str(root), url=server.url,
+             message="press Ctrl-C to stop")
+    try:
+        server.server.serve_forever()
+    finally:
+        server.server.server_close()
+    return 0

@@ -1,0 +1,161 @@
+"""Transcript (+ media) in, tracks and reports out: the subtitle stage without the pipeline.
+
+`build_subtitles` computes everything in memory; `write_outputs` writes it atomically. The
+stage (`stage.py`) and any command (`archiver subtitles`) call these two, so the same work can
+be done for a single file pair from Python or a test without a manifest or an output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archiver.store import atomic_write_bytes
+from archiver.subtitles import chapters as chapters_mod
+from archiver.subtitles.cues import Cue, Unit
+from archiver.subtitles.quality import SCHEMA, check_track, preserved, summary
+from archiver.subtitles.segment import paragraph_units
+from archiver.subtitles.style import display_timing, make_cues
+from archiver.subtitles.timing import AudioScan, NoAudio, detect_pauses, time_paragraphs
+from archiver.subtitles.transcript import Paragraph, read_transcript
+from archiver.subtitles.validate import check_vtt
+from archiver.subtitles.writers import TrackCue, write_srt, write_vtt
+
+# A footnote number glued to a word ("Commission7"): reported, kept as written.
+FOOTNOTE_MARK = re.compile(r"\b[A-Za-z]*[a-z](\d{1,2})\b")
+
+
+@dataclass
+class SubtitleBuild:
+    """Everything the stage writes, plus what it learnt (for its StageResult)."""
+
+    lesson: str
+    paragraphs: list[Paragraph]
+    cues: list[Cue]
+    files: dict[str, bytes]  # file name (inside subtitles/) -> bytes
+    quality: dict[str, Any]
+    transcript_format: str
+    commands: list[list[str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    scan: AudioScan | None = None
+
+
+def tracks(cues: list[Cue]) -> dict[str, list[TrackCue]]:
+    """The three tracks from the cues: zh-Hans, en (cues with English only), bilingual."""
+    return {
+        "zh-Hans": [TrackCue(c.start, c.end, tuple(c.zh_lines)) for c in cues],
+        "en": [TrackCue(c.start, c.end, tuple(c.en_lines)) for c in cues if c.en],
+        "zh-Hans-en": [TrackCue(c.start, c.end, tuple(c.zh_lines), tuple(c.en_lines))
+                       for c in cues],
+    }
+
+
+def _footnote_markers(paragraphs: list[Paragraph], notes: int) -> list[str]:
+    found: list[str] = []
+    for para in paragraphs:
+        for match in FOOTNOTE_MARK.finditer(para.en):
+            if 0 < int(match.group(1)) <= notes:
+                found.append(match.group(0))
+    return found
+
+
+def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
+                    duration: float | None = None, footnotes: int = 0,
+                    media_note: str = "") -> SubtitleBuild:
+    """Read, segment, time and style one lesson's transcript; check every track written.
+
+    `media`: the fetched file (pauses and duration); without it, timing is proportional and
+    `media_note` says why. `duration`: the published length, used when there is no media.
+    """
+    scan: AudioScan | None = None
+    warnings: list[str] = []
+    reason = media_note or "no media"
+    if media is not None:
+        try:
+            scan = detect_pauses(media)
+        except NoAudio:
+            reason = "the media has no sound track"
+            warnings.append(f"{media.name} has no sound track: proportional timing")
+    bound = scan.duration if scan is not None and scan.duration else duration
+    fmt, paragraphs = read_transcript(transcript, bound)
+    units: list[list[Unit]] = [paragraph_units(i, p.en, p.zh) for i, p in enumerate(paragraphs)]
+    timing = time_paragraphs(paragraphs, units, bound,
+                             scan.pauses if scan is not None else None,
+                             reason="" if scan is not None else reason)
+    if scan is None and reason:
+        warnings.append(f"proportional timing: {reason}")
+    cues = make_cues(units)
+    display_timing(cues, bound)
+    by_track = tracks(cues)
+    files: dict[str, bytes] = {
+        f"{lesson_id}.zh-Hans.vtt": write_vtt(by_track["zh-Hans"], "zh-Hans").encode(),
+        f"{lesson_id}.en.vtt": write_vtt(by_track["en"], "en").encode(),
+        f"{lesson_id}.zh-Hans-en.vtt": write_vtt(by_track["zh-Hans-en"], "zh-Hans-en").encode(),
+        f"{lesson_id}.zh-Hans.srt": write_srt(by_track["zh-Hans"]).encode(),
+        f"{lesson_id}.en.srt": write_srt(by_track["en"]).encode(),
+    }
+    dropped: dict[str, int] = {}
+    for cue in cues:
+        if cue.dropped:
+            dropped[cue.dropped] = dropped.get(cue.dropped, 0) + 1
+    snaps = timing.snap_distances
+    report: dict[str, Any] = {
+        "schema": SCHEMA, "lesson": lesson_id, "transcript_format": fmt,
+        "timing": {
+            "source": timing.source, "reason": timing.reason, "paragraphs": len(paragraphs),
+            "boundaries": timing.boundaries, "snapped": timing.snapped,
+            "snap_mean": round(statistics.fmean(snaps), 3) if snaps else 0.0,
+            "snap_max": round(max(snaps), 3) if snaps else 0.0,
+            "speech_rate": round(timing.speech_rate, 3),
+            "pauses": len(scan.pauses) if scan else 0,
+            "media_duration": scan.duration if scan else None,
+            "duration_bound": bound,
+            "silencedetect_seconds": round(scan.seconds, 3) if scan else None,
+        },
+        "tracks": {name: check_track(cues_, bound) for name, cues_ in by_track.items()},
+        "text": {
+            "zh_preserved": preserved("".join(p.zh for p in paragraphs),
+                                      [c.zh for c in cues], [c.dropped for c in cues]),
+            "en_preserved": preserved(" ".join(p.en for p in paragraphs),
+                                      [c.en for c in cues], [""] * len(cues)),
+            "dropped_at_cue_end": dropped,
+        },
+        "footnote_markers": _footnote_markers(paragraphs, footnotes),
+        "notes": [
+            "a cue-final 。 or ，(also half-width ,) is not shown, by Chinese subtitle "
+            "convention; every other character is kept, half-width punctuation included",
+            "footnote markers in the English (e.g. Commission7) are kept as written",
+        ],
+    }
+    for name, data in files.items():
+        if name.endswith(".vtt"):
+            problems = check_vtt(data)
+            report["tracks"][name.split(".", 1)[1].removesuffix(".vtt")]["vtt_problems"] = problems
+            if problems:
+                warnings.append(f"{name}: {len(problems)} WebVTT problems: {problems[0]}")
+    chapters = chapters_mod.chapters_json(paragraphs, cues, bound)
+    files["transcript.json"] = _json(chapters_mod.transcript_json(paragraphs, cues))
+    files["chapters.json"] = _json(chapters)
+    files["quality.json"] = _json(report)
+    files["quality.txt"] = summary(report).encode()
+    return SubtitleBuild(lesson=lesson_id, paragraphs=paragraphs, cues=cues, files=files,
+                         quality=report, transcript_format=fmt,
+                         commands=[scan.command] if scan else [], warnings=warnings, scan=scan)
+
+
+def _json(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def write_outputs(build: SubtitleBuild, folder: Path) -> list[Path]:
+    """Write every file atomically into `folder` (each appears whole or not at all)."""
+    written: list[Path] = []
+    for name, data in build.files.items():
+        path = folder / name
+        atomic_write_bytes(path, data)
+        written.append(path)
+    return written

@@ -1,0 +1,110 @@
+"""Professional subtitle style: cue grouping, line breaking and display timing.
+
+Rules (Netflix timed-text style guides for Simplified Chinese and English; BBC guidelines):
+Chinese ≤ 16 characters a line (half-width counts 0.5), English ≤ 42; ≤ 2 lines; a cue lasts
+5/6 s to 7 s where the speech allows; ≥ 2 frames between cues (gaps under 0.5 s are closed to
+2 frames); reading speed ≤ 9 Chinese characters/s, ≤ 20 English characters/s; lines break
+after punctuation or between words, never inside an English word or number, no line starts
+with closing punctuation or ends with opening punctuation. Where a rule cannot be met the
+others still are, and `quality` reports the exception: no text is ever cut to fit.
+"""
+
+from __future__ import annotations
+
+import math
+
+from archiver.subtitles.cues import Cue, Unit
+from archiver.subtitles.lines import EN_LINE, MAX_LINES, ZH_LINE, break_en, break_zh
+from archiver.subtitles.text import DROPPABLE_AT_CUE_END, display_width, spoken_count
+
+MIN_DURATION = 5 / 6
+MAX_DURATION = 7.0
+FRAME = 1 / 25  # PAL, the publisher's broadcast rate; 2 frames = 80 ms
+MIN_GAP = 2 * FRAME
+CLOSE_GAP = 0.5
+ZH_CPS = 9.0
+EN_CPS = 20.0
+LINGER = 1.0  # a cue may stay up to this long after its speech ends, for reading time
+MAX_UNITS = 6
+
+
+def shown_zh(text: str) -> tuple[str, str]:
+    """(text shown, dropped suffix): a cue's final 。 or ，is dropped by convention."""
+    if text and text[-1] in DROPPABLE_AT_CUE_END:
+        return text[:-1], text[-1]
+    return text, ""
+
+
+def _cost(units: list[Unit], following: Unit | None) -> float:
+    zh, _ = shown_zh("".join(u.zh for u in units))
+    en = " ".join(u.en for u in units if u.en)
+    duration = max(units[-1].end - units[0].start, 0.01)
+    single = len(units) == 1
+    if not single and display_width(zh) > MAX_LINES * ZH_LINE:
+        return math.inf
+    cost = 3.0 + 0.3 * abs(duration - 3.5)
+    if not single and (len(en) > MAX_LINES * EN_LINE or len(break_en(en)) > MAX_LINES):
+        cost += 50 + 2 * max(0, len(en) - MAX_LINES * EN_LINE)
+    if duration > MAX_DURATION and not single:
+        cost += 100 + 50 * (duration - MAX_DURATION)
+    if duration < MIN_DURATION:
+        cost += 60
+    cost += 3 * max(0.0, spoken_count(zh) / (duration + LINGER / 2) - ZH_CPS)
+    cost += 1 * max(0.0, len(en) / (duration + LINGER / 2) - EN_CPS)
+    if following is not None:
+        cost += {"soft": 4.0, "clause": 0.0, "sentence": -1.0, "paragraph": -1.0}[
+            following.boundary]
+    return cost
+
+
+def group_units(units: list[Unit]) -> list[list[Unit]]:
+    """Best split of one paragraph's units into cues (dynamic programming over cut points)."""
+    n = len(units)
+    best = [0.0] + [math.inf] * n
+    back = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(max(0, j - MAX_UNITS), j):
+            if best[i] == math.inf:
+                continue
+            cost = best[i] + _cost(units[i:j], units[j] if j < n else None)
+            if cost < best[j]:
+                best[j], back[j] = cost, i
+    groups: list[list[Unit]] = []
+    j = n
+    while j > 0:
+        groups.append(units[back[j]:j])
+        j = back[j]
+    return groups[::-1]
+
+
+def make_cues(paragraph_units: list[list[Unit]]) -> list[Cue]:
+    """Cues with broken lines for every paragraph, in order."""
+    cues: list[Cue] = []
+    for units in paragraph_units:
+        for group in group_units(units):
+            zh = "".join(u.zh for u in group)
+            shown, dropped = shown_zh(zh)
+            en = " ".join(u.en for u in group if u.en)
+            cues.append(Cue(start=group[0].start, end=group[-1].end, zh=shown, en=en,
+                            paragraph=group[0].paragraph, zh_lines=break_zh(shown),
+                            en_lines=break_en(en), dropped=dropped, snapped=group[0].snapped,
+                            proportional_start=group[0].proportional_start))
+    return cues
+
+
+def display_timing(cues: list[Cue], limit: float | None) -> None:
+    """Extend ends for reading time and minimum duration, close small gaps, keep 2 frames.
+
+    A cue may stay up after its speech (up to LINGER, or to the minimum duration) but never
+    runs into the next cue's 2-frame gap, and never past the media's end.
+    """
+    for k, cue in enumerate(cues):
+        last = k + 1 == len(cues)
+        room = (limit if limit is not None else math.inf) if last else cues[k + 1].start - MIN_GAP
+        need = max(MIN_DURATION, spoken_count(cue.zh) / ZH_CPS, len(cue.en) / EN_CPS)
+        want = min(max(cue.end, cue.start + need), cue.end + LINGER)
+        want = max(want, cue.start + MIN_DURATION)
+        want = min(want, max(cue.end, cue.start + MAX_DURATION))
+        if not last and room + MIN_GAP - want < CLOSE_GAP:
+            want = room
+        cue.end = max(min(want, room), cue.start + 0.01)

@@ -1,0 +1,58 @@
+"""Helpers shared by the fetch tests (no tests here): lessons, contexts, pages."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from archiver.log import EventLog
+from archiver.model import Bilingual, Lesson, Manifest, Series, Source, TlsPolicy
+from archiver.pipeline import Context
+from archiver.store import Store
+
+FAST = {"retries": 3, "timeout": 5.0, "backoff": 0.01, "backoff_max": 0.05,
+        "max_bytes": 64 << 20}
+
+
+def policy(spec: str) -> TlsPolicy:
+    """A TlsPolicy from its manifest string."""
+    if spec.startswith("ca:"):
+        return TlsPolicy("ca", ca_bundle=Path(spec[3:]))
+    if spec.startswith("pin:sha256:"):
+        return TlsPolicy("pin", pin_sha256=spec[len("pin:sha256:"):])
+    assert spec in ("verify", "insecure")
+    return TlsPolicy(spec)  # type: ignore[arg-type]
+
+
+def lesson(lesson_id: str, *sources: tuple[str, str], sha256: str | None = None) -> Lesson:
+    return Lesson(id=lesson_id, number=1, title=Bilingual("t", "题"), sha256=sha256,
+                  sources=tuple(Source(url=url, tls=policy(tls)) for url, tls in sources))
+
+
+def context(root: Path, lessons: list[Lesson], **options: Any) -> tuple[Context, io.StringIO]:
+    log_stream = io.StringIO()
+    manifest = Manifest(path=root / "m.toml", series=Series("s", Bilingual("s"), Bilingual("p")),
+                        lessons=tuple(lessons))
+    ctx = Context(store=Store(root / "out"), manifest=manifest,
+                  log=EventLog(json_lines=True, stream=log_stream, progress=False),
+                  options={**FAST, **options})
+    return ctx, log_stream
+
+
+def page(media: str, extra: str = "") -> bytes:
+    return (f"<!doctype html><html><head><title>Lesson</title></head><body>"
+            f"<video controls poster=\"poster.jpg\"><source src=\"{media}\" type=\"video/mp4\">"
+            f"<track kind=\"subtitles\" srclang=\"zh-Hans\" src=\"zh.vtt\">{extra}</video>"
+            f"</body></html>").encode()
+
+
+def capture(ctx: Context, lesson_id: str) -> dict[str, Any]:
+    path = ctx.store.stage_dir(lesson_id, "fetch") / "capture.json"
+    data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return data
+
+
+def events(log_stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log_stream.getvalue().splitlines() if line.strip()]

@@ -1,0 +1,124 @@
+"""Style rules as properties (hypothesis): limits kept or reported, order and bounds kept."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archiver.subtitles.build import tracks
+from archiver.subtitles.lines import allowed_break, break_en, break_zh
+from archiver.subtitles.quality import check_track
+from archiver.subtitles.segment import paragraph_units
+from archiver.subtitles.style import (EN_LINE, MAX_DURATION, MIN_DURATION, MIN_GAP, ZH_LINE,
+                                      display_timing, make_cues)
+from archiver.subtitles.text import CLOSING, OPENING, display_width, squash
+from archiver.subtitles.timing import time_paragraphs
+from archiver.subtitles.transcript import Paragraph
+
+HAN = st.sampled_from("数字中国建设推进发展经济政府体系人才资金组织领导")
+ZH_PUNCT = st.sampled_from(["，", "。", "、", ",", "：", "“", "”", "（", "）"])
+LATIN = st.from_regex(r"[A-Za-z0-9]{1,8}", fullmatch=True)
+ZH_TOKEN = st.one_of(HAN, HAN, HAN, HAN, ZH_PUNCT, LATIN)
+EN_WORD = st.from_regex(r"[A-Za-z]{1,12}[,.]?", fullmatch=True)
+
+
+def zh_text(min_size: int = 1, max_size: int = 60) -> st.SearchStrategy[str]:
+    return st.lists(ZH_TOKEN, min_size=min_size, max_size=max_size).map("".join).filter(
+        lambda t: any("\u4e00" <= c <= "\u9fff" for c in t))
+
+
+def _check_lines(text: str, lines: list[str]) -> None:
+    assert squash("".join(lines)) == squash(text)
+    for k, line in enumerate(lines):
+        if k:
+            assert line[0] not in CLOSING, lines
+        if k + 1 < len(lines):
+            assert line[-1] not in OPENING, lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(zh_text())
+def test_break_zh(text: str) -> None:
+    lines = break_zh(text)
+    _check_lines(text, lines)
+    joined = "".join(lines)
+    cuts = [sum(len(x) for x in lines[:k]) for k in range(1, len(lines))]
+    assert all(allowed_break(joined, c) for c in cuts)  # never inside a word or a number
+    if len(lines) <= 2:
+        assert all(display_width(x) <= ZH_LINE for x in lines) or len(lines) == 1 and (
+            display_width(text) > ZH_LINE)
+    if display_width(text) <= ZH_LINE:
+        assert lines == [text]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(EN_WORD, min_size=1, max_size=25).map(" ".join))
+def test_break_en(text: str) -> None:
+    lines = break_en(text)
+    assert " ".join(lines) == text  # only ever cut at a space: never inside a word
+    assert all(len(x) <= EN_LINE for x in lines)  # words here are shorter than a line
+    if len(text) <= EN_LINE:
+        assert lines == [text]
+
+
+@st.composite
+def lessons(draw: st.DrawFn) -> tuple[list[Paragraph], float]:
+    count = draw(st.integers(1, 5))
+    paragraphs: list[Paragraph] = []
+    t = draw(st.floats(0, 30))
+    for i in range(count):
+        zh = draw(zh_text(4, 120))
+        en = draw(st.lists(EN_WORD, min_size=1, max_size=60).map(" ".join))
+        paragraphs.append(Paragraph(start=float(int(t)), en=en, zh=zh, line=1 + 3 * i))
+        t = int(t) + draw(st.floats(1, 60))
+    duration = int(t) + draw(st.floats(0.5, 40))
+    return paragraphs, duration
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lessons())
+def test_cues_in_order_within_media_and_every_exception_reported(
+        lesson: tuple[list[Paragraph], float]) -> None:
+    paragraphs, duration = lesson
+    units = [paragraph_units(i, p.en, p.zh) for i, p in enumerate(paragraphs)]
+    time_paragraphs(paragraphs, units, duration, None)
+    cues = make_cues(units)
+    display_timing(cues, duration)
+    assert squash("".join(c.zh + c.dropped for c in cues)) == squash(
+        "".join(p.zh for p in paragraphs))
+    previous_end = 0.0
+    for cue in cues:
+        assert 0 <= cue.start < cue.end <= duration + 1e-9
+        assert cue.start >= previous_end - 1e-9  # no overlap
+        previous_end = cue.end
+    for name, track in tracks(cues).items():
+        report = check_track(track, duration)["rules"]
+        short = sum(1 for c in track if c.end - c.start < MIN_DURATION - 1e-3)
+        long_ = sum(1 for c in track if c.end - c.start > MAX_DURATION + 1e-3)
+        tight = sum(1 for a, b in zip(track, track[1:], strict=False)
+                    if b.start - a.end < MIN_GAP - 1e-6)
+        wide_zh = sum(1 for c in track if any(display_width(x) > ZH_LINE for x in c.lines
+                                              if any("\u4e00" <= ch <= "\u9fff" for ch in x)))
+        many = sum(1 for c in track if len(c.en_lines) > 2 or (
+            name != "en" and len(c.lines) > 2))
+        assert report["min-duration"]["violated"] == short
+        assert report["max-duration"]["violated"] == long_
+        assert report["gap"]["violated"] == tight
+        assert report["monotonic"]["violated"] == 0
+        assert report["within-media"]["violated"] == 0
+        if name != "en":
+            assert report["zh-line-width"]["violated"] == wide_zh
+        assert report["zh-lines"]["violated"] + report["en-lines"]["violated"] >= (
+            many if name == "zh-Hans-en" else 0)
+
+
+def test_display_timing_closes_small_gaps_and_keeps_two_frames() -> None:
+    paragraphs = [Paragraph(0.0, "One two three. Four five six.", "一二三。四五六。", 1)]
+    units = [paragraph_units(0, paragraphs[0].en, paragraphs[0].zh)]
+    time_paragraphs(paragraphs, units, 10.0, None)
+    cues = make_cues(units)
+    display_timing(cues, 10.0)
+    for a, b in zip(cues, cues[1:], strict=False):
+        gap = b.start - a.end
+        assert gap >= MIN_GAP - 1e-9
+        assert gap <= MIN_GAP + 1e-9 or gap >= 0.5
