@@ -33,6 +33,7 @@ archive: $(STAMP) tools
 	$(BIN)/archiver archive --manifest $(MANIFEST) --output $(OUTPUT) --jobs $(JOBS)
 
 demo: $(STAMP) tools
+	@scripts/ensure-tools.sh espeak-ng:espeak-ng
 	$(BIN)/archiver demo --output $(OUTPUT)/demo
 
 verify: $(STAMP) tools

@@ -34,6 +34,7 @@ from archiver.model import StageResult
 
 LESSON_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 TEMP_MARK = ".tmp-"  # every temporary name contains this; nothing final ever does
+FILE_MODE = 0o644  # mkstemp makes 0600; archived files must stay readable by web servers
 
 
 def fsync_dir(path: Path) -> None:
@@ -53,6 +54,7 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     tmp = Path(tmp_name)
     try:
         encoding = None if "b" in mode else "utf-8"
@@ -87,6 +89,7 @@ def temp_path_for(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=path.suffix,
                                 dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     return Path(name)
 

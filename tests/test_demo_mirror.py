@@ -196,3 +196,12 @@ def test_output_folder_names_need_no_escaping(tmp_path: Path) -> None:
     built = build_mirror(folder, spec)
     assert built.built and built.media.stat().st_size > 0
     assert not [p for p in folder.rglob("*") if ".tmp-" in p.name]
+
+
+def test_bad_paragraph_timing_is_a_clear_error() -> None:
+    with pytest.raises(ArchiverError, match="paragraph 1 at 5 s does not come after paragraph 0"):
+        speech.plan_speech([(9.0, "数字中国。"), (5.0, "数字中国。")], 20.0)
+    with pytest.raises(ArchiverError, match="leaves no time for speech"):
+        speech.plan_speech([(1.0, "数字中国。"), (19.5, "数字中国。")], 19.0)
+    clauses = speech.split_clauses("-5度,数字中国")  # a leading dash is text, not an option
+    assert len(speech.synthesize(clauses[0].text, 240)) > speech.RATE // 10

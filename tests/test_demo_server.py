@@ -169,6 +169,9 @@ def test_demo_archives_the_mirror_through_the_broken_certificate(
     code = cli_main(argv)
     printed = capsys.readouterr().out
     assert f"archiver demo finished with exit code {code}" in printed
+    (problems,) = [line for line in printed.splitlines() if "certificate problems:" in line]
+    assert "expired" in problems and "untrusted-issuer" in problems
+    assert problems.endswith(f"pin:sha256:{setup.certs.fingerprint}: pinned")
     store = Store(setup.output)
     fetch = store.load_result("short-13", "fetch")
     assert fetch is not None and fetch.status == "ok", fetch

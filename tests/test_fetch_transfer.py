@@ -163,7 +163,8 @@ def test_body_always_shorter_than_announced_fails(serve: Serve, cert_factory: Ce
                                                   tmp_path: Path) -> None:
     server = _serve(serve, cert_factory, *[Fault(declare_extra=5000)] * 20)
     ctx, _log = context(tmp_path, [], retries=2)
-    with pytest.raises(FetchError, match=r"closed early after \d+ of \d+ bytes|range not satisfiable"):
+    with pytest.raises(FetchError,
+                       match=r"closed early after \d+ of \d+ bytes|range not satisfiable"):
         run(lesson("l1", _src(server)), ctx)
     assert len(_gets(server)) < 20  # bounded
     assert not list(ctx.store.stage_dir("l1", "fetch").glob("original*"))

@@ -8,6 +8,7 @@ MP4 (neither mkvmerge nor mediainfo returns tx3g cue text).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import struct
@@ -70,7 +71,7 @@ def test_ffmpeg_python_compiles_the_intended_mkv_command(muxed: dict[str, Any]) 
     maps = [argv[i + 1] for i, a in enumerate(argv) if a == "-map"]
     assert maps == ["0:v", "0:a?", "1:s", "2:s", "3:s", "4:s?"]
     output = argv[len(argv) - 1 - argv[::-1].index("-map") + 2:]  # after the last -map
-    pairs = dict(zip(output, output[1:], strict=False))
+    pairs = dict(itertools.pairwise(output))
     assert output[-1] == "/x/out.mkv" and pairs["-f"] == "matroska"
     assert pairs["-map_metadata"] == "4" and pairs["-map_chapters"] == "4"
     assert pairs["-c"] == "copy"
@@ -81,7 +82,7 @@ def test_ffmpeg_python_compiles_the_intended_mkv_command(muxed: dict[str, Any]) 
     assert pairs["-attach"] == str(muxed["attachment"])
     assert pairs["-metadata:s:t"] == "mimetype=application/json"
     mp4 = mux.command(muxed["jobs"]["mp4"], Path("/x/out.mp4"))
-    pairs = dict(zip(mp4, mp4[1:], strict=False))
+    pairs = dict(itertools.pairwise(mp4))
     assert (pairs["-c:s"], pairs["-c:v"], pairs["-c:a"]) == ("mov_text", "copy", "copy")
     assert pairs["-movflags"] == "+faststart+use_metadata_tags"
     assert pairs["-metadata:s:3"] == "handler_name=English" and "-attach" not in mp4
@@ -101,7 +102,7 @@ def test_checks_detect_each_kind_of_mismatch(muxed: dict[str, Any]) -> None:
     other = work / "other.vtt"
     other.write_text(VTT_ZH.replace("&lt;建设&gt;", "建设"), "utf-8")
     spec = TRACK_SPECS[0]
-    wrong_spec = type(spec)(spec.key, "eng", "Chinese", False)
+    wrong_spec = type(spec)(spec.key, "eng", "Chinese", False, spec.languages)
     tracks = [Track(wrong_spec, other), *muxed["tracks"][1:]]
     expected = probe.Expected("mkv", tracks, ["开场 / Opening"], {**TAGS, "speaker": "x"},
                               muxed["jobs"]["mp4"].output)  # a different "attachment"
@@ -145,6 +146,7 @@ def test_mkv_read_by_mkvtoolnix(muxed: dict[str, Any], tmp_path: Path) -> None:
     info = _mkvmerge(path)
     orig = probe.ffprobe(muxed["original"])
     tracks = info["tracks"]
+    assert [t["type"] for t in tracks] == ["video", "audio"] + ["subtitles"] * 3
     assert [t["codec"] for t in tracks[:2]] == ["AVC/H.264/MPEG-4p10", "AAC"]
     subs = [t["properties"] for t in tracks if t["type"] == "subtitles"]
     assert [(s["codec_id"], s["language"], s["track_name"], s["default_track"],
@@ -243,7 +245,7 @@ def _tx3g_samples(path: Path) -> dict[int, list[tuple[float, float, str]]]:
                 offset += sizes[sample]
                 sample += 1
         samples, clock = [], 0
-        for pos, size, delta in zip(positions, sizes, deltas, strict=True):
+        for pos, _size, delta in zip(positions, sizes, deltas, strict=True):
             length = struct.unpack(">H", data[pos:pos + 2])[0]
             text = data[pos + 2:pos + 2 + length].decode("utf-8")
             if text:  # empty samples fill the gaps between cues
@@ -266,6 +268,8 @@ def test_mp4_read_by_mediainfo_and_a_box_reader(muxed: dict[str, Any]) -> None:
         general["extra"]["title"] == TAGS["title"]
     orig = probe.ffprobe(muxed["original"])
     assert abs(float(general["Duration"]) - float(orig["format"]["duration"])) <= 0.04
+    assert [t["@type"] for t in info] == ["General", "Video", "Audio", "Text", "Text", "Text",
+                                          "Menu", "Menu"]  # the chapter track shows as a Menu
     assert [t["Format"] for t in info if t["@type"] in ("Video", "Audio")] == ["AVC", "AAC"]
     texts = [t for t in info if t["@type"] == "Text"]
     assert [(t["CodecID"], t["Language"], t["Title"], t["Default"]) for t in texts] == [
@@ -295,3 +299,31 @@ def test_failed_mux_leaves_no_file_under_the_final_name(
     assert "ffmpeg failed to mux corrupt.mp4 (mkv)" in str(caught.value)
     assert "lesson 'demo-13'" in str(caught.value)
     assert list(tmp_path.iterdir()) == [corrupt]
+
+
+@pytest.mark.browser
+def test_access_copy_plays_in_chromium(muxed: dict[str, Any], serve: Any) -> None:
+    """The MP4 access copy decodes and advances in Debian's Chromium (served over HTTP)."""
+    from playwright.sync_api import sync_playwright
+
+    from archiver.demo.server import Resource
+
+    page_html = b'<video id="v" muted src="/demo.mp4"></video>'
+    server = serve({"/": Resource(page_html, content_type="text/html"),
+                    "/demo.mp4": Resource(muxed["jobs"]["mp4"].output.read_bytes(),
+                                          content_type="video/mp4")})
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url("/"), timeout=30_000)
+            page.evaluate("() => document.getElementById('v').play()")
+            page.wait_for_function("() => document.getElementById('v').currentTime > 0.5",
+                                   timeout=30_000)
+            state = page.evaluate("""() => { const v = document.getElementById('v');
+                return [v.videoWidth, v.videoHeight, v.error && v.error.code, v.duration]; }""")
+        finally:
+            browser.close()
+    assert state[:3] == [160, 90, None] and abs(state[3] - 3.0) < 0.1

@@ -57,8 +57,8 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
     assert "lesson 13" in info["External-Description"]
     assert info["Bagging-Date"] == info["Archived-At"][:10]
     assert info["Bag-Software-Agent"].startswith("lesson-archiver ")
-    assert info["Payload-Oxum"] == f"{sum((bag_dir / 'data' / p).stat().st_size for p in payload)}" \
-        f".{len(payload)}"
+    total = sum((bag_dir / "data" / p).stat().st_size for p in payload)
+    assert info["Payload-Oxum"] == f"{total}.{len(payload)}"
     assert info["Internal-Sender-Identifier"] == "demo-13/v1"
     # provenance names every other payload file by its checksum
     prov = json.loads((bag_dir / "data" / "provenance.json").read_text("utf-8"))
@@ -69,6 +69,8 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
     for kind in ("capture", "message digest calculation", "format identification",
                  "normalization", "validation"):
         assert kind in kinds
+    ids = [n["@id"] for n in prov["@graph"]]
+    assert len(ids) == len(set(ids))  # one node per thing (JSON-LD would merge duplicates)
     assert prov["tls"]["outcome"] == "verified" and prov["source"]["description"]
     assert any(n.get("@type") == "prov:Activity" and n["schema:name"] == "mux"
                for n in prov["@graph"])
@@ -85,6 +87,8 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
     video = json.loads((bag_dir / "data" / "videoobject.json").read_text("utf-8"))
     assert video["@type"] == "VideoObject" and video["duration"] == "PT3S"
     assert video["uploadDate"] == "2025-04-11" and len(video["caption"]) == 3
+    assert video["caption"][2]["inLanguage"] == ["zh-Hans", "en"]
+    assert video["subtitleLanguage"] == ["en", "zh-Hans"]
     assert {"@value": "加强数字中国整体谋划统筹推进", "@language": "zh-Hans"} in video["name"]
     catalog = json.loads((out / "catalog.json").read_text("utf-8"))
     assert catalog["schema"] == "lesson-archiver/catalog/1"
@@ -237,3 +241,33 @@ def test_mpegts_original_is_packaged_and_checked_by_decoded_frames(
     assert any("streamhash" in c and "-c" not in c for c in result.commands)  # decoded compare
     bagit.Bag(str(tmp_path / "out/packages/demo-13")).validate(processes=1)
     assert (tmp_path / "out/packages/demo-13/data/original/original.ts").is_file()
+
+
+def test_fetch_record_naming_a_missing_file_is_a_clear_error(
+        tmp_path: Path, tiny_media: Path) -> None:
+    item = lesson()
+    ctx = context(tmp_path / "out", [item])
+    fake_fetch(ctx.store, item, tiny_media)
+    (tmp_path / "out/lessons/demo-13/fetch/original.mp4").unlink()
+    with pytest.raises(PackageError) as caught:
+        stage.run(item, ctx)
+    message = str(caught.value)
+    assert "state/fetch.json" in message and "key 'media'" in message
+    assert "lesson 'demo-13'" in message and "original.mp4" in message
+    assert not (tmp_path / "out/packages").exists()
+
+
+def test_original_changed_since_fetch_is_refused(tmp_path: Path, tiny_media: Path) -> None:
+    item = lesson()
+    ctx = context(tmp_path / "out", [item])
+    fake_fetch(ctx.store, item, tiny_media)
+    fake_subtitles(ctx.store, item)
+    original = tmp_path / "out/lessons/demo-13/fetch/original.mp4"
+    data = bytearray(original.read_bytes())
+    data[-10] ^= 0xFF  # same size, different bytes (still a playable file)
+    original.write_bytes(bytes(data))
+    with pytest.raises(PackageError) as caught:
+        stage.run(item, ctx)
+    assert "changed since it was fetched" in str(caught.value)
+    assert not (tmp_path / "out/packages/demo-13").exists()
+    assert [p for p in (tmp_path / "out").rglob("*") if TEMP_MARK in p.name] == []

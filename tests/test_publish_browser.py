@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from test_publish_site import CUE_COUNTS, LESSON, PARAGRAPHS, XSS_EN, XSS_ZH, build_archive, context
 
-from archiver.publish.check import launch, play_at
+from archiver.publish.check import check_cue, check_embed, launch, play_at
 from archiver.publish.command import publish_site
 from archiver.publish.serve import SiteServer
 
@@ -36,10 +36,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
                             "json", str(output / "site" / "media" / LESSON / f"{LESSON}.mp4")],
                            capture_output=True, text=True, check=True)
-    with SiteServer(output / "site") as server:
+    with SiteServer(output / "site") as server, \
+            SiteServer(output / "site", cors=False) as no_cors:
         other = root / "other"
         other.mkdir()
         media = f"{server.url}media/{LESSON}/{LESSON}"
+        bare = f"{no_cors.url}media/{LESSON}/{LESSON}"
         (other / "index.html").write_text(f"""<!doctype html><html lang="en"><head>
 <meta charset="utf-8"><title>Downstream site</title></head><body>
 <h1>A downstream page on another origin</h1>
@@ -48,6 +50,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 <video id="direct" crossorigin="anonymous" preload="metadata" src="{media}.mp4" muted>
 <track kind="subtitles" srclang="zh-Hans" label="中文" src="{media}.zh-Hans.vtt" default>
 <track kind="subtitles" srclang="en" label="English" src="{media}.en.vtt">
+</video>
+<video id="control" crossorigin="anonymous" preload="metadata" src="{bare}.mp4" muted>
+<track kind="subtitles" srclang="zh-Hans" label="中文" src="{bare}.zh-Hans.vtt" default>
 </video></body></html>""", "utf-8")
         with SiteServer(other) as downstream:
             yield {"url": server.url, "other": downstream.url, "output": output,
@@ -131,6 +136,10 @@ def test_xss_probe_stays_text(page: Any) -> None:
     assert page.locator("main img").count() == 0
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert "</script>" in page.title()
+    snippet = page.locator("#embed-code").input_value()  # absolute URL filled in by the page
+    assert snippet.startswith(f'<iframe src="{page.url.rsplit("/", 1)[0]}/embed/{LESSON}.html"')
+    assert 'title="Lesson &lt;/script&gt;&lt;script&gt;window.__xss=3&lt;/script&gt; &amp; ' \
+        'more"' in snippet
 
 
 def test_embed_in_iframe_from_another_origin(browser: Any, site: dict[str, Any]) -> None:
@@ -154,6 +163,9 @@ def test_embed_in_iframe_from_another_origin(browser: Any, site: dict[str, Any])
     direct = page.evaluate("Array.from(document.querySelectorAll('#direct track'))"
                            ".map(el => el.track.cues.length)")
     assert direct == [CUE_COUNTS["zh-Hans"], CUE_COUNTS["en"]]
+    # control: the same track from a server without the CORS header fails (readyState 3)
+    page.wait_for_function("() => document.querySelector('#control track').readyState === 3",
+                           timeout=20_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "publish-embed-cross-origin.png"))
     context.close()
@@ -175,3 +187,15 @@ def test_phone_width_and_no_layout_shift(browser: Any, site: dict[str, Any]) -> 
     assert page.evaluate("window.__shift") < 0.01
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
+
+
+def test_check_tool_reports_cue_paragraph_and_screenshots(
+        browser: Any, site: dict[str, Any], tmp_path: Path) -> None:
+    site_dir = site["output"] / "site"
+    lesson = check_cue(site_dir, LESSON, 8.3, tmp_path / "lesson.png", browser)
+    assert lesson.zh_cue == "二是健全体制机制。" and lesson.playing
+    assert lesson.paragraph_start == 8.0 and lesson.cue_in_paragraph
+    assert (tmp_path / "lesson.png").read_bytes()[:4] == b"\x89PNG"
+    embed = check_embed(site_dir, LESSON, 1.0, tmp_path / "embed.png", browser)
+    assert embed.zh_cue == "第一段。" and embed.playing
+    assert (tmp_path / "embed.png").stat().st_size > 1000

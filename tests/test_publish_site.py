@@ -9,7 +9,9 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -109,7 +111,8 @@ def build_archive(root: Path, seconds: float = 12.0) -> tuple[Path, Path]:
          "started": "2026-01-02T03:04:05Z", "ended": "2026-01-02T03:04:09Z"}), "utf-8")
     (data / "provenance.json").write_text(json.dumps({"@context": {}, "@graph": []}), "utf-8")
     (data / "videoobject.json").write_text(json.dumps(
-        {"@context": "https://schema.org", "@type": "VideoObject", "identifier": LESSON}),
+        {"@context": "https://schema.org", "@type": "VideoObject", "identifier": LESSON,
+         "associatedMedia": {"contentUrl": "master/x.mkv"}, "sha256": "0" * 64}),
         "utf-8")
     (data / "capture" / "capture.warc.gz").write_bytes(b"\x1f\x8b not json")
     # lesson-c: packaged before its transcript existed (no tracks, transcript or chapters)
@@ -213,6 +216,8 @@ def test_lesson_page_escapes_every_text(archive: tuple[Path, Path]) -> None:
     assert ld["@type"] == "VideoObject" and ld["name"] == TITLE_EN
     assert ld["identifier"] == LESSON and ld["duration"] == "PT12S"
     assert ld["contentUrl"] == f"media/{LESSON}/{LESSON}.mp4"
+    assert ld["sha256"] == sha256_file(archive[0] / "site" / ld["contentUrl"])
+    assert "associatedMedia" not in ld  # a package-relative path means nothing in the site
     assert {c["inLanguage"] for c in ld["caption"]} == {"zh-Hans", "en"}
 
 
@@ -224,6 +229,8 @@ def test_pages_load_nothing_from_elsewhere(archive: tuple[Path, Path]) -> None:
                            r'(?:src|href|poster)="([^"]*)"', html)
         assert loads, rel
         for url in loads:
+            if url == "data:,":  # the empty favicon: no request at all
+                continue
             assert "://" not in url and not url.startswith("//"), (rel, url)
             assert (site / rel).parent.joinpath(url).resolve().is_file(), (rel, url)
         assert "Content-Security-Policy" in html
@@ -261,6 +268,9 @@ def test_markup_helpers() -> None:
      "certificate was expired; pinned fingerprint sha256 ff"),
     ({"outcome": "verified", "problems": [], "sha256_fingerprint": "ee"},
      "certificate had no problems; verified against the system's trusted CAs (sha256 ee)"),
+    ({"outcome": "pinned", "problems": ["untrusted-issuer", "expired"],
+      "sha256_fingerprint": "cc"},
+     "certificate was from an untrusted issuer and expired; pinned fingerprint sha256 cc"),
     ({"outcome": "insecure", "problems": ["self-signed", "expired"], "sha256_fingerprint": "dd"},
      "certificate was self-signed and expired; NOT verified (insecure policy chosen in the "
      "manifest; sha256 dd)"),
@@ -295,6 +305,24 @@ def test_failed_publish_keeps_the_previous_site(tmp_path: Path) -> None:
     after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert after == snapshot
     assert not [p for p in output.iterdir() if ".tmp-" in p.name]
+    # fixed input: the new site replaces the old one in one swap
+    transcript.write_text('[{"start": 0, "end": 1, "en": "Fixed.", "zh": "修好了。"}]', "utf-8")
+    assert publish_site(context(output, manifest, force=True)).status == "ok"
+    assert "修好了。" in (site / f"{LESSON}.html").read_text("utf-8")
+    assert not [p for p in output.iterdir() if ".tmp-" in p.name]
+
+
+def test_swap_without_renameat2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where RENAME_EXCHANGE is unsupported (e.g. some network file systems): two renames."""
+    import archiver.publish.site as site_module
+
+    monkeypatch.setattr(site_module, "_exchange", lambda a, b: False)
+    output, manifest = build_archive(tmp_path, seconds=1.0)
+    assert publish_site(context(output, manifest)).status == "ok"
+    old = (output / "site" / "index.html").stat().st_ino
+    assert publish_site(context(output, manifest, force=True)).status == "ok"
+    assert (output / "site" / "index.html").stat().st_ino != old
+    assert sorted(p.name for p in output.iterdir() if p.name.startswith(".site")) == []
 
 
 def test_publish_without_catalog_says_what_to_do(tmp_path: Path) -> None:
@@ -308,8 +336,16 @@ def test_publish_without_catalog_says_what_to_do(tmp_path: Path) -> None:
 def test_cli_publish_and_exit_codes(tmp_path: Path) -> None:
     output, manifest = build_archive(tmp_path, seconds=1.0)
     args = ["publish", "--manifest", str(manifest), "--output", str(output)]
-    assert cli_main(args) == 0
-    assert (output / "site" / f"{LESSON}.html").is_file()
+    assert cli_main([*args, "--only", LESSON, "--base-url", "https://media.example.org/l"]) == 0
+    page = (output / "site" / f"{LESSON}.html").read_text("utf-8")
+    assert not (output / "site" / "lesson-c.html").exists()
+    assert f'"contentUrl": "https://media.example.org/l/media/{LESSON}/{LESSON}.mp4"' in page
+    # the snippet is text to copy: its own attribute escaping survives (title has `<` and `&`)
+    assert (f'&lt;iframe src=&quot;https://media.example.org/l/embed/{LESSON}.html&quot; '
+            'width=&quot;640&quot; height=&quot;360&quot; title=&quot;Lesson '
+            '&amp;lt;/script&amp;gt;') in page
+    assert cli_main(args) == 0  # the inputs changed (no --only): rebuilt with every lesson
+    assert (output / "site" / "lesson-c.html").is_file()
     (output / "catalog.json").write_text("{}", "utf-8")
     assert cli_main([*args, "--force"]) == 1
     assert (output / "site" / f"{LESSON}.html").is_file()
@@ -356,9 +392,30 @@ def test_server_headers_range_and_safety(archive: tuple[Path, Path]) -> None:
         assert httpx.get(server.url + ".hidden.tmp-x").status_code == 404
 
 
-def test_serve_command_help() -> None:
-    proc = subprocess.run([".venv/bin/archiver", "serve", "--help"], capture_output=True,
-                          text=True, check=False, cwd=Path(__file__).parents[1])
-    assert proc.returncode == 0, proc.stderr
-    assert "--port" in proc.stdout and "--host" in proc.stdout
-    assert "--manifest" not in proc.stdout
+def test_commands_follow_the_cli_contract() -> None:
+    from archiver.cli import build_parser
+    from archiver.publish import command, serve
+
+    parser = build_parser({"publish": command, "serve": serve})
+    args = parser.parse_args(["serve", "--port", "9000"])
+    assert (args.host, args.port, args.root) == ("127.0.0.1", 9000, None)
+    assert not hasattr(args, "manifest")  # NEEDS_MANIFEST = False
+    args = parser.parse_args(["publish", "--only", LESSON, "--base-url", "https://x.test/"])
+    assert (args.only, args.base_url, args.force) == ([LESSON], "https://x.test/", False)
+
+
+def test_serve_command_runs_and_stops_on_ctrl_c(archive: tuple[Path, Path]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "archiver", "serve", "--port", "0",
+                             "--output", str(archive[0])], stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline() if proc.stderr else ""
+        match = re.search(r"url=(http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        response = httpx.get(match.group(1) + f"media/{LESSON}/{LESSON}.en.vtt", timeout=10)
+        assert response.headers["content-type"] == "text/vtt; charset=utf-8"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

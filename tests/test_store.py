@@ -83,3 +83,9 @@ def test_unsafe_ids_never_become_paths(tmp_path: Path, bad: str) -> None:
         safe_id(bad)
     with pytest.raises(ArchiverError):
         Store(tmp_path).lesson_dir(bad)
+
+
+def test_final_files_are_world_readable(tmp_path: Path) -> None:
+    target = tmp_path / "page.html"
+    atomic_write_json(target, {})
+    assert target.stat().st_mode & 0o777 == 0o644

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
-from archiver.subtitles.segment import (align, en_sentences, paragraph_units, soft_split,
-                                        zh_clauses, zh_sentences)
+from archiver.subtitles.segment import (
+    align,
+    en_sentences,
+    paragraph_units,
+    soft_split,
+    zh_clauses,
+    zh_sentences,
+)
 from archiver.subtitles.text import display_width, normalize_zh, spoken_count, squash
 from archiver.subtitles.transcript import read_transcript
 
@@ -21,8 +28,10 @@ def paras():  # type: ignore[no-untyped-def]
 
 def test_zh_sentences_and_clauses_with_half_width_marks() -> None:
     text = "建设数字中国是引擎,是支撑。推进建设前景广阔,意义重大,任务艰巨。"
-    assert zh_sentences(text) == ["建设数字中国是引擎,是支撑。", "推进建设前景广阔,意义重大,任务艰巨。"]
-    assert zh_clauses("推进建设前景广阔,意义重大,任务艰巨。") == ["推进建设前景广阔,", "意义重大,", "任务艰巨。"]
+    assert zh_sentences(text) == ["建设数字中国是引擎,是支撑。",
+                                  "推进建设前景广阔,意义重大,任务艰巨。"]
+    assert zh_clauses("推进建设前景广阔,意义重大,任务艰巨。") == [
+        "推进建设前景广阔,", "意义重大,", "任务艰巨。"]
 
 
 def test_closing_quote_stays_with_its_clause_and_numbers_keep_separators() -> None:
@@ -79,7 +88,8 @@ def test_units_keep_both_texts_in_order(paras) -> None:  # type: ignore[no-untyp
         assert all(display_width(u.zh) <= 16 for u in units)
         assert units[0].boundary == "paragraph"
     first = paragraph_units(3, paras[3].en, paras[3].zh)[0]
-    assert (first.zh, first.en) == ("一是加强组织领导。", "First, strengthen organizational leadership.")
+    assert (first.zh, first.en) == ("一是加强组织领导。",
+                                    "First, strengthen organizational leadership.")
 
 
 def test_soft_split_never_cuts_words_or_numbers() -> None:
@@ -87,6 +97,6 @@ def test_soft_split_never_cuts_words_or_numbers() -> None:
     pieces = soft_split(text)
     assert "".join(pieces) == text
     assert all(display_width(p) <= 16 for p in pieces)
-    for left, right in zip(pieces, pieces[1:], strict=False):
+    for left, right in itertools.pairwise(pieces):
         assert not (left[-1].isascii() and left[-1].isalnum()
                     and right[0].isascii() and right[0].isalnum())

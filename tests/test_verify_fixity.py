@@ -228,7 +228,8 @@ def test_json_report_schema(archive: Path) -> None:
     assert set(report) >= {"schema", "tool", "command", "output", "mode", "deep", "jobs",
                            "started", "ended", "outcome", "summary", "packages"}
     assert set(report["summary"]) >= {"packages", "ok", "failed", "files", "bytes",
-                                      "hashed_bytes", "seconds", "bytes_per_second"}
+                                      "hashed_bytes", "seconds", "hash_seconds",
+                                      "bytes_per_second"}
     package = report["packages"][0]
     assert set(package) >= {"path", "lesson", "outcome", "algorithms", "files", "bytes",
                             "oxum", "changed", "missing", "untracked", "errors", "notes",

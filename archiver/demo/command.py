@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,6 +170,12 @@ def _report(setup: DemoSetup, code: int) -> None:
     for label, path in places:
         state = "" if path.exists() else "  (not written)"
         print(f"  {label:16} {path}{state}")
+    try:
+        tls = json.loads((lesson_dir / "fetch" / "capture.json").read_text("utf-8"))["tls"]
+        print(f"  certificate problems: {', '.join(tls['problems']) or 'none'}; "
+              f"outcome under {tls['policy']}: {tls['outcome']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no capture yet (fetch failed or does not exist): the table above says why
 
 
 def run(args: argparse.Namespace, log: EventLog) -> int:

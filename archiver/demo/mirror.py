@@ -234,8 +234,8 @@ def _render_media(spec: MirrorSpec, wav: Path, mp4: Path, poster: Path) -> list[
             "-f", "lavfi", "-i", _video_filter(spec, caption.name), "-i", str(wav.resolve()),
             "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast",
             "-pix_fmt", "yuv420p", "-crf", "28", "-g", str(2 * spec.fps),
-            "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-t", str(spec.duration),
-            "-movflags", "+faststart",
+            "-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k", "-ar", "44100",
+            "-t", str(spec.duration), "-movflags", "+faststart",
             "-metadata", f"title=Lesson {spec.number}: {spec.title_en}", "-f", "mp4",
             str(video_tmp)], cwd=caption.parent))
         publish_file(video_tmp, mp4)

@@ -115,10 +115,12 @@ def espeak_version() -> str:
 
 def synthesize(text: str, speed: int, voice: str = "cmn") -> array.array[int]:
     """Speak `text` and return its audible part (trimmed at -40 dBFS)."""
+    # text goes in on stdin: a clause starting with "-" must not be read as an option
     command = ["espeak-ng", "-v", voice, "-s", str(speed), "-a", str(AMPLITUDE), "--stdout",
-               text]
+               "--stdin"]
     try:
-        wav = subprocess.run(command, capture_output=True, check=True, timeout=60).stdout
+        wav = subprocess.run(command, input=text.encode("utf-8"), capture_output=True,
+                             check=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise ArchiverError(f"espeak-ng failed on {text!r}: {exc}") from None
     with wave.open(io.BytesIO(wav)) as reader:
@@ -197,6 +199,13 @@ def plan_speech(paragraphs: Sequence[tuple[float, str]], speech_until: float,
     `speech_until` bounds the last paragraph (the outro follows it): it has no next
     timestamp, and a lecturer does not slow down for the final sentence.
     """
+    for i in range(1, len(paragraphs)):
+        if paragraphs[i][0] <= paragraphs[i - 1][0]:
+            raise ArchiverError(f"paragraph {i} at {paragraphs[i][0]:.0f} s does not come after "
+                                f"paragraph {i - 1} at {paragraphs[i - 1][0]:.0f} s")
+    if paragraphs and paragraphs[-1][0] + LEAD_IN >= speech_until:
+        raise ArchiverError(f"the last paragraph at {paragraphs[-1][0]:.0f} s leaves no time "
+                            f"for speech before {speech_until:.0f} s")
     placed: list[PlacedParagraph] = []
     for i, (timestamp, zh) in enumerate(paragraphs[:-1]):
         window = paragraphs[i + 1][0] - timestamp

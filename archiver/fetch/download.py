@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import ctypes
 import hashlib
 import json
-import queue
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +35,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from archiver.errors import FetchError, Location
 from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
+from archiver.fetch.rawbody import raw_body
+from archiver.fetch.sink import Sink
 from archiver.store import TEMP_MARK, atomic_write_json
 
 CHUNK = 1 << 20
@@ -165,72 +164,6 @@ class _Partial:
                 path.unlink()
 
 
-WRITEBACK_STEP = 16 << 20
-_SYNC_FILE_RANGE_WRITE = 2
-try:
-    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
-    _sync_file_range = _LIBC.sync_file_range
-    _sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-except (OSError, AttributeError):  # not Linux: the final fsync does all the work
-    _sync_file_range = None
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing a range to disk now, without waiting (Linux).
-
-    Why: the partial is fsynced before it is published (durability). Without this, all of
-    a large file's dirty pages are flushed at that moment and the fetch waits for the disk
-    at the end; started early, the flush overlaps with the download and the final fsync
-    has only the tail left.
-    """
-    if _sync_file_range is not None:
-        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
-
-
-class _Sink:
-    """Write and hash chunks on a worker thread while the next chunk is being received.
-
-    hashlib and file writes release the GIL, so the two hashes and the write overlap with
-    the network loop (TLS decryption and HTTP parsing) instead of adding to it. The queue is
-    bounded (memory stays at a few chunks); `close` drains it, so file, hashes and
-    `part.size` agree whenever a transfer stops, cleanly or not.
-    """
-
-    def __init__(self, out: Any, part: _Partial, depth: int = 8) -> None:
-        self.out, self.part = out, part
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work, name="fetch-sink", daemon=True)
-        self.thread.start()
-
-    def _work(self) -> None:
-        written = flushed = self.out.tell()
-        while (chunk := self.queue.get()) is not None:
-            if self.error is not None:
-                continue  # keep draining so put() never blocks forever
-            try:
-                self.out.write(chunk)
-                written += len(chunk)
-                self.part.sha256.update(chunk)
-                self.part.sha512.update(chunk)
-                if written - flushed >= WRITEBACK_STEP:
-                    start_writeback(self.out.fileno(), flushed, written - flushed)
-                    flushed = written
-            except BaseException as exc:
-                self.error = exc
-
-    def put(self, chunk: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(chunk)
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
 def _validator(response: httpx.Response) -> str | None:
     etag = response.headers.get("etag")
     if etag and not etag.startswith("W/"):
@@ -288,9 +221,10 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
         received = 0
         with open(part.path, "r+b" if start else "wb", buffering=0) as out:
             out.seek(start)
-            sink = _Sink(out, part)
+            sink = Sink(out, [part.sha256.update, part.sha512.update])
             try:
-                for chunk in response.iter_raw(CHUNK):
+                body = raw_body(response, opts.timeout) or response.iter_raw(CHUNK)
+                for chunk in body:
                     if part.size == 0 and received == 0:
                         check_media_start(chunk, content_type, url, lesson)
                         part.head = chunk[:64]
@@ -301,8 +235,8 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
                         raise FetchError(f"{url}: more than --max-bytes {opts.max_bytes} "
                                          "bytes; stopped (endless or oversized body)", where)
                     progress(part.size, total)
-            except httpx.TransportError as exc:
-                if isinstance(exc, httpx.TimeoutException):
+            except (httpx.TransportError, OSError) as exc:  # OSError: raw_body's socket
+                if isinstance(exc, httpx.TimeoutException | TimeoutError):
                     why = "the server stalled (read timeout)"
                 else:
                     why = "the connection was closed early"

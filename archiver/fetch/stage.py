@@ -209,6 +209,9 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
     for index, source in enumerate(lesson.sources):
         try:
             result = _fetch_source(lesson, source, index, ctx, opts, folder, attempts)
+        except OSError as exc:  # our own disk, not the source: no point trying the next one
+            raise FetchError(f"cannot write the fetch results: {exc}",
+                             Location(file=str(folder), lesson=lesson.id)) from exc
         except FetchError as exc:
             errors.append(exc)
             evidence = exc.evidence if isinstance(exc, TlsError) else None

@@ -31,12 +31,13 @@ class TrackSpec:
     language: str  # ISO 639-2 code written into the containers
     title: str  # human title (MKV title, MP4 handler_name)
     default: bool
+    languages: tuple[str, ...]  # BCP 47 tags of the text (for schema.org and sites)
 
 
 TRACK_SPECS = (
-    TrackSpec("zh-Hans", "chi", "中文", True),
-    TrackSpec("en", "eng", "English", False),
-    TrackSpec("zh-Hans-en", "mul", "中文 + English", False),
+    TrackSpec("zh-Hans", "chi", "中文", True, ("zh-Hans",)),
+    TrackSpec("en", "eng", "English", False, ("en",)),
+    TrackSpec("zh-Hans-en", "mul", "中文 + English", False, ("zh-Hans", "en")),
 )
 
 

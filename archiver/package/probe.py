@@ -65,10 +65,27 @@ def _run(argv: list[str], report: Report | None, text: bool = True) -> Any:
     return proc.stdout
 
 
-def ffprobe(path: Path, report: Report | None = None) -> dict[str, Any]:
+def ffprobe(path: Path, report: Report | None = None, exact: bool = False) -> dict[str, Any]:
+    """ffprobe's view of `path`. With `exact`, an MPEG-TS file's stream durations (which
+    ffprobe estimates from the bit rate) are replaced by the end of each stream's last packet."""
     out = _run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-show_chapters",
                 "-of", "json", str(path)], report)
     data: dict[str, Any] = json.loads(out)
+    if exact and "mpegts" in str(data["format"].get("format_name")):
+        packets = json.loads(_run(["ffprobe", "-v", "error", "-show_entries",
+                                   "packet=stream_index,pts_time,duration_time", "-of", "json",
+                                   str(path)], report)).get("packets", [])
+        ends: dict[int, float] = {}
+        for packet in packets:
+            try:
+                end = float(packet["pts_time"]) + float(packet.get("duration_time") or 0)
+            except (KeyError, ValueError):
+                continue
+            ends[packet["stream_index"]] = max(end, ends.get(packet["stream_index"], end))
+        for stream in data["streams"]:
+            if stream["index"] in ends:
+                stream["duration"] = str(ends[stream["index"]] -
+                                         float(stream.get("start_time") or 0))
     return data
 
 
@@ -288,7 +305,7 @@ def check(path: Path, original: Path, exp: Expected, workdir: Path,
           orig_hashes: list[str] | None = None) -> Report:
     """Every check of issue 4 item 3 on `path`; problems listed in the returned Report."""
     report = Report()
-    orig_info = orig_info or ffprobe(original, report)
+    orig_info = orig_info or ffprobe(original, report, exact=True)
     out = ffprobe(path, report)
     check_streams(out, orig_info, exp, report)
     if streamhashes(path, report) != (orig_hashes or streamhashes(original, report)) and \

@@ -65,13 +65,21 @@ def premis_event(kind: str, when: str, outcome: str, detail: str,
     return event
 
 
+SELF_NAMES = {"archiver", "lesson-archiver"}  # the archiver itself, as stages name it
+
+
+def tool_id(name: str) -> str:
+    return ARCHIVER if name in SELF_NAMES else f"urn:lesson-archiver:tool:{name}"
+
+
 def agents(tool_versions: dict[str, str]) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = [
         {"@id": ARCHIVER, "@type": ["prov:SoftwareAgent", "premis:Agent"],
          "schema:name": "lesson-archiver", "schema:softwareVersion": __version__}]
     for name, version in sorted(tool_versions.items()):
-        nodes.append({"@id": f"urn:lesson-archiver:agent:{name}",
-                      "@type": ["prov:SoftwareAgent", "premis:Agent"],
+        if name in SELF_NAMES:
+            continue
+        nodes.append({"@id": tool_id(name), "@type": ["prov:SoftwareAgent", "premis:Agent"],
                       "schema:name": name, "schema:softwareVersion": version,
                       "prov:actedOnBehalfOf": {"@id": ARCHIVER}})
     return nodes
@@ -85,7 +93,7 @@ def _activity(name: str, result: StageResult | None, used: list[str],
             "prov:startedAtTime": started or (result.started if result else ""),
             "prov:endedAtTime": ended or (result.ended if result else ""),
             "prov:wasAssociatedWith": [{"@id": ARCHIVER}] + [
-                {"@id": f"urn:lesson-archiver:agent:{t}"} for t in tools],
+                {"@id": tool_id(t)} for t in tools if t not in SELF_NAMES],
             "prov:used": [{"@id": u} for u in used],
             "commands": result.commands if result else []}
 
@@ -191,11 +199,13 @@ def videoobject(inputs: PackageInputs, duration: float, files: dict[str, dict[st
     for track in inputs.tracks:
         path = f"subtitles/{track.path.name}"
         captions.append({"@type": "MediaObject", "contentUrl": path, "encodingFormat": "text/vtt",
-                         "inLanguage": track.spec.key, "name": track.spec.title,
+                         "inLanguage": list(track.spec.languages) if len(track.spec.languages)
+                         > 1 else track.spec.languages[0], "name": track.spec.title,
                          "sha256": files[path]["sha256"]})
     if captions:
         doc["caption"] = captions
-        doc["subtitleLanguage"] = [t.spec.key for t in inputs.tracks]
+        doc["subtitleLanguage"] = sorted({lang for t in inputs.tracks
+                                          for lang in t.spec.languages})
     if "subtitles/transcript.json" in files:
         doc["transcript"] = transcript_text(inputs)
     return doc

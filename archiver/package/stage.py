@@ -77,7 +77,11 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
             previous.status = "unchanged"
             catalog.rebuild(ctx.store, ctx.manifest)
             return previous
-        result = _build(inputs, ctx, started)
+        try:
+            result = _build(inputs, ctx, started)
+        except OSError as exc:  # disk full, permissions...: a clear error, not a crash
+            raise PackageError(f"cannot write the package: {exc.strerror or exc}",
+                               Location(exc.filename, lesson=lesson.id)) from exc
     except ArchiverError as exc:
         failed = StageResult(stage=STAGE, lesson=lesson.id, status="failed", started=started,
                              ended=utcnow(), error=str(exc))
@@ -129,7 +133,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     lesson, store = inputs.lesson, ctx.store
     commands: list[list[str]] = []
     report = probe.Report()
-    orig_info = probe.ffprobe(inputs.media, report)
+    orig_info = probe.ffprobe(inputs.media, report, exact=True)
     av = [s for s in orig_info["streams"] if s["codec_type"] in ("video", "audio")]
     if not any(s["codec_type"] == "video" for s in av):
         raise MuxError("the original has no video stream", Location(inputs.media, lesson=lesson.id))
@@ -137,12 +141,15 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     identified = utcnow()
     duration = float(orig_info["format"].get("duration") or 0.0)
     staged = _stage_payload(inputs, staging)
-    files = {rel: _info(path) for rel, path in staged.items()}
     original_rel = f"original/{inputs.media.name}"
-    files[original_rel]["sha512"] = inputs.media_sha512
-    if files[original_rel]["sha256"] != inputs.media_sha256:
-        raise PackageError("the original no longer matches the sha256 recorded by fetch "
-                           f"({inputs.media_sha256}); refetch it",
+    # the original is not hashed here: the bag manifest (computed from the staged copy) is
+    # compared with the fetch record's digest below, before anything is published
+    files = {rel: _info(path) for rel, path in staged.items() if rel != original_rel}
+    files[original_rel] = {"bytes": staged[original_rel].stat().st_size,
+                           "sha256": inputs.media_sha256, "sha512": inputs.media_sha512}
+    if files[original_rel]["bytes"] != inputs.media_bytes:
+        raise PackageError(f"the original has {files[original_rel]['bytes']} bytes, the fetch "
+                           f"record says {inputs.media_bytes}; refetch it",
                            Location(inputs.media, lesson=lesson.id))
 
     archived_at = started
@@ -204,9 +211,11 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     files["provenance.json"] = _info(staging / "provenance.json")
 
     commands.append(bag.make(staging, events.bag_info(inputs, archived_at, version), lesson.id))
-    if bag.manifest_digests(staging)[original_rel] != inputs.media_sha256:
-        raise PackageError("the bagged original does not match the fetch record's sha256",
-                           Location(staging / "data" / original_rel, lesson=lesson.id))
+    bagged = bag.manifest_digests(staging)[original_rel]
+    if bagged != inputs.media_sha256:
+        raise PackageError(f"the original's sha256 is {bagged}, the fetch record says "
+                           f"{inputs.media_sha256}: it changed since it was fetched; refetch it",
+                           Location(inputs.media, lesson=lesson.id))
     bag.append_premis_events(staging, [*history, events.bag_event(lesson.id, "creation",
                                                                     version)])
     bag.validate(staging, lesson.id)
@@ -276,6 +285,10 @@ def _result(inputs: PackageInputs, ctx: Context, started: str, files: dict[str, 
     ctx.log.info("packaged", lesson=lesson.id, stage=STAGE, version=version,
                  tracks=len(inputs.tracks), chapters=chapter_count)
     warnings = [] if inputs.tracks else ["packaged without subtitle tracks (no subtitles yet)"]
+    subtitles = store.load_result(lesson.id, "subtitles")
+    if subtitles is not None and subtitles.status == "failed":
+        warnings.append(f"the subtitles stage failed ({subtitles.error}); packaged without "
+                        "tracks: rerun subtitles, then package, for a version with tracks")
     return StageResult(
         stage=STAGE, lesson=lesson.id, status="ok", fingerprint=inputs.fingerprint,
         outputs=outputs, commands=commands, tool_versions=tool_versions(), started=started,

@@ -7,13 +7,19 @@ the demo output:
 
     .venv/bin/python -m archiver.publish.check output/demo/site digital-china-13 03:20 \
         test-artifacts/lesson-13-0320.png
+    .venv/bin/python -m archiver.publish.check --embed output/demo/site digital-china-13 \
+        03:20 test-artifacts/lesson-13-embed-0320.png
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +63,25 @@ class CueCheck:
     showing: list[str]
     paragraph_start: float | None
     paragraph_zh: str | None
+    cue_in_paragraph: bool
     screenshot: str
+    page_url: str
+
+
+def _bare(text: str) -> str:
+    """Text without whitespace and punctuation: cues drop or move punctuation at line breaks."""
+    return re.sub(r"[\W_]+", "", text)
+
+
+def _result(lesson: str, at: float, state: dict[str, Any], screenshot: Path,
+            url: str) -> CueCheck:
+    cue, para = state["zh"], state["paragraphZh"]
+    return CueCheck(lesson=lesson, at=at, current_time=state["currentTime"],
+                    duration=state["duration"], playing=not state["paused"], zh_cue=cue,
+                    showing=state["showing"], paragraph_start=state["paragraphStart"],
+                    paragraph_zh=para,
+                    cue_in_paragraph=bool(cue and para and _bare(cue) in _bare(para)),
+                    screenshot=str(screenshot), page_url=url)
 
 
 def launch(playwright: Any) -> Any:
@@ -87,26 +111,64 @@ def play_at(page: Any, at: float, timeout_ms: int = 30_000) -> dict[str, Any]:
     return dict(page.evaluate(STATE_JS))
 
 
-def check_cue(site: Path, lesson: str, at: float, screenshot: Path,
-              width: int = 1280, height: int = 900) -> CueCheck:
-    """Serve `site`, open `<lesson>.html`, play from `at`; return the cue and a screenshot."""
+@contextlib.contextmanager
+def _browser(browser: Any | None) -> Iterator[Any]:
+    """The caller's browser, or a new one closed afterwards (Playwright allows one sync
+    driver per thread, so a caller that already runs one passes its browser in)."""
+    if browser is not None:
+        yield browser
+        return
     from playwright.sync_api import sync_playwright
 
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
-    with SiteServer(site) as server, sync_playwright() as p:
-        browser = launch(p)
+    with sync_playwright() as p:
+        own = launch(p)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(f"{server.url}{lesson}.html")
+            yield own
+        finally:
+            own.close()
+
+
+def check_cue(site: Path, lesson: str, at: float, screenshot: Path,
+              browser: Any | None = None) -> CueCheck:
+    """Serve `site`, open `<lesson>.html`, play from `at`; return the cue and a screenshot."""
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with SiteServer(site) as server, _browser(browser) as chromium:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            url = f"{server.url}{lesson}.html"
+            page.goto(url)
             state = play_at(page, at)
-            page.locator("video").scroll_into_view_if_needed()
             page.screenshot(path=str(screenshot))
         finally:
-            browser.close()
-    return CueCheck(lesson=lesson, at=at, current_time=state["currentTime"],
-                    duration=state["duration"], playing=not state["paused"], zh_cue=state["zh"],
-                    showing=state["showing"], paragraph_start=state["paragraphStart"],
-                    paragraph_zh=state["paragraphZh"], screenshot=str(screenshot))
+            context.close()
+    return _result(lesson, at, state, screenshot, url)
+
+
+def check_embed(site: Path, lesson: str, at: float, screenshot: Path,
+                browser: Any | None = None) -> CueCheck:
+    """Like `check_cue`, for `embed/<lesson>.html` inside an iframe of a page on another origin
+    (a second server on another port). `paragraph_*` stay empty: the embed has no transcript."""
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="archiver-embed-check-") as tmp, \
+            SiteServer(site) as server:
+        embed = f"{server.url}embed/{lesson}.html"
+        Path(tmp, "index.html").write_text(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Another site'
+            '</title></head><body><h1>A page on another origin</h1>'
+            f'<iframe id="embed" src="{embed}" width="720" height="405" title="lesson" '
+            'allow="fullscreen"></iframe></body></html>', "utf-8")
+        with SiteServer(Path(tmp)) as other, _browser(browser) as chromium:
+            context = chromium.new_context(viewport={"width": 800, "height": 560})
+            try:
+                page = context.new_page()
+                page.goto(other.url)
+                frame = page.frame_locator("#embed").locator("video").element_handle()
+                state = play_at(frame.owner_frame(), at)
+                page.screenshot(path=str(screenshot))
+            finally:
+                context.close()
+    return _result(lesson, at, state, screenshot, f"{other.url} -> {embed}")
 
 
 def parse_time(text: str) -> float:
@@ -124,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lesson", help="lesson id, e.g. digital-china-13")
     parser.add_argument("at", type=parse_time, help="time to play from: seconds or mm:ss")
     parser.add_argument("screenshot", type=Path, help="PNG to write")
+    parser.add_argument("--embed", action="store_true",
+                        help="check the embed page inside a cross-origin iframe instead")
     args = parser.parse_args(argv)
-    result = check_cue(args.site, args.lesson, args.at, args.screenshot)
+    check = check_embed if args.embed else check_cue
+    result = check(args.site, args.lesson, args.at, args.screenshot)
     json.dump(asdict(result), sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0

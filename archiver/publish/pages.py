@@ -44,6 +44,7 @@ def _head(title: str, prefix: str, extra: Markup = NOTHING) -> Markup:
         '<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<title>{title}</title>\n<link rel="stylesheet" href="{prefix}assets/site.css">\n'
+        '<link rel="icon" href="data:,">\n'
         '{extra}</head>\n', csp=CSP, title=title, prefix=prefix, extra=extra)
 
 
@@ -62,12 +63,19 @@ def title_of(lesson: LessonData) -> str:
     return lesson.title.en or lesson.title.zh or f"Lesson {lesson.number}"
 
 
+# problem names recorded by fetch (archiver/fetch/tls.py), in words for people
+PROBLEM_WORDS = {"self-signed": "self-signed", "untrusted-issuer": "from an untrusted issuer",
+                 "expired": "expired", "not-yet-valid": "not yet valid",
+                 "hostname-mismatch": "issued for another host name",
+                 "other": "otherwise invalid"}
+
+
 def tls_sentence(tls: dict[str, Any]) -> str:
     """The TLS status at capture in words, e.g. "certificate was expired; pinned fingerprint …"."""
     if not tls:
         return "no TLS evidence recorded (plain HTTP or not captured)"
     outcome = str(tls.get("outcome") or "unknown")
-    problems = [str(p) for p in tls.get("problems") or []]
+    problems = [PROBLEM_WORDS.get(str(p), str(p)) for p in tls.get("problems") or []]
     fp = str(tls.get("sha256_fingerprint") or "")
     was = f"certificate was {' and '.join(problems)}" if problems else "certificate had no problems"
     if outcome == "pinned":
@@ -106,7 +114,11 @@ def json_ld(pub: Published, base_url: str) -> dict[str, Any]:
         return base_url + rel
 
     data: dict[str, Any] = dict(lesson.videoobject)
+    # the package's record names files inside the package (the master MKV, the original's
+    # digest); in the site, contentUrl is the access copy, so the digest must be that file's
+    data.pop("associatedMedia", None)
     data.update({
+        "sha256": pub.access_sha256, "contentSize": str(pub.access_bytes),
         "@context": "https://schema.org", "@type": "VideoObject",
         "name": title_of(lesson),
         "alternateName": lesson.title.zh or None,
@@ -236,7 +248,8 @@ def lesson_page(pub: Published, base_url: str) -> Markup:
         meta=join(render("<dt>{k}</dt><dd>{v}</dd>", k=k, v=v) for k, v in meta),
         speaker=speaker, synopsis=synopsis, chapters=_chapters(pub),
         transcript=_transcript(pub), terms=_terms(lesson), embed_url=pub.urls["embed"],
-        embed=embed, prov=_provenance(pub))
+        embed=str(embed),  # shown as text: the snippet's markup, escaped once more
+        prov=_provenance(pub))
     return Markup(head + body)
 
 

@@ -63,8 +63,11 @@ def mime_type(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-def make_app(root: Path) -> WSGIApp:
-    """A WSGI app serving the files under `root` (read-only, GET/HEAD/OPTIONS)."""
+def make_app(root: Path, cors: bool = True) -> WSGIApp:
+    """A WSGI app serving the files under `root` (read-only, GET/HEAD/OPTIONS).
+
+    `cors=False` leaves out the CORS headers: only for tests that show they are needed.
+    """
     from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
     from werkzeug.security import safe_join
     from werkzeug.utils import send_file
@@ -77,9 +80,10 @@ def make_app(root: Path) -> WSGIApp:
         try:
             if request.method == "OPTIONS":  # CORS preflight (e.g. fetch() with a Range header)
                 response = Response(status=204)
-                response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
-                response.headers["Access-Control-Allow-Headers"] = "Range"
-                response.headers["Access-Control-Max-Age"] = "86400"
+                if cors:
+                    response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+                    response.headers["Access-Control-Allow-Headers"] = "Range"
+                    response.headers["Access-Control-Max-Age"] = "86400"
             elif request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(valid_methods=["GET", "HEAD", "OPTIONS"])
             else:
@@ -98,7 +102,8 @@ def make_app(root: Path) -> WSGIApp:
         except HTTPException as exc:
             response = exc.get_response(environ)
         for key, value in COMMON_HEADERS.items():
-            response.headers[key] = value
+            if cors or not key.startswith("Access-Control-"):
+                response.headers[key] = value
         return response(environ, start_response)
 
     return app
@@ -108,7 +113,7 @@ class SiteServer:
     """The preview server on a background thread (tests and `check` use it with port 0)."""
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
-                 log: EventLog | None = None) -> None:
+                 log: EventLog | None = None, cors: bool = True) -> None:
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         if not root.is_dir():
@@ -123,7 +128,8 @@ class SiteServer:
                                     status=str(code))
 
         try:
-            self.server: BaseWSGIServer = make_server(host, port, make_app(root), threaded=True,
+            self.server: BaseWSGIServer = make_server(host, port, make_app(root, cors),
+                                                      threaded=True,
                                                       request_handler=Handler)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
@@ -169,6 +175,8 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
              message="press Ctrl-C to stop")
     try:
         server.server.serve_forever()
+    except KeyboardInterrupt:  # the normal way to stop a preview, not a failure
+        log.info("stopped", stage="serve")
     finally:
         server.server.server_close()
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from typing import Any
 from archiver.store import atomic_write_bytes
 from archiver.subtitles import chapters as chapters_mod
 from archiver.subtitles.cues import Cue, Unit
+from archiver.subtitles.lines import cohesion
 from archiver.subtitles.quality import SCHEMA, check_track, preserved, summary
 from archiver.subtitles.segment import paragraph_units
-from archiver.subtitles.style import display_timing, make_cues
+from archiver.subtitles.style import Mode, display_timing, make_cues
 from archiver.subtitles.timing import AudioScan, NoAudio, detect_pauses, time_paragraphs
 from archiver.subtitles.transcript import Paragraph, read_transcript
 from archiver.subtitles.validate import check_vtt
@@ -35,23 +37,38 @@ class SubtitleBuild:
 
     lesson: str
     paragraphs: list[Paragraph]
-    cues: list[Cue]
+    cues: list[Cue]  # the bilingual track's cues (paragraph times, chapters)
     files: dict[str, bytes]  # file name (inside subtitles/) -> bytes
     quality: dict[str, Any]
     transcript_format: str
     commands: list[list[str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     scan: AudioScan | None = None
+    track_cues: dict[str, list[Cue]] = field(default_factory=dict)
 
 
-def tracks(cues: list[Cue]) -> dict[str, list[TrackCue]]:
-    """The three tracks from the cues: zh-Hans, en (cues with English only), bilingual."""
+MODES: dict[str, Mode] = {"zh-Hans": "zh", "en": "en", "zh-Hans-en": "both"}
+
+
+def tracks(by_track: dict[str, list[Cue]]) -> dict[str, list[TrackCue]]:
+    """The three tracks' cues as written: zh-Hans, en (cues with English only), bilingual."""
     return {
-        "zh-Hans": [TrackCue(c.start, c.end, tuple(c.zh_lines)) for c in cues],
-        "en": [TrackCue(c.start, c.end, tuple(c.en_lines)) for c in cues if c.en],
+        "zh-Hans": [TrackCue(c.start, c.end, tuple(c.zh_lines)) for c in by_track["zh-Hans"]],
+        "en": [TrackCue(c.start, c.end, tuple(c.en_lines)) for c in by_track["en"] if c.en],
         "zh-Hans-en": [TrackCue(c.start, c.end, tuple(c.zh_lines), tuple(c.en_lines))
-                       for c in cues],
+                       for c in by_track["zh-Hans-en"]],
     }
+
+
+def track_cues(units: list[list[Unit]], limit: float | None,
+               pairs: Mapping[str, int] | None = None) -> dict[str, list[Cue]]:
+    """Cues per track (grouped for the track's languages), display timing applied."""
+    result: dict[str, list[Cue]] = {}
+    for name, mode in MODES.items():
+        cues = make_cues(units, mode, pairs)
+        display_timing(cues, limit, mode)
+        result[name] = cues
+    return result
 
 
 def _footnote_markers(paragraphs: list[Paragraph], notes: int) -> list[str]:
@@ -82,15 +99,17 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
             warnings.append(f"{media.name} has no sound track: proportional timing")
     bound = scan.duration if scan is not None and scan.duration else duration
     fmt, paragraphs = read_transcript(transcript, bound)
-    units: list[list[Unit]] = [paragraph_units(i, p.en, p.zh) for i, p in enumerate(paragraphs)]
+    pairs = cohesion(p.zh for p in paragraphs)
+    units: list[list[Unit]] = [paragraph_units(i, p.en, p.zh, pairs)
+                               for i, p in enumerate(paragraphs)]
     timing = time_paragraphs(paragraphs, units, bound,
                              scan.pauses if scan is not None else None,
                              reason="" if scan is not None else reason)
     if scan is None and reason:
         warnings.append(f"proportional timing: {reason}")
-    cues = make_cues(units)
-    display_timing(cues, bound)
-    by_track = tracks(cues)
+    cues_by_track = track_cues(units, bound, pairs)
+    cues = cues_by_track["zh-Hans-en"]
+    by_track = tracks(cues_by_track)
     files: dict[str, bytes] = {
         f"{lesson_id}.zh-Hans.vtt": write_vtt(by_track["zh-Hans"], "zh-Hans").encode(),
         f"{lesson_id}.en.vtt": write_vtt(by_track["en"], "en").encode(),
@@ -99,7 +118,7 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
         f"{lesson_id}.en.srt": write_srt(by_track["en"]).encode(),
     }
     dropped: dict[str, int] = {}
-    for cue in cues:
+    for cue in cues_by_track["zh-Hans"]:
         if cue.dropped:
             dropped[cue.dropped] = dropped.get(cue.dropped, 0) + 1
     snaps = timing.snap_distances
@@ -116,12 +135,16 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
             "duration_bound": bound,
             "silencedetect_seconds": round(scan.seconds, 3) if scan else None,
         },
-        "tracks": {name: check_track(cues_, bound) for name, cues_ in by_track.items()},
+        "tracks": {name: check_track(cues_, bound, name) for name, cues_ in by_track.items()},
         "text": {
-            "zh_preserved": preserved("".join(p.zh for p in paragraphs),
-                                      [c.zh for c in cues], [c.dropped for c in cues]),
-            "en_preserved": preserved(" ".join(p.en for p in paragraphs),
-                                      [c.en for c in cues], [""] * len(cues)),
+            "zh_preserved": all(preserved("".join(p.zh for p in paragraphs),
+                                          [c.zh for c in cues_by_track[t]],
+                                          [c.dropped for c in cues_by_track[t]])
+                                for t in ("zh-Hans", "zh-Hans-en")),
+            "en_preserved": all(preserved(" ".join(p.en for p in paragraphs),
+                                          [c.en for c in cues_by_track[t]],
+                                          [""] * len(cues_by_track[t]))
+                                for t in ("en", "zh-Hans-en")),
             "dropped_at_cue_end": dropped,
         },
         "footnote_markers": _footnote_markers(paragraphs, footnotes),
@@ -144,7 +167,8 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
     files["quality.txt"] = summary(report).encode()
     return SubtitleBuild(lesson=lesson_id, paragraphs=paragraphs, cues=cues, files=files,
                          quality=report, transcript_format=fmt,
-                         commands=[scan.command] if scan else [], warnings=warnings, scan=scan)
+                         commands=[scan.command] if scan else [], warnings=warnings, scan=scan,
+                         track_cues=cues_by_track)
 
 
 def _json(data: Any) -> bytes:

@@ -9,7 +9,8 @@ places are after a pause mark or a particle (的, 了) or before a conjunction o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 
 from archiver.subtitles.text import (
     CLOSING,
@@ -18,6 +19,7 @@ from archiver.subtitles.text import (
     ZH_ENUM,
     ZH_SENTENCE_END,
     display_width,
+    is_cjk,
     is_word_char,
 )
 
@@ -25,9 +27,10 @@ ZH_LINE = 16.0
 EN_LINE = 42
 MAX_LINES = 2
 # Places where a Chinese line or unit may be cut without a punctuation mark: after these
-# particles, or before these conjunctions/prepositions (no dictionary needed, no word split).
-CUT_AFTER = frozenset("的了地着得")
-CUT_BEFORE = frozenset("是和与及并对在将把从向为以而或等让由被")
+# particles, or before these conjunctions/prepositions. Only characters that rarely sit
+# inside a word qualify (地 is also 地区, 在 also 存在, 及 also 以及: left out).
+CUT_AFTER = frozenset("的了")
+CUT_BEFORE = frozenset("和与并将把从向而或等让被")
 
 
 def allowed_break(text: str, i: int) -> bool:
@@ -41,19 +44,33 @@ def allowed_break(text: str, i: int) -> bool:
     return not (is_word_char(before) and is_word_char(after))
 
 
-def cut_bonus(text: str, i: int) -> float:
-    """How natural a cut before text[i] is: after 、 or a clause mark best, then particles."""
+def cohesion(texts: Iterable[str]) -> Counter[str]:
+    """How often each pair of adjacent Han characters occurs in the lesson's own text.
+
+    A pair that recurs (数字, 整合, 推进) is very likely one word; a rare pair is likely a word
+    boundary. Counting the transcript itself gives a dictionary-free, topic-aware measure.
+    """
+    pairs: Counter[str] = Counter()
+    for text in texts:
+        pairs.update(text[i:i + 2] for i in range(len(text) - 1)
+                     if is_cjk(text[i]) and is_cjk(text[i + 1]))
+    return pairs
+
+
+def cut_bonus(text: str, i: int, pairs: Mapping[str, int] | None = None) -> float:
+    """How natural a cut before text[i] is: after 、 or a clause mark best, then particles;
+    cutting a pair of characters that recurs in the lesson (likely a word) is penalised."""
     before, after = text[i - 1], text[i]
     if before in ZH_ENUM or before in ZH_CLAUSE_END or before in ZH_SENTENCE_END:
         return 5.0
-    if before in CUT_AFTER:
-        return 3.0
-    if after in CUT_BEFORE:
-        return 2.5
-    return 0.0
+    bonus = 3.0 if before in CUT_AFTER else 2.0 if after in CUT_BEFORE else 0.0
+    if pairs:
+        bonus -= 1.5 * math.log1p(max(pairs.get(before + after, 0) - 1, 0))
+    return bonus
 
 
-def break_zh(text: str, width: float = ZH_LINE, max_lines: int = MAX_LINES) -> list[str]:
+def break_zh(text: str, width: float = ZH_LINE, max_lines: int = MAX_LINES,
+             pairs: Mapping[str, int] | None = None) -> list[str]:
     """Chinese lines ≤ `width`, at allowed places, balanced; more lines only if it must."""
     if display_width(text) <= width:
         return [text]
@@ -64,7 +81,7 @@ def break_zh(text: str, width: float = ZH_LINE, max_lines: int = MAX_LINES) -> l
             left = display_width(text[:i])
             if not allowed_break(text, i) or left > width or total - left > width:
                 continue
-            score = 0.4 * abs(2 * left - total) / 2 - cut_bonus(text, i)
+            score = 0.4 * abs(2 * left - total) / 2 - cut_bonus(text, i, pairs)
             if score < best_score:
                 best, best_score = i, score
         if best > 0:

@@ -21,7 +21,7 @@ from archiver.subtitles.style import (
     ZH_CPS,
     ZH_LINE,
 )
-from archiver.subtitles.text import CLOSING, OPENING, display_width, has_cjk, spoken_count, squash
+from archiver.subtitles.text import CLOSING, OPENING, display_width, spoken_count, squash
 from archiver.subtitles.writers import TrackCue, vtt_time
 
 SCHEMA = "lesson-archiver/subtitles-quality/1"
@@ -29,19 +29,19 @@ WORST = 3
 Check = Callable[[int, TrackCue, Sequence[TrackCue]], "tuple[float, float] | None"]
 
 
-def _zh(cue: TrackCue) -> list[str]:
-    return [line for line in cue.lines if has_cjk(line)]
+def _zh(cue: TrackCue, language: str) -> list[str]:
+    return [] if language == "en" else list(cue.lines)
 
 
-def _en(cue: TrackCue) -> list[str]:
-    return list(cue.en_lines) + [line for line in cue.lines if not has_cjk(line)]
+def _en(cue: TrackCue, language: str) -> list[str]:
+    return list(cue.lines) if language == "en" else list(cue.en_lines)
 
 
 def _text(cue: TrackCue) -> str:
     return " ".join(line for line in (*cue.lines, *cue.en_lines))
 
 
-def _rules() -> dict[str, tuple[str, Check]]:
+def _rules(language: str) -> dict[str, tuple[str, Check]]:
     """name -> (what, check); a check returns (value, limit) or None when not applicable.
     A rule is violated when value > limit (limits are maxima; minima are negated)."""
     def dur(c: TrackCue) -> float:
@@ -58,22 +58,24 @@ def _rules() -> dict[str, tuple[str, Check]]:
 
     return {
         "zh-line-width": (f"Chinese lines ≤ {ZH_LINE:g} (half-width 0.5)", lambda i, c, a: (
-            max(display_width(x) for x in _zh(c)), ZH_LINE) if _zh(c) else None),
+            max(display_width(x) for x in _zh(c, language)), ZH_LINE)
+            if _zh(c, language) else None),
         "en-line-width": (f"English lines ≤ {EN_LINE}", lambda i, c, a: (
-            max(len(x) for x in _en(c)), EN_LINE) if _en(c) else None),
+            max(len(x) for x in _en(c, language)), EN_LINE) if _en(c, language) else None),
         "zh-lines": (f"≤ {MAX_LINES} Chinese lines", lambda i, c, a: (
-            len(_zh(c)), MAX_LINES) if _zh(c) else None),
+            len(_zh(c, language)), MAX_LINES) if _zh(c, language) else None),
         "en-lines": (f"≤ {MAX_LINES} English lines", lambda i, c, a: (
-            len(_en(c)), MAX_LINES) if _en(c) else None),
+            len(_en(c, language)), MAX_LINES) if _en(c, language) else None),
         "min-duration": (f"duration ≥ {MIN_DURATION:.3f} s", lambda i, c, a: (
             -dur(c), -MIN_DURATION + 1e-3)),
         "max-duration": (f"duration ≤ {MAX_DURATION:g} s", lambda i, c, a: (
             dur(c), MAX_DURATION + 1e-3)),
         "gap": (f"≥ 2 frames ({MIN_GAP * 1000:.0f} ms at {1 / FRAME:g} fps) between cues", gap),
         "zh-reading-speed": (f"≤ {ZH_CPS:g} Chinese characters/s", lambda i, c, a: (
-            spoken_count("".join(_zh(c))) / dur(c), ZH_CPS) if _zh(c) else None),
+            spoken_count("".join(_zh(c, language))) / dur(c), ZH_CPS)
+            if _zh(c, language) else None),
         "en-reading-speed": (f"≤ {EN_CPS:g} English characters/s", lambda i, c, a: (
-            len(" ".join(_en(c))) / dur(c), EN_CPS) if _en(c) else None),
+            len(" ".join(_en(c, language))) / dur(c), EN_CPS) if _en(c, language) else None),
         "line-start-closing": ("no line starts with closing punctuation", lambda i, c, a: (
             starts_closing([*c.lines, *c.en_lines]), 0.0)),
         "line-end-opening": ("no line ends with opening punctuation", lambda i, c, a: (
@@ -83,10 +85,14 @@ def _rules() -> dict[str, tuple[str, Check]]:
     }
 
 
-def check_track(cues: Sequence[TrackCue], duration: float | None) -> dict[str, Any]:
-    """Counts of met/violated rules with the worst cases, for one track."""
+def check_track(cues: Sequence[TrackCue], duration: float | None,
+                language: str) -> dict[str, Any]:
+    """Counts of met/violated rules with the worst cases, for one track.
+
+    `language`: "zh-Hans" or "en" (the cue's lines are in that language) or "zh-Hans-en"
+    (lines Chinese, en_lines English)."""
     rules: dict[str, Any] = {}
-    for name, (what, check) in _rules().items():
+    for name, (what, check) in _rules(language).items():
         met, bad = 0, []
         for i, cue in enumerate(cues):
             result = check(i, cue, cues)

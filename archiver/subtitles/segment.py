@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 from archiver.subtitles.cues import Boundary, Unit
 from archiver.subtitles.lines import MAX_LINES, allowed_break, break_en, cut_bonus
@@ -96,7 +97,8 @@ def en_sentences(text: str) -> list[str]:
     return sentences
 
 
-def soft_split(clause: str, width: float = UNIT_WIDTH) -> list[str]:
+def soft_split(clause: str, width: float = UNIT_WIDTH,
+               pairs: Mapping[str, int] | None = None) -> list[str]:
     """Cut a clause wider than one line into pieces, at natural places near the middle."""
     if display_width(clause) <= width:
         return [clause]
@@ -108,14 +110,14 @@ def soft_split(clause: str, width: float = UNIT_WIDTH) -> list[str]:
         left = display_width(clause[:i])
         if total <= 2 * width and (left > width or total - left > width):
             continue
-        score = 0.4 * abs(left - total / 2) - cut_bonus(clause, i)
+        score = 0.4 * abs(left - total / 2) - cut_bonus(clause, i, pairs)
         if score < best_score:
             best, best_score = i, score
     if best < 0 and total <= 2 * width:  # two lines cannot hold it: cut anywhere allowed
-        return soft_split(clause, total / 2 - 0.5) if total / 2 - 0.5 >= 1 else [clause]
+        return soft_split(clause, total / 2 - 0.5, pairs) if total / 2 - 0.5 >= 1 else [clause]
     if best < 0:
         return [clause]
-    return soft_split(clause[:best], width) + soft_split(clause[best:], width)
+    return soft_split(clause[:best], width, pairs) + soft_split(clause[best:], width, pairs)
 
 
 def _bead_cost(zh_len: int, en_len: int, ratio: float, prior: float) -> float:
@@ -184,15 +186,18 @@ def _share_english(text: str, weights: list[int]) -> list[str]:
     return pieces
 
 
-def paragraph_units(index: int, en: str, zh: str) -> list[Unit]:
-    """The timed units of one paragraph, English attached, in speaking order."""
+def paragraph_units(index: int, en: str, zh: str,
+                    pairs: Mapping[str, int] | None = None) -> list[Unit]:
+    """The timed units of one paragraph, English attached, in speaking order.
+
+    `pairs`: the lesson's character-pair counts (`lines.cohesion`), to avoid cutting words."""
     sentences = zh_sentences(normalize_zh(zh))
     english = en_sentences(" ".join(en.split()))
     sentence_units: list[list[Unit]] = []
     for s_index, sentence in enumerate(sentences):
         units: list[Unit] = []
         for c_index, clause in enumerate(zh_clauses(sentence)):
-            for p_index, piece in enumerate(soft_split(clause)):
+            for p_index, piece in enumerate(soft_split(clause, UNIT_WIDTH, pairs)):
                 kind: Boundary = ("soft" if p_index else "clause" if c_index
                                   else "sentence" if s_index else "paragraph")
                 units.append(Unit(zh=piece, weight=spoken_count(piece), paragraph=index,
@@ -218,15 +223,15 @@ def paragraph_units(index: int, en: str, zh: str) -> list[Unit]:
         shares = _share_english(" ".join(texts), [max(u.weight, 1) for u in units])
         for unit, share in zip(units, shares, strict=True):
             unit.en = share
-    return [piece for us in sentence_units for u in us for piece in _fit_english(u)]
+    return [piece for us in sentence_units for u in us for piece in _fit_english(u, pairs)]
 
 
-def _fit_english(unit: Unit) -> list[Unit]:
+def _fit_english(unit: Unit, pairs: Mapping[str, int] | None) -> list[Unit]:
     """Halve a unit whose English share would not fit two subtitle lines (verbose passages),
     so the Chinese and its English still appear together in cues that respect line limits."""
     if len(break_en(unit.en)) <= MAX_LINES or display_width(unit.zh) < 2:
         return [unit]
-    halves = soft_split(unit.zh, display_width(unit.zh) / 2 + 0.5)
+    halves = soft_split(unit.zh, display_width(unit.zh) / 2 + 0.5, pairs)
     if len(halves) < 2:
         return [unit]
     first, rest = halves[0], "".join(halves[1:])
@@ -235,4 +240,4 @@ def _fit_english(unit: Unit) -> list[Unit]:
              boundary=unit.boundary, en=shares[0])
     b = Unit(zh=rest, weight=spoken_count(rest), paragraph=unit.paragraph, boundary="soft",
              en=shares[1])
-    return _fit_english(a) + _fit_english(b)
+    return _fit_english(a, pairs) + _fit_english(b, pairs)

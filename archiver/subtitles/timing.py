@@ -210,15 +210,21 @@ def time_paragraphs(paragraphs: list[Paragraph], units: list[list[Unit]],
     if pauses is not None:
         snapped = [_snap_start(s, pauses) for s in stamps]
         starts = [s for s, _ in snapped]
+        for i in range(1, n):  # two stamps snapping to one pause must not swap paragraphs
+            starts[i] = max(starts[i], starts[i - 1] + 0.1)
         for i in range(n):
             if i + 1 < n and paragraphs[i].end is None:
                 pause = snapped[i + 1][1]
                 ends[i] = pause.start if pause is not None else starts[i + 1]
             elif i + 1 == n:
+                # Speech ends where a pause begins near the estimate; the silence after the
+                # last words is long, so long pauses win over short ones inside a sentence.
                 near = [p for p in pauses if abs(p.start - ends[i]) <= END_WINDOW
                         and p.start > starts[i]]
                 if near:
-                    ends[i] = min(near, key=lambda p: abs(p.start - ends[i])).start
+                    estimate = ends[i]
+                    ends[i] = min(near, key=lambda p: abs(p.start - estimate)
+                                  - 2 * min(p.end - p.start, 2.0)).start
             ends[i] = max(min(ends[i], limit), starts[i] + 0.1)
     for i, para_units in enumerate(units):
         w = [max(u.weight, 0.5) for u in para_units]

@@ -54,12 +54,19 @@ def _clauses(zh: str) -> list[tuple[str, str]]:
     return [(text, mark) for text, mark in parts if spoken(text)]
 
 
-def make_track(folder: Path, en: list[str], zh: list[str], seed: int = 13) -> tuple[Path, Path,
-                                                                                   list[Segment]]:
-    """Write speech.mp4 and transcript.txt into `folder`; return them and the true segments."""
+def make_track(folder: Path, en: list[str], zh: list[str], seed: int = 13,
+               hard: bool = False) -> tuple[Path, Path, list[Segment]]:
+    """Write speech.mp4 and transcript.txt into `folder`; return them and the true segments.
+
+    `hard`: a noisier room (about -44 dBFS), shorter pauses (0.2-0.35 s between clauses) and
+    more hesitations, closer to a fast lecturer than to a clean recording.
+    """
     rng = random.Random(seed)
+    noise_level = 200 if hard else NOISE
+    clause_pause = (0.2, 0.35) if hard else (0.3, 0.5)
+    hesitation = 0.6 if hard else 0.3
     folder.mkdir(parents=True, exist_ok=True)
-    noise = array.array("h", (rng.randint(-NOISE, NOISE) for _ in range(RATE)))
+    noise = array.array("h", (rng.randint(-noise_level, noise_level) for _ in range(RATE)))
     audio = array.array("h")
 
     def silence(seconds: float) -> None:
@@ -80,7 +87,7 @@ def make_track(folder: Path, en: list[str], zh: list[str], seed: int = 13) -> tu
         offset = 0
         for clause, mark in _clauses(text):
             pieces = [clause]
-            if spoken(clause) >= 12 and rng.random() < 0.3:  # a hesitation mid-clause
+            if spoken(clause) >= 12 and rng.random() < hesitation:  # a hesitation mid-clause
                 half = len(clause) // 2
                 pieces = [clause[:half], clause[half:]]
             for k, piece in enumerate(pieces):
@@ -93,7 +100,7 @@ def make_track(folder: Path, en: list[str], zh: list[str], seed: int = 13) -> tu
                 segments.append(Segment(p, (offset, offset + spoken(piece)),
                                         (start, len(audio) / RATE)))
                 offset += spoken(piece)
-            silence(rng.uniform(0.55, 0.9) if mark in "。！？" else rng.uniform(0.3, 0.5))
+            silence(rng.uniform(0.55, 0.9) if mark in "。！？" else rng.uniform(*clause_pause))
     silence(4.0)  # an outro without speech
     wav = folder / "speech.wav"
     with wave.open(str(wav), "wb") as handle:
