@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Make sure the external programs a target needs exist.
-# Usage: scripts/ensure-tools.sh COMMAND:DEBIAN_PACKAGE ...
+# Usage: scripts/ensure-tools.sh COMMAND:DEBIAN_PACKAGE ...   (COMMAND may be an absolute path
+# of a file the package installs, e.g. a font)
 # Installs Debian's package for each missing command when apt is usable (root + apt-get);
 # otherwise prints one line saying what to install and fails.
 set -euo pipefail
 missing_pkgs=()
 for pair in "$@"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing_pkgs+=("$pkg")
+  if [[ $cmd == /* ]]; then
+    [ -e "$cmd" ] || missing_pkgs+=("$pkg")
+  else
+    command -v "$cmd" >/dev/null 2>&1 || missing_pkgs+=("$pkg")
+  fi
 done
 [ ${#missing_pkgs[@]} -eq 0 ] && exit 0
 # shellcheck disable=SC2207

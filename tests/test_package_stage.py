@@ -153,6 +153,9 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
         packaged: tuple[Path, object], tmp_path: Path) -> None:
     out, ctx = packaged
     before = _tree(out / "packages")
+    saved = tmp_path / "saved-fetch"
+    shutil.copytree(out / "lessons/demo-13/fetch", saved / "fetch")
+    shutil.copy2(out / "lessons/demo-13/state/fetch.json", saved / "fetch.json")
     corrupt = tmp_path / "corrupt.mp4"
     good = (out / "lessons/demo-13/fetch/original.mp4").read_bytes()
     corrupt.write_bytes(good[:200] + b"\x00" * 5000)  # moov-less garbage: ffprobe/ffmpeg fail
@@ -165,6 +168,15 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
     assert entry["status"] == "failed" and entry["package"] == "packages/demo-13"
     assert ctx.store.load_result("demo-13", "package").status == "failed"  # type: ignore
+    # the same inputs as the intact package again: no new version, nothing rebuilt
+    shutil.rmtree(out / "lessons/demo-13/fetch")
+    shutil.copytree(saved / "fetch", out / "lessons/demo-13/fetch")
+    shutil.copy2(saved / "fetch.json", out / "lessons/demo-13/state/fetch.json")
+    again = stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    assert again.status == "unchanged" and again.details["version"] == 1
+    assert _tree(out / "packages") == before
+    entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
+    assert entry["status"] == "archived"
 
 
 def test_post_mux_mismatch_fails_and_removes_output(

@@ -1,4 +1,4 @@
-"""Publish without a browser: the site's files, catalog, escaping, atomic swap and the server.
+"""Publish without a browser: the site's files, catalog, escaping, provenance, atomic swap.
 
 `build_archive` writes a small archive by hand as docs/DESIGN.md fixes it (catalog.json and a
 package's data folder); the browser tests (test_publish_browser.py) reuse it.
@@ -6,15 +6,10 @@ package's data folder); the browser tests (test_publish_browser.py) reuse it.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import make_media
 
@@ -25,7 +20,6 @@ from archiver.pipeline import Context
 from archiver.publish.command import publish_site
 from archiver.publish.markup import Markup, esc, json_for_script, render
 from archiver.publish.pages import tls_sentence
-from archiver.publish.serve import SiteServer
 from archiver.store import Store, sha256_file
 
 LESSON = "lesson-a"
@@ -351,47 +345,6 @@ def test_cli_publish_and_exit_codes(tmp_path: Path) -> None:
     assert (output / "site" / f"{LESSON}.html").is_file()
 
 
-def test_server_headers_range_and_safety(archive: tuple[Path, Path]) -> None:
-    site = archive[0] / "site"
-    video = site / "media" / LESSON / f"{LESSON}.mp4"
-    with SiteServer(site) as server, httpx.Client(base_url=server.url, timeout=10) as client:
-        vtt = client.get(f"media/{LESSON}/{LESSON}.zh-Hans.vtt")
-        assert vtt.status_code == 200
-        assert vtt.headers["content-type"] == "text/vtt; charset=utf-8"
-        assert vtt.headers["access-control-allow-origin"] == "*"
-        assert vtt.text.startswith("WEBVTT")
-        assert client.get("").headers["content-type"] == "text/html; charset=utf-8"
-        assert client.get("catalog.json").headers["content-type"].startswith("application/json")
-        part = client.get(f"media/{LESSON}/{LESSON}.mp4", headers={"Range": "bytes=100-199"})
-        assert part.status_code == 206 and part.content == video.read_bytes()[100:200]
-        assert part.headers["content-range"] == f"bytes 100-199/{video.stat().st_size}"
-        assert part.headers["content-type"] == "video/mp4"
-        assert part.headers["accept-ranges"] == "bytes"
-        tail = client.get(f"media/{LESSON}/{LESSON}.mp4", headers={"Range": "bytes=-10"})
-        assert tail.status_code == 206 and tail.content == video.read_bytes()[-10:]
-        beyond = client.get(f"media/{LESSON}/{LESSON}.mp4",
-                            headers={"Range": f"bytes={video.stat().st_size + 5}-"})
-        assert beyond.status_code == 416
-        head = client.head(f"media/{LESSON}/{LESSON}.mp4")
-        assert head.status_code == 200 and head.content == b""
-        assert int(head.headers["content-length"]) == video.stat().st_size
-        for raw in ("/../catalog.json", "/%2e%2e/catalog.json", "/media/../../catalog.json"):
-            # http.client sends the path as written (httpx would normalise it first)
-            conn = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]
-                                                               .strip("/")), timeout=10)
-            conn.request("GET", raw)
-            assert conn.getresponse().status == 404, raw
-            conn.close()
-        assert client.get("missing.html").status_code == 404
-        assert client.post("index.html").status_code == 405
-        preflight = client.options(f"media/{LESSON}/{LESSON}.mp4")
-        assert preflight.status_code == 204
-        assert "Range" in preflight.headers["access-control-allow-headers"]
-    with SiteServer(archive[0]) as server:  # hidden and temporary names are never served
-        (archive[0] / ".hidden.tmp-x").write_text("secret")
-        assert httpx.get(server.url + ".hidden.tmp-x").status_code == 404
-
-
 def test_commands_follow_the_cli_contract() -> None:
     from archiver.cli import build_parser
     from archiver.publish import command, serve
@@ -402,20 +355,3 @@ def test_commands_follow_the_cli_contract() -> None:
     assert not hasattr(args, "manifest")  # NEEDS_MANIFEST = False
     args = parser.parse_args(["publish", "--only", LESSON, "--base-url", "https://x.test/"])
     assert (args.only, args.base_url, args.force) == ([LESSON], "https://x.test/", False)
-
-
-def test_serve_command_runs_and_stops_on_ctrl_c(archive: tuple[Path, Path]) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "archiver", "serve", "--port", "0",
-                             "--output", str(archive[0])], stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stderr.readline() if proc.stderr else ""
-        match = re.search(r"url=(http://127\.0\.0\.1:\d+/)", line)
-        assert match, line
-        response = httpx.get(match.group(1) + f"media/{LESSON}/{LESSON}.en.vtt", timeout=10)
-        assert response.headers["content-type"] == "text/vtt; charset=utf-8"
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

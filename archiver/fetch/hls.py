@@ -21,7 +21,13 @@ from urllib.parse import urljoin
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from archiver.errors import FetchError, Location
-from archiver.fetch.download import PARTIAL_NAME, Downloaded, Options, check_media_start
+from archiver.fetch.download import (
+    PARTIAL_NAME,
+    Downloaded,
+    Options,
+    check_media_start,
+    discard_partial,
+)
 from archiver.fetch.http import Session, Transient, parse_retry_after
 from archiver.fetch.resolve import best_variant, read_small
 
@@ -96,6 +102,8 @@ def download_hls(session: Session, url: str, folder: Path, opts: Options,
     urls = segments(body.decode("utf-8", errors="replace"), final, session.lesson)
     path = folder / PARTIAL_NAME
     folder.mkdir(parents=True, exist_ok=True)
+    discard_partial(folder)  # a direct download's partial + sidecar must never be resumed
+    # into (or from) these bytes
     sha256, sha512 = hashlib.sha256(), hashlib.sha512()
     size = attempts = 0
     content_type = ""

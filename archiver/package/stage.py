@@ -71,10 +71,8 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
         inputs = gather(lesson, ctx.manifest.series, ctx.store)
         if inputs is None:
             return _skip(lesson, ctx, started)
-        previous = None if ctx.force else ctx.store.reusable(lesson.id, STAGE,
-                                                              inputs.fingerprint)
-        if previous is not None and (ctx.store.package_dir(lesson.id) / "bagit.txt").is_file():
-            previous.status = "unchanged"
+        previous = None if ctx.force else _recorded(lesson, ctx, inputs.fingerprint)
+        if previous is not None:
             catalog.rebuild(ctx.store, ctx.manifest)
             return previous
         try:
@@ -90,6 +88,28 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
         raise
     ctx.store.save_result(result)
     catalog.rebuild(ctx.store, ctx.manifest)
+    return result
+
+
+def _recorded(lesson: Lesson, ctx: Context, fp: str) -> StageResult | None:
+    """The recorded result when the current package was built from these very inputs.
+
+    Normally the state file says so (`store.reusable`); after a failed attempt it holds the
+    failure, so the package's own record (current.json) is consulted too: the same inputs must
+    not make a new version just because an attempt in between failed.
+    """
+    if not (ctx.store.package_dir(lesson.id) / "bagit.txt").is_file():
+        return None
+    result = ctx.store.reusable(lesson.id, STAGE, fp)
+    if result is None:
+        record = catalog.load_record(ctx.store, lesson.id)
+        if not record or record.get("fingerprint") != fp or "result" not in record:
+            return None
+        result = StageResult.from_json(record["result"])
+        ctx.store.save_result(result)
+        if ctx.store.reusable(lesson.id, STAGE, fp) is None:  # package files changed size
+            return None
+    result.status = "unchanged"
     return result
 
 
@@ -281,7 +301,6 @@ def _result(inputs: PackageInputs, ctx: Context, started: str, files: dict[str, 
                    "tls": {"outcome": tls.get("outcome"), "problems": tls.get("problems", []),
                            "sha256_fingerprint": tls.get("sha256_fingerprint")}},
     }
-    atomic_write_json(catalog.record_path(store, lesson.id), record)
     ctx.log.info("packaged", lesson=lesson.id, stage=STAGE, version=version,
                  tracks=len(inputs.tracks), chapters=chapter_count)
     warnings = [] if inputs.tracks else ["packaged without subtitle tracks (no subtitles yet)"]
@@ -289,7 +308,7 @@ def _result(inputs: PackageInputs, ctx: Context, started: str, files: dict[str, 
     if subtitles is not None and subtitles.status == "failed":
         warnings.append(f"the subtitles stage failed ({subtitles.error}); packaged without "
                         "tracks: rerun subtitles, then package, for a version with tracks")
-    return StageResult(
+    result = StageResult(
         stage=STAGE, lesson=lesson.id, status="ok", fingerprint=inputs.fingerprint,
         outputs=outputs, commands=commands, tool_versions=tool_versions(), started=started,
         ended=utcnow(), warnings=warnings,
@@ -302,3 +321,6 @@ def _result(inputs: PackageInputs, ctx: Context, started: str, files: dict[str, 
                  "premis_events": f"{package}/{bag.PREMIS_FILE}",
                  "duration": round(duration, 3), "chapters": chapter_count,
                  "tracks": [t.spec.key for t in inputs.tracks], "catalog": "catalog.json"})
+    atomic_write_json(catalog.record_path(store, lesson.id), {**record,
+                                                              "result": result.to_json()})
+    return result

@@ -27,6 +27,7 @@ NOISE_DB = -35.0  # speech sits well above this; room tone and codec noise well 
 MIN_PAUSE = 0.2  # shorter gaps occur inside words; clause pauses are 0.2-0.8 s
 DEFAULT_RATE = 3.5  # Chinese characters per second, pauses included (SERIES-FACTS)
 START_WINDOW = (1.0, 1.5)  # a paragraph's speech may begin this much before/after its stamp
+INSIDE_WINDOW = 3.0  # ... or this much after it when the stamp falls inside a pause
 END_WINDOW = 3.0  # the last paragraph's estimated end may move this much to a pause
 WINDOWS = {"paragraph": 1.5, "sentence": 1.5, "clause": 1.2, "soft": 0.5}
 
@@ -181,10 +182,14 @@ def _match(bounds: list[float], windows: list[float], pauses: list[Pause]) -> li
     return result
 
 
-def _snap_start(stamp: float, pauses: list[Pause]) -> tuple[float, Pause | None]:
+def _snap_start(stamp: float, pauses: list[Pause], before_next: float) -> tuple[float,
+                                                                              Pause | None]:
+    """Speech onset near a paragraph's stamp: the end of the nearest pause within the window
+    (or of the pause the stamp falls in, up to INSIDE_WINDOW later), before the next stamp."""
     before, after = START_WINDOW
-    near = [p for p in pauses if stamp - before <= p.end <= stamp + after
-            or p.start <= stamp <= p.end]
+    near = [p for p in pauses if p.end < before_next and (
+        stamp - before <= p.end <= stamp + after
+        or p.start <= stamp <= p.end <= stamp + INSIDE_WINDOW)]
     if not near:
         return stamp, None
     best = min(near, key=lambda p: abs(p.end - stamp))
@@ -208,7 +213,8 @@ def time_paragraphs(paragraphs: list[Paragraph], units: list[list[Unit]],
     nominal_ends = list(ends)
     starts = list(stamps)
     if pauses is not None:
-        snapped = [_snap_start(s, pauses) for s in stamps]
+        snapped = [_snap_start(s, pauses, min(stamps[i + 1] if i + 1 < n else limit, limit))
+                   for i, s in enumerate(stamps)]
         starts = [s for s, _ in snapped]
         for i in range(1, n):  # two stamps snapping to one pause must not swap paragraphs
             starts[i] = max(starts[i], starts[i - 1] + 0.1)
