@@ -14,7 +14,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
 from archiver.demo.server import Fault, MediaServer, Resource
-from archiver.errors import ChecksumMismatch, NoMediaError
+from archiver.errors import ChecksumMismatch, FetchError, NoMediaError
 from archiver.fetch.stage import run
 from archiver.fetch.warc import sha256_label
 from archiver.pipeline import run_stages
@@ -229,3 +229,22 @@ def test_hls_playlist_on_a_page_is_downloaded_segment_by_segment(
     assert (ctx.store.lesson_dir("l1") / "fetch/original.ts").read_bytes() == joined
     roles = [e["role"] for e in capture(ctx, "l1")["exchanges"]]
     assert roles[:3] == ["page", "playlist", "playlist"] and roles.count("segment") >= 3
+
+
+def test_interrupted_hls_resumes_at_the_first_missing_segment(
+        serve: Serve, cert_factory: Certs, tiny_media: Path, tmp_path: Path) -> None:
+    resources = _hls(tmp_path / "hls", tiny_media)
+    resources["/hls/low/seg1.ts"].faults.extend([Fault(status=503)] * 3)
+    server = serve(resources, cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [], retries=3)
+    the_lesson = lesson("l1", (server.url("/hls/master.m3u8"), "insecure"))
+    with pytest.raises(FetchError, match="503"):
+        run(the_lesson, ctx)
+    seen = len(server.requests)
+    result = run(the_lesson, ctx)
+    again = [r.path for r in server.requests[seen:]]
+    assert "/hls/low/seg0.ts" not in again and "/hls/low/seg1.ts" in again
+    segments = sorted((tmp_path / "hls").glob("seg*.ts"), key=lambda p: int(p.stem[3:]))
+    joined = b"".join(p.read_bytes() for p in segments)
+    assert result.details["sha256"] == _sha(joined)
+    assert result.details["transfer"]["rehashed_bytes"] == segments[0].stat().st_size

@@ -276,3 +276,63 @@ def test_large_random_file_round_trip(serve: Serve, cert_factory: Certs,
     assert result.details["bytes"] == len(body)
     assert result.details["sha256"] == hashlib.sha256(body).hexdigest()
     _no_final_partials(ctx.output)
+
+
+def test_plain_http_body_with_bytes_buffered_behind_the_head(serve: Serve,
+                                                             tmp_path: Path) -> None:
+    """Over plain TCP the head and the first body bytes arrive in one read: the direct body
+    reader must start with the bytes h11 already buffered (and a cut must still resume)."""
+    body = fake_mp4(2 * MB + 3, seed=9)
+    server = serve({"/v/a.mp4": Resource(body, "video/mp4",
+                                         faults=[Fault(cut_after=MB // 2)])})
+    ctx, _log = context(tmp_path, [])
+    result = run(lesson("l1", (server.url("/v/a.mp4"), "verify")), ctx)
+    assert result.details["sha256"] == hashlib.sha256(body).hexdigest()
+    assert result.details["tls"] is None  # nothing to record for plain http
+    assert [s for _r, s in _gets(server)] == [200, 206]
+
+
+def test_a_partial_of_another_url_is_never_resumed(serve: Serve, cert_factory: Certs,
+                                                   tmp_path: Path) -> None:
+    server = _serve(serve, cert_factory)
+    ctx, _log = context(tmp_path, [])
+    folder = ctx.store.stage_dir("l1", "fetch")
+    folder.mkdir(parents=True)
+    (folder / f".media{TEMP_MARK}partial").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"x" * 999)
+    (folder / f".media{TEMP_MARK}partial.json").write_text(
+        '{"url": "https://elsewhere.example/a.mp4", "validator": "\\"v1\\""}')
+    result = run(lesson("l1", _src(server)), ctx)
+    assert [r for r, _s in _gets(server)] == [None]  # a fresh download, no Range
+    assert result.details["sha256"] == SHA
+    assert result.details["transfer"]["resumed_from"] == 0
+
+
+def test_head_and_body_in_one_segment_are_read_in_order(tmp_path: Path) -> None:
+    """A server that sends head and body in one write: h11 holds the first body bytes when
+    the head is parsed; the direct body reader must yield them first."""
+    import socket
+    import threading
+
+    body = fake_mp4(MB + 5, seed=11)
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {len(body)}\r\n"
+            'ETag: "one"\r\nConnection: close\r\n\r\n').encode()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        connection, _addr = listener.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096)
+            connection.sendall(head + body)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        ctx, _log = context(tmp_path, [])
+        result = run(lesson("l1", (f"http://127.0.0.1:{port}/a.mp4", "verify")), ctx)
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+    assert result.details["sha256"] == hashlib.sha256(body).hexdigest()

@@ -179,11 +179,26 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     assert entry["status"] == "archived"
 
 
-def test_post_mux_mismatch_fails_and_removes_output(
-        tmp_path: Path, tiny_media: Path) -> None:
-    """Chapters that ffmpeg cannot represent as intended (a chapter after the end of the media
-    is dropped by clipping, one ending before it starts is refused): a bad chapters.json is a
-    clear error naming the file and the entry."""
+def test_post_mux_mismatch_fails_the_lesson_and_keeps_the_old_package(
+        packaged: tuple[Path, object]) -> None:
+    """A cue ending before it starts cannot survive muxing as written (ffmpeg rewrites its end):
+    the check catches it, the lesson fails, nothing is published, the old package stays."""
+    out, ctx = packaged
+    before = _tree(out / "packages")
+    backwards = VTT_EN.replace("00:00:01.000 --> 00:00:01.800", "00:00:01.000 --> 00:00:00.950")
+    fake_subtitles(ctx.store, lesson(), en=backwards)
+    with pytest.raises(MuxError) as caught:
+        stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "demo-13.mkv is not what was intended" in message
+    assert "mkv track en cue 2" in message and "lesson 'demo-13'" in message
+    assert _tree(out / "packages") == before
+    assert [p for p in out.rglob("*") if TEMP_MARK in p.name] == []
+    assert not list((out / "lessons/demo-13/package").glob("*.mkv"))
+
+
+def test_malformed_chapters_are_a_clear_error(tmp_path: Path, tiny_media: Path) -> None:
+    """A chapter ending before it starts is refused with the file and the entry named."""
     item = lesson()
     ctx = context(tmp_path / "out", [item])
     fake_fetch(ctx.store, item, tiny_media)

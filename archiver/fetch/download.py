@@ -152,6 +152,7 @@ class _Partial:
         self.sha256, self.sha512 = hashlib.sha256(), hashlib.sha512()
         self.size = 0
         self.validator = None
+        self.head = b""
 
     def save_state(self, url: str, total: int | None, content_type: str) -> None:
         atomic_write_json(self.sidecar, {"url": url, "validator": self.validator,
@@ -251,6 +252,8 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
                             where)
         if received == 0 and part.size == 0:
             raise FetchError(f"{url}: empty response body", where)
+        if start == 0:  # this exchange alone carried the whole payload
+            exchange.sha256, exchange.sha512 = part.sha256.hexdigest(), part.sha512.hexdigest()
         return content_type, total
 
 

@@ -8,12 +8,14 @@ the EXT-X-MAP init segment for fMP4) gives exactly the served bytes in order, a 
 MB; bounded by `SEGMENT_LIMIT`), so a retried segment never leaves half a segment in the
 hashes. Encrypted (EXT-X-KEY) and byte-range playlists, and live playlists (no
 EXT-X-ENDLIST), are refused with a clear error rather than archived wrongly.
-An interrupted HLS fetch restarts from the first segment on the next run.
+An interrupted HLS fetch resumes at the first missing segment on the next run (the sidecar
+records segments done and bytes after each whole segment; the prefix is re-hashed once).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin
@@ -30,6 +32,7 @@ from archiver.fetch.download import (
 )
 from archiver.fetch.http import Session, Transient, parse_retry_after
 from archiver.fetch.resolve import best_variant, read_small
+from archiver.store import atomic_write_json
 
 SEGMENT_LIMIT = 256 << 20
 
@@ -61,6 +64,23 @@ def segments(playlist: str, url: str, lesson: str) -> list[str]:
     if not urls:
         raise FetchError(f"{url}: HLS playlist lists no segments", where)
     return urls
+
+
+def _resume_point(path: Path, sidecar: Path, url: str, plan: str) -> tuple[int, int, int]:
+    """(segments done, bytes, bytes to re-hash) of an earlier run's partial of this playlist.
+
+    Segments are appended whole and the sidecar is updated after each, so the partial is
+    valid up to the recorded size (a longer file is cut back to it).
+    """
+    try:
+        state = json.loads(sidecar.read_text("utf-8"))
+        actual = path.stat().st_size
+    except (FileNotFoundError, ValueError):
+        return 0, 0, 0
+    if (state.get("kind") != "hls" or state.get("url") != url or state.get("plan") != plan
+            or not isinstance(state.get("bytes"), int) or actual < state["bytes"]):
+        return 0, 0, 0
+    return int(state["segments_done"]), state["bytes"], state["bytes"]
 
 
 def _segment(session: Session, url: str, opts: Options) -> tuple[bytes, str]:
@@ -101,15 +121,25 @@ def download_hls(session: Session, url: str, folder: Path, opts: Options,
         body, _type, final = read_small(session, variant, "playlist")
     urls = segments(body.decode("utf-8", errors="replace"), final, session.lesson)
     path = folder / PARTIAL_NAME
+    sidecar = folder / (PARTIAL_NAME + ".json")
     folder.mkdir(parents=True, exist_ok=True)
-    discard_partial(folder)  # a direct download's partial + sidecar must never be resumed
-    # into (or from) these bytes
+    plan = hashlib.sha256("\n".join(urls).encode("utf-8")).hexdigest()
+    done, size, rehashed = _resume_point(path, sidecar, final, plan)
+    if done == 0:
+        discard_partial(folder)  # never continue another download's bytes
     sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-    size = attempts = 0
-    content_type = ""
+    if size:
+        with open(path, "rb") as prefix:
+            while block := prefix.read(1 << 20):
+                sha256.update(block)
+                sha512.update(block)
+    attempts = 0
     fmp4 = body.find(b"#EXT-X-MAP") >= 0
-    with open(path, "wb") as out:
-        for index, segment_url in enumerate(urls):
+    content_type = "video/mp4" if fmp4 else "video/mp2t"
+    with open(path, "r+b" if size else "wb") as out:
+        out.truncate(size)
+        out.seek(size)
+        for index, segment_url in enumerate(urls[done:], start=done):
             for attempt in Retrying(retry=retry_if_exception_type(Transient),
                                     stop=stop_after_attempt(max(1, opts.retries)),
                                     wait=wait_exponential(multiplier=opts.backoff,
@@ -120,16 +150,18 @@ def download_hls(session: Session, url: str, folder: Path, opts: Options,
                     data, seg_type = _segment(session, segment_url, opts)
             if index == 0:
                 check_media_start(data, seg_type, segment_url, session.lesson)
-                content_type = "video/mp4" if fmp4 else "video/mp2t"
             out.write(data)
+            out.flush()
             sha256.update(data)
             sha512.update(data)
             size += len(data)
             if size > opts.max_bytes:
                 raise FetchError(f"{url}: more than --max-bytes {opts.max_bytes} bytes",
                                  Location(lesson=session.lesson, key="sources.url"))
+            atomic_write_json(sidecar, {"kind": "hls", "url": final, "plan": plan,
+                                        "segments_done": index + 1, "bytes": size})
             progress(size, None)
     return Downloaded(path=path, url=final, bytes=size, sha256=sha256.hexdigest(),
                       sha512=sha512.hexdigest(), content_type=content_type, total=size,
-                      attempts=attempts,
+                      attempts=attempts, resumed_from=rehashed, rehashed_bytes=rehashed,
                       exchanges=[e for e in session.exchanges if e.role == "segment"])

@@ -17,7 +17,7 @@ saw the body, so closing the response closes the connection (httpcore does this 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import h11
 import httpx
@@ -82,7 +82,9 @@ def _read(sock: Any, buffered: bytes, total: int, closed: bool,
                 break
             filled += got
         left -= filled
-        chunk = bytes(view[:filled])  # one memcpy: chunks must be immutable for the sink
         view.release()
-        if chunk:
-            yield chunk
+        if filled == size:
+            # a fresh buffer per chunk, never written again: safe to hand over without a copy
+            yield cast(bytes, buffer)
+        elif filled:
+            yield bytes(buffer[:filled])

@@ -72,7 +72,7 @@ def _known_direct(folder: Path, url: str) -> bool:
         state = json.loads((folder / (PARTIAL_NAME + ".json")).read_text("utf-8"))
     except (FileNotFoundError, ValueError):
         return False
-    return bool(state.get("url") == url)
+    return bool(state.get("url") == url and state.get("kind") != "hls")
 
 
 def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,

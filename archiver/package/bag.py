@@ -58,7 +58,7 @@ def make(staging: Path, bag_info: dict[str, str | list[str]], lesson_id: str) ->
     """Turn `staging` into a bag in place (in a child process); return the argv used."""
     argv = bagit_command()
     job = {"bag_dir": str(staging.resolve()), "bag_info": bag_info, "checksums": CHECKSUMS}
-    proc = subprocess.run(argv, input=json.dumps(job, ensure_ascii=False), text=True,
+    proc = subprocess.run(argv, input=json.dumps(job), text=True,  # ASCII: locale-proof
                           capture_output=True, check=False, timeout=3600)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])

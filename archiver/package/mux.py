@@ -30,6 +30,7 @@ from archiver.errors import Location, MuxError
 from archiver.package.inputs import Track
 from archiver.store import publish_file, temp_path_for
 
+THREAD_QUEUE = 1024  # packets; bounds memory at ~1024 video/audio packets
 GLOBAL_FLAGS = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 
 
@@ -37,7 +38,7 @@ GLOBAL_FLAGS = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"
 class MuxJob:
     kind: Literal["mkv", "mp4"]
     original: Path
-    av_streams: int  # number of video + audio streams of the original (mapped first)
+    av_streams: int  # video (not cover art) + audio streams of the original (mapped first)
     tracks: list[Track]
     metadata: Path  # ffmetadata file: global tags + chapters
     output: Path  # final name
@@ -68,8 +69,12 @@ def _output_options(job: MuxJob) -> dict[str, Any]:
 
 def build(job: MuxJob, target: Path) -> Any:
     """The ffmpeg-python output node writing `target` (inputs: original, tracks, metadata)."""
-    original = ffmpeg.input(str(job.original))
-    streams = [original["v"], original["a?"]]
+    # ffmpeg 5.1 reads each input on its own thread once there are several inputs; the
+    # default 8-packet queue makes the reader and the muxer wake each other for every packet
+    # (measured: 0.224 s -> 0.157 s for the 10:43 demo lesson; 2 streams alone: 0.134 s).
+    original = ffmpeg.input(str(job.original), thread_queue_size=THREAD_QUEUE)
+    # `V`: video that is not an attached picture (cover art would become an MKV attachment)
+    streams = [original["V"], original["a?"]]
     streams += [ffmpeg.input(str(t.path), f="webvtt")["s"] for t in job.tracks]
     meta = ffmpeg.input(str(job.metadata), f="ffmetadata")
     streams.append(meta["s?"])

@@ -93,7 +93,7 @@ def streamhashes(path: Path, report: Report | None = None, decode: bool = False)
     """sha256 of each video/audio stream's packets (container-independent), or of its
     decoded frames when `decode`."""
     copy = [] if decode else ["-c", "copy"]
-    out = _run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v",
+    out = _run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:V",
                 "-map", "0:a?", *copy, "-f", "streamhash", "-hash", "sha256", "-"], report)
     return [line.split(",", 2)[2] for line in out.splitlines() if line.count(",") >= 2]
 
@@ -157,7 +157,13 @@ def _minus(value: float | None, base: float) -> float | None:
 
 
 def _of(info: dict[str, Any], *types: str) -> list[dict[str, Any]]:
-    return [s for s in info["streams"] if s["codec_type"] in types]
+    """Streams of these types, cover art (attached pictures) left out: it is not muxed."""
+    return [s for s in info["streams"] if s["codec_type"] in types
+            and not (s.get("disposition") or {}).get("attached_pic")]
+
+
+def av_streams(info: dict[str, Any]) -> list[dict[str, Any]]:
+    return _of(info, "video", "audio")
 
 
 def check_streams(out: dict[str, Any], orig: dict[str, Any], exp: Expected,

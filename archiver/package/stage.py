@@ -154,7 +154,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     commands: list[list[str]] = []
     report = probe.Report()
     orig_info = probe.ffprobe(inputs.media, report, exact=True)
-    av = [s for s in orig_info["streams"] if s["codec_type"] in ("video", "audio")]
+    av = probe.av_streams(orig_info)
     if not any(s["codec_type"] == "video" for s in av):
         raise MuxError("the original has no video stream", Location(inputs.media, lesson=lesson.id))
     orig_hashes = probe.streamhashes(inputs.media, report)

@@ -57,7 +57,7 @@ def _cost(units: list[Unit], following: Unit | None, mode: Mode) -> float:
     if duration > MAX_DURATION and not single:
         cost += 100 + 50 * (duration - MAX_DURATION)
     if duration < MIN_DURATION:
-        cost += 60
+        cost += 100
     if following is not None:
         cost += {"soft": 4.0, "clause": 0.0, "sentence": -1.0, "paragraph": -1.0}[
             following.boundary]

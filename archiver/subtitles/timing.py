@@ -12,90 +12,18 @@ Clause boundaries are where speakers pause, so this puts cue starts on speech on
 from __future__ import annotations
 
 import itertools
-import re
 import statistics
-import subprocess
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from archiver.errors import Location, SubtitleError
+from archiver.subtitles.audio import Pause
 from archiver.subtitles.cues import Unit
 from archiver.subtitles.transcript import Paragraph
 
-NOISE_DB = -35.0  # speech sits well above this; room tone and codec noise well below
-MIN_PAUSE = 0.2  # shorter gaps occur inside words; clause pauses are 0.2-0.8 s
 DEFAULT_RATE = 3.5  # Chinese characters per second, pauses included (SERIES-FACTS)
 START_WINDOW = (1.0, 1.5)  # a paragraph's speech may begin this much before/after its stamp
 INSIDE_WINDOW = 3.0  # ... or this much after it when the stamp falls inside a pause
 END_WINDOW = 3.0  # the last paragraph's estimated end may move this much to a pause
 WINDOWS = {"paragraph": 1.5, "sentence": 1.5, "clause": 1.2, "soft": 0.5}
-
-SILENCE_START = re.compile(r"silence_start: (-?[\d.]+)")
-SILENCE_END = re.compile(r"silence_end: (-?[\d.]+)")
-DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
-
-
-@dataclass(frozen=True)
-class Pause:
-    start: float
-    end: float
-
-
-@dataclass
-class AudioScan:
-    """What the sound track told us: its duration, its pauses and how we asked."""
-
-    duration: float | None
-    pauses: list[Pause]
-    command: list[str]
-    seconds: float = 0.0
-
-
-class NoAudio(Exception):
-    """The media has no sound track (timing falls back to proportional)."""
-
-
-def silence_command(media: Path, noise_db: float = NOISE_DB,
-                    min_pause: float = MIN_PAUSE) -> list[str]:
-    """Decode only the first audio stream, downmixed to mono at 8 kHz: pauses need no more,
-    and it makes a 10-minute track a fraction of a second's work."""
-    return ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-vn", "-sn", "-dn",
-            "-i", str(media), "-map", "0:a:0",
-            "-af", f"aformat=channel_layouts=mono,aresample=8000,"
-                   f"silencedetect=noise={noise_db}dB:d={min_pause}",
-            "-f", "null", "-"]
-
-
-def detect_pauses(media: Path, noise_db: float = NOISE_DB,
-                  min_pause: float = MIN_PAUSE) -> AudioScan:
-    """Run ffmpeg's silencedetect over the media's first audio stream."""
-    command = silence_command(media, noise_db, min_pause)
-    began = time.monotonic()
-    proc = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
-    elapsed = time.monotonic() - began
-    err = proc.stderr
-    if proc.returncode != 0:
-        if "matches no streams" in err:
-            raise NoAudio(str(media))
-        last = [line for line in err.splitlines() if line.strip()][-1:] or ["(no message)"]
-        raise SubtitleError(f"ffmpeg could not read the sound track: {last[0]}",
-                            Location(file=media))
-    duration = None
-    if match := DURATION.search(err):
-        h, m, s = match.groups()
-        duration = int(h) * 3600 + int(m) * 60 + float(s)
-    pauses: list[Pause] = []
-    opened: float | None = None
-    for line in err.splitlines():
-        if (start := SILENCE_START.search(line)) is not None:
-            opened = max(0.0, float(start.group(1)))
-        elif (end := SILENCE_END.search(line)) is not None and opened is not None:
-            pauses.append(Pause(opened, float(end.group(1))))
-            opened = None
-    if opened is not None and duration is not None and duration > opened:
-        pauses.append(Pause(opened, duration))  # trailing silence up to the end
-    return AudioScan(duration=duration, pauses=pauses, command=command, seconds=elapsed)
 
 
 @dataclass

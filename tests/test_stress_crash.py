@@ -1,0 +1,176 @@
+"""Crash safety of the whole pipeline: `archiver archive` SIGKILLed at random moments.
+
+Each trial starts from an empty output folder, runs the real command in a child process on the
+short demo lesson, kills its whole process group (SIGKILL: no cleanup code runs, as on a power
+cut) at a random delay after a chosen phase starts (fetch, subtitles, mux, bagging; and a few
+at the rename of the finished bag, during publish, and twice in a row), reruns it to
+completion, and then checks what an archivist would:
+
+- `archiver verify` passes;
+- exactly one package exists (none missing, no duplicate version made by the rerun);
+- no temporary file sits in `packages/` and no staging folder survives the rerun
+  (docs/DESIGN.md: "nothing half-written under a final name, ever"; package/bag.py: a crash
+  "leaves at most a .tmp- folder outside packages/, which the next run removes"). Temporary
+  files of killed atomic writes elsewhere are allowed (DESIGN.md promises no final name, not a
+  sweep) and are listed in the summary;
+- every final file equals the uninterrupted run's (stress_support.archive_fingerprint: exact
+  bytes, media streams, or completeness for files that carry the time of the run), and the
+  catalog's digests match the files.
+
+The RNG seed is printed; rerun a failure with ARCHIVER_STRESS_SEED=<seed>.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from stress_support import (
+    LESSON_ID,
+    PHASE_ORDER,
+    archive_fingerprint,
+    archiver_argv,
+    catalog_problems,
+    compare,
+    json_events,
+    make_short_demo,
+    packages,
+    run_archiver,
+    temp_leftovers,
+    verify,
+    watch,
+)
+
+from archiver.demo.command import DemoSetup, serving
+
+MAIN_PHASES = ("fetch", "subtitles", "mux", "bagging")
+PER_PHASE = 5
+NEXT = {"fetch": "subtitles", "subtitles": "package-prep", "mux": "bagging",
+        "bagging": "rename", "publish": "end"}
+
+
+@dataclass
+class Trial:
+    number: int
+    phase: str
+    delay: float
+    second_kill: float | None = None
+    killed_in: str | None = None
+    exit_code: int | None = None
+    problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        second = f" then at {self.second_kill:.3f}s" if self.second_kill is not None else ""
+        where = self.killed_in or "not killed (run ended first)"
+        return (f"#{self.number:02d} {self.phase:>9} +{self.delay:.3f}s{second}: killed in "
+                f"{where}; {'OK' if not self.problems else '; '.join(self.problems)}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoSetup, Path]]:
+    setup = make_short_demo(tmp_path_factory.mktemp("crash"))
+    with serving(setup, port=0) as (_server, manifest):
+        yield setup, manifest
+
+
+def _argv(manifest: Path, output: Path) -> list[str]:
+    return archiver_argv("archive", "--manifest", str(manifest), "--output", str(output),
+                         "--json-log", "--jobs", "1", "--timeout", "10", "--retries", "2")
+
+
+def _plan(rng: random.Random, windows: dict[str, float]) -> list[Trial]:
+    trials = [Trial(0, phase, rng.uniform(0.0, windows[phase]))
+              for phase in MAIN_PHASES for _ in range(PER_PHASE)]
+    # the instant the finished bag is renamed into packages/, before its state is recorded
+    trials += [Trial(0, "rename", 0.0) for _ in range(2)]
+    trials.append(Trial(0, "publish", rng.uniform(0.0, windows["publish"])))
+    # killed during mux, then the rerun killed too, then a rerun to completion
+    trials.append(Trial(0, "mux", rng.uniform(0.0, windows["mux"]),
+                        second_kill=rng.uniform(0.0, windows["total"])))
+    rng.shuffle(trials)
+    for number, trial in enumerate(trials, 1):
+        trial.number = number
+    return trials
+
+
+def _audit(output: Path, reference: dict[str, str]) -> tuple[list[str], list[str]]:
+    problems: list[str] = []
+    checked = verify(output)
+    if checked.returncode != 0:
+        problems.append(f"verify exit {checked.returncode}: "
+                        f"{(checked.stdout + checked.stderr).strip()[-600:]}")
+    found = packages(output)
+    if found != [f"packages/{LESSON_ID}"]:
+        problems.append(f"packages missing or duplicated: {found}")
+    leftovers = temp_leftovers(output)
+    for rel in leftovers:
+        if rel.startswith("packages/") or "/package/.bag.tmp-" in rel:
+            problems.append(f"temporary file left where it must not be: {rel}")
+    problems += compare(reference, archive_fingerprint(output))
+    problems += catalog_problems(output, [LESSON_ID])
+    return problems, leftovers
+
+
+def _run_trial(trial: Trial, manifest: Path, output: Path, reference: dict[str, str]) -> None:
+    killed = watch(_argv(manifest, output), output, kill_phase=trial.phase, delay=trial.delay)
+    trial.killed_in = killed.killed_in
+    if killed.killed_at is None and killed.code != 0:
+        trial.problems.append(f"the run to be killed failed by itself: exit {killed.code}: "
+                              f"{killed.stderr.strip()[-400:]}")
+    if trial.second_kill is not None:
+        again = watch(_argv(manifest, output), output, kill_phase="start",
+                      delay=trial.second_kill)
+        trial.killed_in = f"{trial.killed_in}, then {again.killed_in or 'not killed'}"
+    rerun = run_archiver(*_argv(manifest, output)[3:])
+    trial.exit_code = rerun.returncode
+    if rerun.returncode != 0:
+        trial.problems.append(f"rerun exit {rerun.returncode}: {rerun.stdout.strip()[-600:]} "
+                              f"{rerun.stderr.strip()[-600:]}")
+    crashed = [e for e in json_events(rerun.stderr) if e["level"] == "error"]
+    if crashed:
+        trial.problems.append(f"rerun logged errors: {crashed}")
+    problems, trial.leftovers = _audit(output, reference)
+    trial.problems += problems
+
+
+def test_sigkill_at_random_moments_then_rerun_gives_the_same_archive(
+        served: tuple[DemoSetup, Path], tmp_path: Path) -> None:
+    _setup, manifest = served
+    seed = int(os.environ.get("ARCHIVER_STRESS_SEED", time.time_ns() % 1_000_000))
+    print(f"crash trials: seed {seed} (ARCHIVER_STRESS_SEED={seed} repeats them)")
+    rng = random.Random(seed)
+
+    first = tmp_path / "uninterrupted"
+    base = watch(_argv(manifest, first), first)
+    assert base.code == 0, base.stdout + base.stderr
+    assert [p for p in PHASE_ORDER if p not in base.seen] == [], base.seen
+    seen = {**base.seen, "end": base.seconds}
+    windows = {phase: max(0.005, seen[NEXT[phase]] - seen[phase]) for phase in NEXT}
+    windows["total"] = base.seconds
+    reference = archive_fingerprint(first)
+    problems, leftovers = _audit(first, reference)
+    assert problems == [] and leftovers == [], problems + leftovers
+
+    trials = _plan(rng, windows)
+    for trial in trials:
+        _run_trial(trial, manifest, tmp_path / f"trial-{trial.number:02d}", reference)
+        print(trial.line())
+    summary = "\n".join([f"seed {seed}; phase windows (s) of the uninterrupted run: "
+                         + ", ".join(f"{k} {v:.3f}" for k, v in windows.items()),
+                         *(t.line() for t in trials),
+                         "temporary leftovers (allowed outside packages/): "
+                         + (", ".join(sorted({x for t in trials for x in t.leftovers}))
+                            or "none")])
+    print(summary)
+    assert not [t for t in trials if t.problems], summary
+    killed = [t for t in trials if t.killed_in is not None]
+    assert len(killed) >= 20, summary
+    for phase in MAIN_PHASES:  # the kills really are spread over the four phases
+        landed = [t for t in trials if t.phase == phase and (t.killed_in or "").startswith(phase)]
+        assert len(landed) >= 3, f"only {len(landed)} kills landed in {phase}\n{summary}"
