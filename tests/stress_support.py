@@ -66,9 +66,11 @@ def make_short_demo(folder: Path) -> DemoSetup:
 
 
 def write_many_lessons(path: Path, setup: DemoSetup, manifest: Path, count: int,
-                       extra_sources: Sequence[dict[str, str]] = ()) -> list[str]:
+                       broken: Sequence[int] = ()) -> list[str]:
     """A manifest of `count` lessons cloned from the demo lesson, all served by the one mirror
-    named in the demo `manifest` (different ids, same page). Returns the lesson ids."""
+    named in the demo `manifest` (ids `lesson-01`...; same page, same pinned certificate).
+    Lessons whose 0-based index is in `broken` point at a page the server does not have (404),
+    an expected per-lesson failure. Returns the lesson ids."""
     from archiver.manifest import load_manifest
 
     served = load_manifest(manifest)
@@ -79,17 +81,18 @@ def write_many_lessons(path: Path, setup: DemoSetup, manifest: Path, count: int,
     for n in range(count):
         lesson = dataclasses.replace(demo, id=f"lesson-{n + 1:02d}", number=n + 1)
         ids.append(lesson.id)
-        sources = [{"url": source.url, "kind": "mirror", "tls": str(source.tls)}]
-        if n == 0:
-            sources = [*extra_sources, *sources]
-        tables.append(lesson_table(lesson, sources))
-    series = {"id": served.series.id, "title": {"en": served.series.title.en or "",
-                                                "zh": served.series.title.zh or ""},
+        url = source.url.rsplit("/", 1)[0] + f"/missing-{n + 1}.html" if n in broken \
+            else source.url
+        tables.append(lesson_table(lesson, [{"url": url, "kind": "mirror",
+                                             "tls": str(source.tls)}]))
+    series = {"id": served.series.id,
+              "title": {"en": served.series.title.en or "", "zh": served.series.title.zh or ""},
               "publisher": {"en": served.series.publisher.en or "",
                             "zh": served.series.publisher.zh or ""}}
     text = toml_dumps({"series": series, "lessons": tables},
                       frozenset({"series", "lessons", "lessons.sources"}))
     path.write_text(text, "utf-8")
+    load_manifest(path)  # a manifest that does not load is a bug here, not in the test
     return ids
 
 

@@ -23,15 +23,16 @@ import pytest
 from subtitles_data.speech import Segment, make_track, truth
 
 from archiver.subtitles import build_subtitles
+from archiver.subtitles.audio import detect_pauses
 from archiver.subtitles.cues import Cue
 from archiver.subtitles.text import spoken_count
-from archiver.subtitles.timing import detect_pauses
 from archiver.subtitles.transcript import parse_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON13 = ROOT / "manifests" / "transcripts" / "digital-china-13.txt"
-# (name, random seed, hard): a clean recording and a noisier, faster one with hesitations
-VARIANTS = (("clean", 13, False), ("hard", 7, True))
+# (name, random seed, hard, music bed): a clean recording; a noisier, faster one with
+# hesitations; the same under a soft music bed (pauses never silent)
+VARIANTS = (("clean", 13, False, False), ("hard", 7, True, False), ("music", 11, True, True))
 
 
 def cue_errors(cues: list[Cue], segments: list[Segment]) -> list[float]:
@@ -54,11 +55,11 @@ def figures(errors: list[float]) -> dict[str, float]:
             "max": round(ordered[-1], 3)}
 
 
-def make(folder: Path, seed: int, hard: bool) -> tuple[Path, Path, list[Segment]]:
+def make(folder: Path, seed: int, hard: bool, bed: bool) -> tuple[Path, Path, list[Segment]]:
     """The first three paragraphs of lesson 13, spoken: about 105 s of speech."""
     paragraphs = parse_seed(LESSON13.read_text("utf-8"))[:3]
     return make_track(folder, [p.en for p in paragraphs], [p.zh for p in paragraphs], seed,
-                      hard)
+                      hard, bed)
 
 
 Tracks = dict[str, tuple[Path, Path, list[Segment]]]
@@ -66,8 +67,8 @@ Tracks = dict[str, tuple[Path, Path, list[Segment]]]
 
 @pytest.fixture(scope="module")
 def tracks(tmp_path_factory: pytest.TempPathFactory) -> Tracks:
-    return {name: make(tmp_path_factory.mktemp(f"speech-{name}"), seed, hard)
-            for name, seed, hard in VARIANTS}
+    return {name: make(tmp_path_factory.mktemp(f"speech-{name}"), seed, hard, bed)
+            for name, seed, hard, bed in VARIANTS}
 
 
 def measure(media: Path, transcript: Path, segments: list[Segment]) -> dict[str, Any]:
@@ -115,6 +116,19 @@ def test_pauses_found_where_they_were_made(tracks: Tracks, name: str) -> None:
         assert abs(match[0].end - b.times[0]) < 0.06
 
 
+def test_fixed_threshold_misses_pauses_under_music_the_adaptive_one_finds(
+        tracks: Tracks) -> None:
+    """Why "levels" is the default: under a music bed silencedetect (-35 dB) sees no pause."""
+    media, transcript, segments = tracks["music"]
+    fixed = build_subtitles("speech", transcript, media, method="silencedetect")
+    assert fixed.quality["timing"]["source"] == "proportional"
+    assert fixed.quality["timing"]["reason"] == "no pauses found in the sound track"
+    adaptive = build_subtitles("speech", transcript, media)
+    levels = adaptive.quality["timing"]["pause_levels"]
+    assert levels["floor_db"] > -45 and levels["threshold_db"] > -35  # the bed is the floor
+    assert figures(cue_errors(adaptive.cues, segments))["median"] <= 0.3
+
+
 def test_media_without_sound_falls_back_to_proportional(tmp_path: Path) -> None:
     silent = tmp_path / "video-only.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f",
@@ -144,7 +158,7 @@ def test_ten_minute_track_under_a_second(tmp_path: Path, tracks: Tracks) -> None
     elapsed = time.monotonic() - began
     timing = build.quality["timing"]
     print(f"\n{timing['media_duration']:.0f} s track: stage {elapsed:.2f} s, of which "
-          f"silencedetect {timing['silencedetect_seconds']:.2f} s")
+          f"silencedetect {timing['detect_seconds']:.2f} s")
     assert timing["media_duration"] > 600 and timing["source"] == "audio-snapped"
     assert elapsed < 2.0  # target < 1 s; headroom for a loaded CI machine
 
@@ -155,11 +169,11 @@ if __name__ == "__main__":
 
     full = "--full" in sys.argv
     with tempfile.TemporaryDirectory() as tmp:
-        for name, seed, hard in VARIANTS:
+        for name, seed, hard, bed in VARIANTS:
             paragraphs = parse_seed(LESSON13.read_text("utf-8"))[:None if full else 3]
             media, transcript, segments = make_track(
                 Path(tmp) / name, [p.en for p in paragraphs], [p.zh for p in paragraphs],
-                seed, hard)
+                seed, hard, bed)
             began = time.monotonic()
             result = measure(media, transcript, segments)
             print(f"{name} track, {segments[-1].times[1]:.0f} s of speech "
@@ -169,4 +183,4 @@ if __name__ == "__main__":
                     print(f"  {timing:<12} {track:<10} {numbers}")
             print("  timing", {k: result["timing"][k] for k in (
                 "snapped", "boundaries", "snap_mean", "snap_max", "pauses",
-                "silencedetect_seconds")})
+                "pause_levels", "detect_seconds")})

@@ -7,6 +7,7 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archiver.subtitles.audio import Pause
 from archiver.subtitles.build import track_cues, tracks
 from archiver.subtitles.lines import allowed_break, break_en, break_zh
 from archiver.subtitles.quality import check_track
@@ -21,7 +22,7 @@ from archiver.subtitles.style import (
     make_cues,
 )
 from archiver.subtitles.text import CLOSING, OPENING, display_width, squash
-from archiver.subtitles.timing import Pause, time_paragraphs
+from archiver.subtitles.timing import time_paragraphs
 from archiver.subtitles.transcript import Paragraph
 
 HAN = st.sampled_from("数字中国建设推进发展经济政府体系人才资金组织领导")

@@ -17,12 +17,13 @@ from typing import Any
 
 from archiver.store import atomic_write_bytes
 from archiver.subtitles import chapters as chapters_mod
+from archiver.subtitles.audio import AudioScan, Method, NoAudio, detect_pauses
 from archiver.subtitles.cues import Cue, Unit
 from archiver.subtitles.lines import cohesion
 from archiver.subtitles.quality import SCHEMA, check_track, preserved, summary
 from archiver.subtitles.segment import paragraph_units
 from archiver.subtitles.style import Mode, display_timing, make_cues
-from archiver.subtitles.timing import AudioScan, NoAudio, detect_pauses, time_paragraphs
+from archiver.subtitles.timing import time_paragraphs
 from archiver.subtitles.transcript import Paragraph, read_transcript
 from archiver.subtitles.validate import check_vtt
 from archiver.subtitles.writers import TrackCue, write_srt, write_vtt
@@ -82,30 +83,35 @@ def _footnote_markers(paragraphs: list[Paragraph], notes: int) -> list[str]:
 
 def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
                     duration: float | None = None, footnotes: int = 0,
-                    media_note: str = "") -> SubtitleBuild:
+                    media_note: str = "", method: Method = "levels") -> SubtitleBuild:
     """Read, segment, time and style one lesson's transcript; check every track written.
 
     `media`: the fetched file (pauses and duration); without it, timing is proportional and
     `media_note` says why. `duration`: the published length, used when there is no media.
+    `method`: how pauses are found (`audio.detect_pauses`).
     """
     scan: AudioScan | None = None
     warnings: list[str] = []
     reason = media_note or "no media"
     if media is not None:
         try:
-            scan = detect_pauses(media)
+            scan = detect_pauses(media, method)
         except NoAudio:
             reason = "the media has no sound track"
             warnings.append(f"{media.name} has no sound track: proportional timing")
+    if scan is not None and not scan.pauses:
+        reason = "no pauses found in the sound track" + (
+            f" ({scan.levels['note']})" if scan.levels.get("note") else "")
+        warnings.append(f"{media.name if media else 'media'}: {reason}: proportional timing")
+    pauses = scan.pauses if scan is not None and scan.pauses else None
     bound = scan.duration if scan is not None and scan.duration else duration
     fmt, paragraphs = read_transcript(transcript, bound)
     pairs = cohesion(p.zh for p in paragraphs)
     units: list[list[Unit]] = [paragraph_units(i, p.en, p.zh, pairs)
                                for i, p in enumerate(paragraphs)]
-    timing = time_paragraphs(paragraphs, units, bound,
-                             scan.pauses if scan is not None else None,
-                             reason="" if scan is not None else reason)
-    if scan is None and reason:
+    timing = time_paragraphs(paragraphs, units, bound, pauses,
+                             reason="" if pauses is not None else reason)
+    if scan is None:
         warnings.append(f"proportional timing: {reason}")
     cues_by_track = track_cues(units, bound, pairs)
     cues = cues_by_track["zh-Hans-en"]
@@ -133,7 +139,9 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
             "pauses": len(scan.pauses) if scan else 0,
             "media_duration": scan.duration if scan else None,
             "duration_bound": bound,
-            "silencedetect_seconds": round(scan.seconds, 3) if scan else None,
+            "pause_method": scan.method if scan else None,
+            "pause_levels": scan.levels if scan else {},
+            "detect_seconds": round(scan.seconds, 3) if scan else None,
         },
         "tracks": {name: check_track(cues_, bound, name) for name, cues_ in by_track.items()},
         "text": {

@@ -2,10 +2,11 @@
 
 The transcript gives one time per paragraph (to the second). Inside a paragraph, Mandarin
 speaking time is close to proportional to the number of characters, so the span is shared out
-by spoken characters. With the sound track we do better: ffmpeg's `silencedetect` finds the
-pauses; time is shared out over the *voiced* part of the span only, and every unit boundary is
-matched to a nearby pause by a monotonic dynamic programme (each pause used at most once,
-boundaries without a pause within their window stay proportional between matched anchors).
+by spoken characters. With the sound track we do better: `audio` finds the pauses (ffmpeg
+level measurements, adaptive threshold); time is shared out over the *voiced* part of the
+span only, and every unit boundary is matched to a nearby pause by a monotonic dynamic
+programme (each pause used at most once; boundaries without a pause within their window stay
+proportional between matched anchors).
 Clause boundaries are where speakers pause, so this puts cue starts on speech onsets.
 """
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import json
+import math
 import random
 import re
 import subprocess
@@ -55,11 +56,13 @@ def _clauses(zh: str) -> list[tuple[str, str]]:
 
 
 def make_track(folder: Path, en: list[str], zh: list[str], seed: int = 13,
-               hard: bool = False) -> tuple[Path, Path, list[Segment]]:
+               hard: bool = False, bed: bool = False) -> tuple[Path, Path, list[Segment]]:
     """Write speech.mp4 and transcript.txt into `folder`; return them and the true segments.
 
     `hard`: a noisier room (about -44 dBFS), shorter pauses (0.2-0.35 s between clauses) and
     more hesitations, closer to a fast lecturer than to a clean recording.
+    `bed`: a soft music bed under everything (a slowly swelling chord, about -30 dBFS), as
+    produced lectures often have: the pauses are never silent.
     """
     rng = random.Random(seed)
     noise_level = 200 if hard else NOISE
@@ -102,6 +105,14 @@ def make_track(folder: Path, en: list[str], zh: list[str], seed: int = 13,
                 offset += spoken(piece)
             silence(rng.uniform(0.55, 0.9) if mark in "。！？" else rng.uniform(*clause_pause))
     silence(4.0)  # an outro without speech
+    if bed:
+        chord = array.array("h", (int((0.8 + 0.2 * math.sin(2 * math.pi * 0.5 * i / RATE))
+                                      * sum(330 * math.sin(2 * math.pi * f * i / RATE)
+                                            for f in (220.0, 277.2, 329.6)))
+                                  for i in range(2 * RATE)))
+        n = len(chord)
+        audio = array.array("h", (max(-32768, min(32767, s + chord[i % n]))
+                                  for i, s in enumerate(audio)))
     wav = folder / "speech.wav"
     with wave.open(str(wav), "wb") as handle:
         handle.setnchannels(1)
