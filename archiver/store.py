@@ -18,12 +18,14 @@ name in the same folder, fsynced, then renamed (an atomic step on POSIX file sys
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +37,7 @@ from archiver.model import StageResult
 LESSON_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 TEMP_MARK = ".tmp-"  # every temporary name contains this; nothing final ever does
 FILE_MODE = 0o644  # mkstemp makes 0600; archived files must stay readable by web servers
+DIR_MODE = 0o755  # mkdtemp makes 0700, for the same reason
 
 
 def fsync_dir(path: Path) -> None:
@@ -99,6 +102,53 @@ def publish_file(tmp: Path, final: Path) -> None:
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh, empty sibling folder of `final` to build a replacement for it in."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}{TEMP_MARK}", dir=final.parent))
+    os.chmod(staging, DIR_MODE)
+    return staging
+
+
+def remove_stale_staging(final: Path) -> None:
+    """Staging folders left by a killed run (call only while holding the run lock)."""
+    for stale in final.parent.glob(f".{final.name}{TEMP_MARK}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    func = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if func is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if func(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def swap_dir(staging: Path, final: Path) -> None:
+    """Make the finished folder `staging` become `final` and delete the previous `final`.
+
+    One atomic renameat2(RENAME_EXCHANGE) where Linux offers it, so a reader (or a crash) sees
+    the old folder or the new one, never a mix; elsewhere two renames, which leave at worst a
+    short window without `final`, never a half-built one.
+    """
+    if not final.exists():
+        os.replace(staging, final)
+    elif _exchange(staging, final):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous folder
+    else:
+        old = staging_dir(final)
+        os.replace(final, old / final.name)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
     fsync_dir(final.parent)
 
 

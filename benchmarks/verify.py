@@ -125,14 +125,14 @@ def timed(command: list[str], scratch: Path) -> tuple[float, float, float]:
 
 
 def measure_all(commands: dict[str, list[str]], scratch: Path,
-                repeat: int = REPEAT) -> dict[str, tuple[float, float, float]]:
+                repeat: int | None = None) -> dict[str, tuple[float, float, float]]:
     """Best wall time (and its CPU time, max RSS) of each command over interleaved rounds.
 
     Rounds interleave the commands (A B C, A B C, ...) so that load from other processes on a
     shared machine falls on every command alike, and the minimum discards disturbed runs.
     """
     runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
-    for _ in range(repeat):
+    for _ in range(repeat or REPEAT):
         for name, command in commands.items():
             runs[name].append(timed(command, scratch))
     result = {}

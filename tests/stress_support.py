@@ -13,6 +13,7 @@ bytes are reproducible, and for the files that legitimately carry the time of th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -153,6 +154,7 @@ PHASE_ORDER = ("fetch", "subtitles", "package-prep", "mux", "bagging", "rename",
 class Watched:
     """One run of a command: its exit, the JSON events, when each phase marker appeared."""
 
+    pid: int
     code: int | None
     stdout: str
     stderr: str
@@ -165,14 +167,42 @@ class Watched:
         return json_events(self.stderr)
 
 
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live processes in process group `pgid` (from /proc)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def end_orphans(pgid: int, grace: float = 30.0) -> list[int]:
+    """Let the children a killed run left behind (ffmpeg, the bagit child) finish, bounded;
+    SIGKILL by pid whatever is still there after `grace` seconds. Returns who was seen."""
+    seen = group_members(pgid)
+    deadline = time.monotonic() + grace
+    while (left := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return seen
+
+
 def watch(argv: Sequence[str], output: Path, kill_phase: str | None = None,
           delay: float = 0.0, timeout: float = RUN_TIMEOUT, poll: float = 0.001,
-          **popen: Any) -> Watched:
+          group: bool = True, **popen: Any) -> Watched:
     """Run `argv` in its own process group, noting when each phase starts; with `kill_phase`,
-    SIGKILL the whole group `delay` seconds after that phase starts ("start" = the launch).
+    SIGKILL it `delay` seconds after that phase starts ("start" = the launch).
 
-    The whole group is killed (ffmpeg, the bagit child) as a power cut or the OOM killer
-    taking the run down would; the kernel releases the run lock with the process."""
+    By default the whole group is killed (ffmpeg, the bagit child) as a power cut would; with
+    `group=False` only the archiver process, as `kill -9 <pid>` or the OOM killer would, and
+    its children run on as orphans (the caller ends them with `end_orphans(pid)`). The kernel
+    releases the run lock with the process either way."""
     markers = phase_markers(output)
     started = time.monotonic()
     process = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -195,7 +225,10 @@ def watch(argv: Sequence[str], output: Path, kill_phase: str | None = None,
                     seen[name] = now
             if kill_phase is not None and kill_phase in seen and \
                     now >= seen[kill_phase] + delay:
-                os.killpg(process.pid, signal.SIGKILL)
+                if group:
+                    os.killpg(process.pid, signal.SIGKILL)
+                else:
+                    os.kill(process.pid, signal.SIGKILL)
                 killed_at = now
                 killed_in = max((p for p in seen if p in PHASE_ORDER),
                                 key=PHASE_ORDER.index, default="start")
@@ -203,36 +236,28 @@ def watch(argv: Sequence[str], output: Path, kill_phase: str | None = None,
             time.sleep(poll)
         code = process.wait(timeout=30)
     finally:
-        if process.poll() is None:
+        if process.poll() is None:  # still ours (not reaped), so the group id is still ours
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        with _suppress_lookup():
-            os.killpg(process.pid, signal.SIGKILL)  # no orphan of the group outlives the run
     for reader in readers:
         reader.join(timeout=30)
-    return Watched(code, "".join(out), "".join(err), time.monotonic() - started, seen,
-                   killed_at, killed_in)
-
-
-class _suppress_lookup:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
-        return kind is not None and issubclass(kind, ProcessLookupError | PermissionError)
+    return Watched(process.pid, code, "".join(out), "".join(err), time.monotonic() - started,
+                   seen, killed_at, killed_in)
 
 
 # -- what must be the same after any crash and rerun -----------------------------------------
 # Files that carry the time of the run, a random id, or a measured duration, so two
 # uninterrupted runs already differ: WARC records (WARC-Date, record ids), capture.json
 # (started/ended of each exchange), state records (started/ended), provenance / videoobject /
-# catalog / current.json (archivedAt, capture time), the ffmetadata and bag-info (archived_at,
-# Bagging-Date), the bag's manifests and PREMIS log (digests and dates of the files above),
-# the site's pages and reports. For these only completeness is checked (they parse; verify
-# covers the bag's own manifests). quality.json is reproducible except its `silencedetect_seconds`
-# timing. The MKV master and MP4 access copy carry `archived_at` as a tag and the MKV a random
-# segment UID, so they are compared stream by stream (ffmpeg streamhash of every packet) and by
-# their ffprobe description minus that tag: the same media, tracks, chapters and tags.
+# catalog / current.json (archivedAt, capture time, tool timings), the ffmetadata and bag-info
+# (archived_at, Bagging-Date), the bag's manifests and PREMIS log (digests and dates of the
+# files above), the site's pages and reports. For these only completeness is checked (they
+# parse; verify covers the bag's own manifests). quality.json is reproducible except its
+# measured timings (`*_seconds`). The MKV master and MP4 access copy carry `archived_at` as a
+# tag, the MKV a random segment UID and the attached provenance (time-bearing, so its length
+# varies), so they are compared stream by stream (ffmpeg streamhash of every packet) and by
+# their ffprobe description minus that tag and those lengths: the same media, tracks, chapters
+# and tags; the attachment is extracted and must parse.
 TIME_BEARING = ("capture.json", "capture.warc.gz", "provenance.json", "videoobject.json",
                 "catalog.json", "current.json", "metadata.ffmeta", "bag-info.txt",
                 "manifest-sha256.txt", "manifest-sha512.txt", "tagmanifest-sha256.txt",
@@ -257,10 +282,23 @@ def _probe(path: Path) -> str:
     if proc.returncode != 0:
         return f"complete:ffprobe failed: {proc.stderr.strip()[-300:]}"
     info = json.loads(proc.stdout)
-    info["format"].pop("filename", None)
+    for key in ("filename", "size", "bit_rate"):  # the attachment's length varies (below)
+        info["format"].pop(key, None)
     tags = info["format"].get("tags", {})
     for key in [k for k in tags if k.lower() == "archived_at"]:
         del tags[key]
+    attachments = [s for s in info["streams"] if s.get("codec_type") == "attachment"]
+    for stream in attachments:
+        stream.pop("extradata_size", None)
+    for n, _stream in enumerate(attachments):  # the attached provenance is time-bearing JSON
+        dumped = path.parent / f".probe{TEMP_MARK}{n}.json"
+        try:
+            subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y",
+                            f"-dump_attachment:t:{n}", str(dumped), "-i", str(path)],
+                           capture_output=True, timeout=60, check=False)
+            _stream["attachment_check"] = _complete(dumped)
+        finally:
+            dumped.unlink(missing_ok=True)
     streams = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0",
                               "-c", "copy", "-f", "streamhash", "-hash", "sha256", "-"],
                              capture_output=True, text=True, timeout=60, check=False)
@@ -318,7 +356,9 @@ def archive_fingerprint(output: Path) -> dict[str, str]:
         if kind == "quality":
             try:
                 data = json.loads(path.read_text("utf-8"))
-                data.get("timing", {}).pop("silencedetect_seconds", None)
+                timing = data.get("timing", {})
+                for key in [k for k in timing if k.endswith("_seconds")]:
+                    del timing[key]  # how long detection took: measured, not derived
                 digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
                 found[rel] = f"sha256:{digest}"
             except ValueError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import make_media
 
+from archiver import store
 from archiver.cli import main as cli_main
 from archiver.log import EventLog
 from archiver.manifest import load_manifest
@@ -308,9 +309,8 @@ def test_failed_publish_keeps_the_previous_site(tmp_path: Path) -> None:
 
 def test_swap_without_renameat2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where RENAME_EXCHANGE is unsupported (e.g. some network file systems): two renames."""
-    import archiver.publish.site as site_module
 
-    monkeypatch.setattr(site_module, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(store, "_exchange", lambda a, b: False)
     output, manifest = build_archive(tmp_path, seconds=1.0)
     assert publish_site(context(output, manifest)).status == "ok"
     old = (output / "site" / "index.html").stat().st_ino

@@ -2,9 +2,11 @@
 
 Each trial starts from an empty output folder, runs the real command in a child process on the
 short demo lesson, kills its whole process group (SIGKILL: no cleanup code runs, as on a power
-cut) at a random delay after a chosen phase starts (fetch, subtitles, mux, bagging; and a few
-at the rename of the finished bag, during publish, and twice in a row), reruns it to
-completion, and then checks what an archivist would:
+cut) at a random delay after a chosen phase starts (fetch, subtitles, mux, bagging; one during
+publish and one killed twice in a row; four kill the archiver process alone, as `kill -9 <pid>`
+or the OOM killer would, so ffmpeg or the bagit child run on as orphans racing the rerun),
+reruns it to completion, and then checks what an archivist would (a second test aims at the
+instant the finished bag is renamed into place):
 
 - `archiver verify` passes;
 - exactly one package exists (none missing, no duplicate version made by the rerun);
@@ -24,6 +26,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +42,8 @@ from stress_support import (
     archiver_argv,
     catalog_problems,
     compare,
+    end_orphans,
+    group_members,
     json_events,
     make_short_demo,
     packages,
@@ -60,14 +67,17 @@ class Trial:
     phase: str
     delay: float
     second_kill: float | None = None
+    group: bool = True  # False: only the archiver process is killed; its children run on
     killed_in: str | None = None
     exit_code: int | None = None
     problems: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    orphans: int = 0
 
     def line(self) -> str:
         second = f" then at {self.second_kill:.3f}s" if self.second_kill is not None else ""
         where = self.killed_in or "not killed (run ended first)"
+        where += "" if self.group else f" (main process only; orphans: {self.orphans})"
         return (f"#{self.number:02d} {self.phase:>9} +{self.delay:.3f}s{second}: killed in "
                 f"{where}; {'OK' if not self.problems else '; '.join(self.problems)}")
 
@@ -85,14 +95,18 @@ def _argv(manifest: Path, output: Path) -> list[str]:
 
 
 def _plan(rng: random.Random, windows: dict[str, float]) -> list[Trial]:
-    trials = [Trial(0, phase, rng.uniform(0.0, windows[phase]))
+    # 0.9 of the window: a run a little faster than the uninterrupted one still gets killed
+    # in the phase, not in the next (the bag-rename window has its own test below)
+    trials = [Trial(0, phase, rng.uniform(0.0, 0.9 * windows[phase]))
               for phase in MAIN_PHASES for _ in range(PER_PHASE)]
-    # the instant the finished bag is renamed into packages/, before its state is recorded
-    trials += [Trial(0, "rename", 0.0) for _ in range(2)]
     trials.append(Trial(0, "publish", rng.uniform(0.0, windows["publish"])))
-    # killed during mux, then the rerun killed too, then a rerun to completion
-    trials.append(Trial(0, "mux", rng.uniform(0.0, windows["mux"]),
+    # killed during mux, then the rerun killed too (anywhere), then a rerun to completion
+    trials.append(Trial(0, "mux", rng.uniform(0.0, 0.9 * windows["mux"]),
                         second_kill=rng.uniform(0.0, windows["total"])))
+    # `kill -9` of the archiver alone: ffmpeg or the bagit child finish on their own, racing
+    # the rerun (which removes their staging folder)
+    trials += [Trial(0, phase, rng.uniform(0.0, 0.9 * windows[phase]), group=False)
+               for phase in ("mux", "bagging") for _ in range(2)]
     rng.shuffle(trials)
     for number, trial in enumerate(trials, 1):
         trial.number = number
@@ -118,16 +132,22 @@ def _audit(output: Path, reference: dict[str, str]) -> tuple[list[str], list[str
 
 
 def _run_trial(trial: Trial, manifest: Path, output: Path, reference: dict[str, str]) -> None:
-    killed = watch(_argv(manifest, output), output, kill_phase=trial.phase, delay=trial.delay)
+    killed = watch(_argv(manifest, output), output, kill_phase=trial.phase, delay=trial.delay,
+                   group=trial.group)
     trial.killed_in = killed.killed_in
+    if not trial.group:
+        trial.orphans = len(group_members(killed.pid))  # still running as the rerun starts
     if killed.killed_at is None and killed.code != 0:
         trial.problems.append(f"the run to be killed failed by itself: exit {killed.code}: "
                               f"{killed.stderr.strip()[-400:]}")
     if trial.second_kill is not None:
         again = watch(_argv(manifest, output), output, kill_phase="start",
                       delay=trial.second_kill)
-        trial.killed_in = f"{trial.killed_in}, then {again.killed_in or 'not killed'}"
+        trial.killed_in = (f"{trial.killed_in}, then the rerun "
+                           + ("killed too" if again.killed_at is not None else "ended first"))
     rerun = run_archiver(*_argv(manifest, output)[3:])
+    if not trial.group:
+        end_orphans(killed.pid)  # bounded; before the audit looks at the folder
     trial.exit_code = rerun.returncode
     if rerun.returncode != 0:
         trial.problems.append(f"rerun exit {rerun.returncode}: {rerun.stdout.strip()[-600:]} "
@@ -161,16 +181,79 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_same_archive(
     for trial in trials:
         _run_trial(trial, manifest, tmp_path / f"trial-{trial.number:02d}", reference)
         print(trial.line())
+    leftovers = sorted({x for t in trials for x in t.leftovers})
+    print(f"temporary leftovers (allowed outside packages/): {', '.join(leftovers) or 'none'}")
     summary = "\n".join([f"seed {seed}; phase windows (s) of the uninterrupted run: "
                          + ", ".join(f"{k} {v:.3f}" for k, v in windows.items()),
-                         *(t.line() for t in trials),
-                         "temporary leftovers (allowed outside packages/): "
-                         + (", ".join(sorted({x for t in trials for x in t.leftovers}))
-                            or "none")])
-    print(summary)
+                         *(t.line() for t in trials), f"temporary leftovers: {leftovers}"])
     assert not [t for t in trials if t.problems], summary
     killed = [t for t in trials if t.killed_in is not None]
     assert len(killed) >= 20, summary
     for phase in MAIN_PHASES:  # the kills really are spread over the four phases
         landed = [t for t in trials if t.phase == phase and (t.killed_in or "").startswith(phase)]
         assert len(landed) >= 3, f"only {len(landed)} kills landed in {phase}\n{summary}"
+
+
+def test_kill_right_after_the_bag_is_renamed_into_place_makes_no_second_version(
+        served: tuple[DemoSetup, Path], tmp_path: Path) -> None:
+    """The window between `bag.publish` (packages/<id>/ renamed into place) and the package
+    stage's state record: killed there, the rerun finds no record, so it must recognise the
+    package it already made (same inputs) instead of building a second, identical version and
+    moving the first to packages/.versions/ (issue 7: "no package is missing or duplicated").
+    """
+    _setup, manifest = served
+    for attempt in range(3):  # the window is ~10 ms; retry if the kill came too late
+        output = tmp_path / f"attempt-{attempt}"
+        killed = watch(_argv(manifest, output), output, kill_phase="rename", delay=0.0)
+        assert killed.killed_at is not None, killed.stdout + killed.stderr
+        if not (output / "lessons" / LESSON_ID / "state" / "package.json").exists():
+            break
+    else:
+        pytest.skip("three kills all came after the package's state record")
+    assert packages(output) == [f"packages/{LESSON_ID}"]
+    rerun = run_archiver(*_argv(manifest, output)[3:])
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert verify(output).returncode == 0
+    assert packages(output) == [f"packages/{LESSON_ID}"], (
+        "the rerun built a second version of an unchanged package: "
+        f"{packages(output)}")
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (Debian package)")
+def test_kill_between_the_two_renames_of_a_new_version_leaves_a_current_package(
+        served: tuple[DemoSetup, Path], tmp_path: Path) -> None:
+    """`bag.publish` moves packages/<id>/ to packages/.versions/<id>/v1/, then renames the new
+    bag into packages/<id>/: two renames microseconds apart, too close for a random kill. strace
+    holds the run just after the first one (`inject=rename:delay_exit`, only for renames that
+    touch packages/<id>), and the run is killed there. At no moment may the lesson have no
+    current package (issue 7: "no package is missing"); the rerun must restore one too."""
+    _setup, manifest = served
+    output = tmp_path / "out"
+    done = run_archiver(*_argv(manifest, output)[3:])
+    assert done.returncode == 0, done.stdout + done.stderr
+    current = output / "packages" / LESSON_ID
+    moved = output / "packages" / ".versions" / LESSON_ID / "v1"
+    held = ["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(current), "-e", "trace=rename",
+            "-e", "inject=rename:delay_exit=20000000",
+            *archiver_argv("package", "--manifest", str(manifest), "--output", str(output),
+                           "--force")]
+    process = subprocess.Popen(held, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not moved.is_dir() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert moved.is_dir(), "the package stage never moved the previous version"
+    finally:
+        if process.poll() is None:  # strace leads the group; the archiver is in it
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    missing_after_kill = not (current / "bagit.txt").is_file()
+    after_kill = packages(output)
+    rerun = run_archiver(*_argv(manifest, output)[3:])
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert (current / "bagit.txt").is_file(), "the rerun did not restore a current package"
+    assert verify(output).returncode == 0
+    assert not missing_after_kill, (
+        f"killed between the two renames of bag.publish, {LESSON_ID} had no current package "
+        f"(packages after the kill: {after_kill}; the rerun then rebuilt it)")

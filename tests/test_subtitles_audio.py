@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import pytest
 from subtitles_data.speech import Segment, make_track, truth
 
 from archiver.subtitles import build_subtitles
-from archiver.subtitles.audio import detect_pauses
+from archiver.subtitles.audio import Pause, detect_pauses, pauses_from_levels
 from archiver.subtitles.cues import Cue
 from archiver.subtitles.text import spoken_count
 from archiver.subtitles.transcript import parse_seed
@@ -129,6 +130,16 @@ def test_fixed_threshold_misses_pauses_under_music_the_adaptive_one_finds(
     assert figures(cue_errors(adaptive.cues, segments))["median"] <= 0.3
 
 
+def test_adaptive_threshold_needs_contrast() -> None:
+    speechy = ([-60.0] * 8 + [-20.0] * 30) * 5  # 0.2 s pauses between 0.75 s of speech
+    pauses, stats = pauses_from_levels(speechy)
+    assert len(pauses) == 5 and stats["threshold_db"] == pytest.approx(-44.0)
+    assert pauses[1] == Pause(0.95, 1.15)
+    flat = [-30.0, -28.0, -31.0, -29.0] * 50  # music or noise only: no trustworthy pause
+    pauses, stats = pauses_from_levels(flat)
+    assert pauses == [] and "dB above the floor" in stats["note"]
+
+
 def test_media_without_sound_falls_back_to_proportional(tmp_path: Path) -> None:
     silent = tmp_path / "video-only.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f",
@@ -153,14 +164,19 @@ def test_ten_minute_track_under_a_second(tmp_path: Path, tracks: Tracks) -> None
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f",
                     "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(long)],
                    check=True)
-    began = time.monotonic()
+    began, cpu_self = time.monotonic(), time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     build = build_subtitles("digital-china-13", LESSON13, long, footnotes=7)
     elapsed = time.monotonic() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (time.process_time() - cpu_self + after.ru_utime - children.ru_utime
+           + after.ru_stime - children.ru_stime)
     timing = build.quality["timing"]
-    print(f"\n{timing['media_duration']:.0f} s track: stage {elapsed:.2f} s, of which "
-          f"silencedetect {timing['detect_seconds']:.2f} s")
+    print(f"\n{timing['media_duration']:.0f} s track: stage {elapsed:.2f} s wall, {cpu:.2f} s CPU "
+          f"(ffmpeg + Python); pause detection {timing['detect_seconds']:.2f} s wall")
     assert timing["media_duration"] > 600 and timing["source"] == "audio-snapped"
-    assert elapsed < 2.0  # target < 1 s; headroom for a loaded CI machine
+    # target < 1 s; CPU time is what the stage costs, wall time depends on the machine's load
+    assert cpu < 1.5
 
 
 if __name__ == "__main__":

@@ -7,14 +7,9 @@ from the packages so the site is self-contained and can be moved or hosted on it
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,18 +20,18 @@ from archiver.model import Manifest, utcnow
 from archiver.publish.inputs import TAG_FILES, LessonData, load_catalog, load_lessons
 from archiver.publish.pages import Published, embed_page, index_page, lesson_page
 from archiver.store import (
-    TEMP_MARK,
     atomic_write_json,
     atomic_write_text,
-    fsync_dir,
     publish_file,
+    remove_stale_staging,
     sha256_file,
+    staging_dir,
+    swap_dir,
     temp_path_for,
 )
 
 SITE_SCHEMA = "lesson-archiver/site-catalog/1"
 STATIC = Path(__file__).with_name("static")
-STAGING_PREFIX = f".site{TEMP_MARK}"
 
 
 @dataclass
@@ -59,14 +54,6 @@ def _place(src: Path, dest: Path) -> None:
     tmp = temp_path_for(dest)
     shutil.copyfile(src, tmp)
     publish_file(tmp, dest)
-
-
-def make_readable(root: Path) -> None:
-    """Files written through the store are 0600 (mkstemp); a web server must read the site."""
-    for folder, _dirs, files in os.walk(root):
-        os.chmod(folder, 0o755)
-        for name in files:
-            os.chmod(Path(folder) / name, 0o644)
 
 
 def probe(path: Path, lesson: str, report: BuildReport) -> tuple[int, int, float]:
@@ -193,52 +180,15 @@ def build(output: Path, manifest: Manifest, staging: Path, base_url: str = "",
     return report
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    func = getattr(libc, "renameat2", None)
-    if func is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if func(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(a))
-
-
-def swap_in(staging: Path, site: Path) -> None:
-    """Make `staging` the live `site` atomically and delete the previous site."""
-    if not site.exists():
-        os.rename(staging, site)
-    elif _exchange(staging, site):
-        shutil.rmtree(staging)  # now holds the previous site
-    else:  # two renames: a short window without site/, never a half-built one
-        old = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=site.parent))
-        os.rename(site, old / "old")
-        os.rename(staging, site)
-        shutil.rmtree(old)
-    fsync_dir(site.parent)
-
-
-def remove_stale_staging(output: Path) -> None:
-    """Staging folders of a publish that crashed (only called while holding the run lock)."""
-    for path in output.glob(f"{STAGING_PREFIX}*"):
-        with contextlib.suppress(OSError):
-            shutil.rmtree(path)
-
-
 def publish(output: Path, manifest: Manifest, base_url: str = "", only: set[str] | None = None,
             log: EventLog | None = None) -> BuildReport:
     """Build into a staging folder beside `site/` and swap it in; on failure keep the old site."""
-    output.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(output)
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=output))
+    site = output / "site"
+    remove_stale_staging(site)
+    staging = staging_dir(site)
     try:
         report = build(output, manifest, staging, base_url, only, log)
-        make_readable(staging)
-        swap_in(staging, output / "site")
+        swap_dir(staging, site)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

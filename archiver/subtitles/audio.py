@@ -84,7 +84,12 @@ def silence_command(media: Path, noise_db: float = NOISE_DB,
 
 
 def _run(command: list[str], media: Path) -> tuple[str, str, float | None]:
-    proc = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                              check=False)
+    except OSError as exc:  # ffmpeg missing or not executable
+        raise SubtitleError(f"cannot run ffmpeg: {exc.strerror or exc}",
+                            Location(file=media)) from None
     if proc.returncode != 0:
         if "matches no streams" in proc.stderr:
             raise NoAudio(str(media))

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archiver.store import atomic_write_bytes
+from archiver.store import atomic_write_bytes, remove_stale_staging, staging_dir, swap_dir
 from archiver.subtitles import chapters as chapters_mod
 from archiver.subtitles.audio import AudioScan, Method, NoAudio, detect_pauses
 from archiver.subtitles.cues import Cue, Unit
@@ -28,6 +29,7 @@ from archiver.subtitles.transcript import Paragraph, read_transcript
 from archiver.subtitles.validate import check_vtt
 from archiver.subtitles.writers import TrackCue, write_srt, write_vtt
 
+DIR_MODE = 0o755  # like store.FILE_MODE (0644) for the files in it
 # A footnote number glued to a word ("Commission7"): reported, kept as written.
 FOOTNOTE_MARK = re.compile(r"\b[A-Za-z]*[a-z](\d{1,2})\b")
 
@@ -184,10 +186,21 @@ def _json(data: Any) -> bytes:
 
 
 def write_outputs(build: SubtitleBuild, folder: Path) -> list[Path]:
-    """Write every file atomically into `folder` (each appears whole or not at all)."""
-    written: list[Path] = []
-    for name, data in build.files.items():
-        path = folder / name
-        atomic_write_bytes(path, data)
-        written.append(path)
-    return written
+    """Replace `folder` by a folder holding exactly the new files, as one step.
+
+    The files are written (each atomically, fsynced) into a sibling staging folder whose name
+    contains `.tmp-`; only when all are there is the old folder renamed away and the new one
+    renamed into place. A failure while writing (disk full, a size limit) leaves the previous
+    tracks untouched and consistent: never a new English track beside an old Chinese one.
+    Leftover staging folders of an interrupted run are removed first.
+    """
+    remove_stale_staging(folder)
+    staging = staging_dir(folder)
+    try:
+        for name, data in build.files.items():
+            atomic_write_bytes(staging / name, data)
+        swap_dir(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [folder / name for name in build.files]

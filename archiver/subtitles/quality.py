@@ -133,7 +133,9 @@ def summary(report: dict[str, Any]) -> str:
              + (f" ({timing['reason']})" if timing.get("reason") else ""),
              f"  paragraphs {timing['paragraphs']}, boundaries {timing['boundaries']}, "
              f"snapped {timing['snapped']}, snap distance mean {timing['snap_mean']:.2f} s "
-             f"max {timing['snap_max']:.2f} s, pauses found {timing['pauses']}",
+             f"max {timing['snap_max']:.2f} s, pauses found {timing['pauses']}"
+             + (f" by {timing['pause_method']} {timing['pause_levels']}"
+                if timing.get("pause_method") else ""),
              f"text preserved: zh {report['text']['zh_preserved']}, "
              f"en {report['text']['en_preserved']}; dropped at cue ends: "
              f"{report['text']['dropped_at_cue_end'] or 'nothing'}"]

@@ -71,7 +71,14 @@ def _split(text: str, marks: frozenset[str]) -> list[str]:
         i += 1
     if text[begin:].strip():
         pieces.append(text[begin:])
-    return pieces
+    # a piece of punctuation only (a stray leading "，") takes no time: join it to a neighbour
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and (not spoken_count(piece) or not spoken_count(merged[-1])):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
 
 
 def _inside_number(text: str, i: int) -> bool:

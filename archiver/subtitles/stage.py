@@ -1,10 +1,12 @@
 """The subtitle stage: `run(lesson, ctx) -> StageResult` (contract in docs/DESIGN.md).
 
 Reads the lesson's transcript and the fetched media (for its duration and pauses), writes the
-tracks and reports to `lessons/<id>/subtitles/`. Idempotent: the fingerprint covers the
-transcript bytes, the media digest and `CODE_VERSION`, so a rerun with the same inputs does no
-work. Every file is written atomically and only after the whole build succeeded, so a failed
-run (a malformed transcript, say) leaves the previous tracks exactly as they were.
+tracks and reports to `lessons/<id>/subtitles/`. `ctx.options["pause_method"]` may choose the
+pause detector ("levels", the default, or "silencedetect"; see `audio.py`).
+Idempotent: the fingerprint covers the transcript bytes, the media digest, the pause method
+and `CODE_VERSION`, so a rerun with the same inputs does no work. Every file is written
+atomically and only after the whole build succeeded, so a failed run (a malformed transcript,
+say) leaves the previous tracks exactly as they were.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from archiver.errors import Location, SubtitleError, UsageError
 from archiver.model import Lesson, Output, StageResult, utcnow
 from archiver.pipeline import Context
 from archiver.store import fingerprint, sha256_file
+from archiver.subtitles.audio import Method
 from archiver.subtitles.build import build_subtitles, write_outputs
 
 STAGE = "subtitles"
@@ -56,20 +60,28 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
         ctx.log.warning("skipped", lesson=lesson.id, stage=STAGE, message="no transcript")
         ctx.store.save_result(result)
         return result
+    option = ctx.options.get("pause_method") or "levels"
+    if option not in ("levels", "silencedetect"):
+        raise UsageError(f"unknown pause method {option!r} (levels or silencedetect)")
+    method: Method = "silencedetect" if option == "silencedetect" else "levels"
     media, media_sha, why = _media(lesson, ctx)
     transcript_sha = hashlib.sha256(lesson.transcript.read_bytes()).hexdigest() \
         if lesson.transcript.is_file() else "missing"
     fp = fingerprint(STAGE, CODE_VERSION, transcript_sha, media_sha, lesson.duration,
-                     len(lesson.footnotes))
+                     len(lesson.footnotes), method)
     if not ctx.force and (previous := ctx.store.reusable(lesson.id, STAGE, fp)) is not None:
         previous.status = "unchanged"
         ctx.log.info("unchanged", lesson=lesson.id, stage=STAGE)
         return previous
     began = time.monotonic()
     build = build_subtitles(lesson.id, lesson.transcript, media, lesson.duration_seconds,
-                            footnotes=len(lesson.footnotes), media_note=why)
+                            footnotes=len(lesson.footnotes), media_note=why, method=method)
     folder = ctx.store.stage_dir(lesson.id, STAGE)
-    written = write_outputs(build, folder)
+    try:
+        written = write_outputs(build, folder)
+    except OSError as exc:  # disk full, file too large, permissions: a clean, located error
+        raise SubtitleError(f"cannot write the subtitles: {exc.strerror or exc}",
+                            Location(file=exc.filename or folder, lesson=lesson.id)) from None
     base = ctx.store.lesson_dir(lesson.id)
     outputs = [Output(path=str(p.relative_to(base)), bytes=p.stat().st_size,
                       sha256=hashlib.sha256(build.files[p.name]).hexdigest()) for p in written]
@@ -81,10 +93,11 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
                        **({"ffmpeg": _ffmpeg_version()} if build.commands else {})},
         started=started, ended=utcnow(), warnings=build.warnings,
         details={
-            "transcript": str(lesson.transcript), "transcript_sha256": transcript_sha,
+            "source_transcript": str(lesson.transcript), "transcript_sha256": transcript_sha,
             "transcript_format": build.transcript_format,
             "media": str(media.relative_to(base)) if media else None,
             "timing": timing["source"], "timing_reason": timing["reason"],
+            "pause_method": timing["pause_method"],
             "cues": {name: data["cues"] for name, data in build.quality["tracks"].items()},
             "violations": {name: data["violations"]
                            for name, data in build.quality["tracks"].items()},

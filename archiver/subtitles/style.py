@@ -120,4 +120,4 @@ def display_timing(cues: list[Cue], limit: float | None, mode: Mode = "both") ->
         want = min(want, max(cue.end, cue.start + MAX_DURATION))
         if not last and room + MIN_GAP - want < CLOSE_GAP:
             want = room
-        cue.end = max(min(want, room), cue.start + 0.01)
+        cue.end = max(min(want, room), min(cue.start + 0.01, room + MIN_GAP))

@@ -116,7 +116,7 @@ def _snap_start(stamp: float, pauses: list[Pause], before_next: float) -> tuple[
     """Speech onset near a paragraph's stamp: the end of the nearest pause within the window
     (or of the pause the stamp falls in, up to INSIDE_WINDOW later), before the next stamp."""
     before, after = START_WINDOW
-    near = [p for p in pauses if p.end < before_next and (
+    near = [p for p in pauses if p.end < before_next - 0.1 and (
         stamp - before <= p.end <= stamp + after
         or p.start <= stamp <= p.end <= stamp + INSIDE_WINDOW)]
     if not near:
@@ -138,7 +138,7 @@ def time_paragraphs(paragraphs: list[Paragraph], units: list[list[Unit]],
     stamps = [p.start for p in paragraphs]
     ends = [p.end if p.end is not None else (stamps[i + 1] if i + 1 < n
             else stamps[i] + weights[i] / rate) for i, p in enumerate(paragraphs)]
-    ends = [max(min(e, limit), stamps[i] + 0.1) for i, e in enumerate(ends)]
+    ends = [max(min(e, limit), min(stamps[i] + 0.1, limit)) for i, e in enumerate(ends)]
     nominal_ends = list(ends)
     starts = list(stamps)
     if pauses is not None:
@@ -160,7 +160,7 @@ def time_paragraphs(paragraphs: list[Paragraph], units: list[list[Unit]],
                     estimate = ends[i]
                     ends[i] = min(near, key=lambda p: abs(p.start - estimate)
                                   - 2 * min(p.end - p.start, 2.0)).start
-            ends[i] = max(min(ends[i], limit), starts[i] + 0.1)
+            ends[i] = max(min(ends[i], limit), min(starts[i] + 0.1, limit))
     for i, para_units in enumerate(units):
         w = [max(u.weight, 0.5) for u in para_units]
         prop = [stamps[i], *_share(stamps[i], nominal_ends[i], w, [])]

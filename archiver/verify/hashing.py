@@ -76,24 +76,24 @@ class _Counter:
     def add(self, n: int) -> None:
         if self.report is None:
             return
-        with self._lock:
+        with self._lock:  # report under the lock: callers see a monotonic count
             self.done += n
             if self.done < self._next:
                 return
             self._next = self.done + self.step
-            done = self.done
-        self.report(done)
+            self.report(self.done)
 
 
 def hash_many(tasks: Sequence[HashTask], jobs: int,
-              progress: Callable[[int], None] | None = None) -> dict[Path, HashResult]:
+              progress: Callable[[int], None] | None = None,
+              progress_step: int = 64 << 20) -> dict[Path, HashResult]:
     """Hash every task's file with its algorithms, `jobs` files at a time.
 
     `progress(done_bytes)` is called from worker threads, rate-limited. A file that cannot be
     read yields a result with `error` set instead of raising, so one bad sector never hides
     the verdict on every other file.
     """
-    counter = _Counter(progress)
+    counter = _Counter(progress, progress_step)
     ordered = sorted(tasks, key=lambda t: t.size, reverse=True)
     if jobs <= 1 or len(ordered) <= 1:
         return {t.path: hash_file(t.path, t.algorithms, on_bytes=counter.add) for t in ordered}

@@ -1,0 +1,40 @@
+"""The streaming hasher: exact digests at every chunk boundary, errors kept per file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from archiver.verify.hashing import CHUNK, HashTask, hash_file, hash_many
+
+SIZES = (0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7)
+
+
+def test_one_pass_digests_equal_hashlib_at_chunk_boundaries(tmp_path: Path) -> None:
+    tasks = []
+    for size in SIZES:
+        path = tmp_path / f"f{size}"
+        path.write_bytes(os.urandom(size))
+        tasks.append(HashTask(path, ("sha256", "sha512"), size))
+    seen: list[int] = []
+    results = hash_many(tasks, jobs=2, progress=seen.append, progress_step=1)
+    for task in tasks:
+        data = task.path.read_bytes()
+        result = results[task.path]
+        assert result.error is None and result.bytes == len(data)
+        assert result.digests == {"sha256": hashlib.sha256(data).hexdigest(),
+                                  "sha512": hashlib.sha512(data).hexdigest()}
+    assert seen == sorted(seen)  # progress is monotonic even from two threads
+    assert seen[-1] == sum(SIZES) and len(seen) > len(SIZES)
+
+
+def test_unreadable_file_is_a_result_not_an_exception(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.write_bytes(b"abc")
+    results = hash_many([HashTask(tmp_path, ("sha256",)), HashTask(good, ("sha256",)),
+                         HashTask(tmp_path / "gone", ("sha256",))], jobs=2)
+    assert results[tmp_path].error is not None and "IsADirectoryError" in results[tmp_path].error
+    assert results[tmp_path / "gone"].error.startswith("FileNotFoundError")
+    assert results[good].digests["sha256"] == hashlib.sha256(b"abc").hexdigest()
+    assert hash_file(good, ["sha256"], chunk=1).digests == results[good].digests
