@@ -6,9 +6,8 @@ the real command in a child process (`python -m archiver ...`) against the real 
 served over HTTPS on 127.0.0.1: that is the only way a SIGKILL, a lock held by another process
 or an RLIMIT_FSIZE hits the code the way it would hit a user.
 
-`archive_fingerprint` is the yardstick of "the same archive": the bytes of every file whose
-bytes are reproducible, and for the files that legitimately carry the time of the run (see
-`TIME_BEARING`) a check that they are complete and well-formed instead.
+`archive_fingerprint` is the yardstick of "the same archive": the bytes of every reproducible
+file; for files that carry the time of the run (`TIME_BEARING`), that they are complete.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from typing import Any
 from archiver.demo.command import DemoSetup, prepare
 from archiver.demo.manifest import lesson_table, toml_dumps
 from archiver.store import TEMP_MARK
+from archiver.store import sha256_file as sha256
 
 LESSON_ID = "short-13"
 TRANSCRIPT = """00:05
@@ -77,8 +77,7 @@ def write_many_lessons(path: Path, setup: DemoSetup, manifest: Path, count: int,
     served = load_manifest(manifest)
     demo = served.lesson(setup.lesson_id)
     source = demo.sources[0]
-    ids = []
-    tables = []
+    ids, tables = [], []
     for n in range(count):
         lesson = dataclasses.replace(demo, id=f"lesson-{n + 1:02d}", number=n + 1)
         ids.append(lesson.id)
@@ -86,13 +85,11 @@ def write_many_lessons(path: Path, setup: DemoSetup, manifest: Path, count: int,
             else source.url
         tables.append(lesson_table(lesson, [{"url": url, "kind": "mirror",
                                              "tls": str(source.tls)}]))
-    series = {"id": served.series.id,
-              "title": {"en": served.series.title.en or "", "zh": served.series.title.zh or ""},
-              "publisher": {"en": served.series.publisher.en or "",
-                            "zh": served.series.publisher.zh or ""}}
-    text = toml_dumps({"series": series, "lessons": tables},
-                      frozenset({"series", "lessons", "lessons.sources"}))
-    path.write_text(text, "utf-8")
+    bilingual = {"title": served.series.title, "publisher": served.series.publisher}
+    series = {"id": served.series.id, **{k: {"en": v.en or "", "zh": v.zh or ""}
+                                        for k, v in bilingual.items()}}
+    path.write_text(toml_dumps({"series": series, "lessons": tables},
+                               frozenset({"series", "lessons", "lessons.sources"})), "utf-8")
     load_manifest(path)  # a manifest that does not load is a bug here, not in the test
     return ids
 
@@ -162,9 +159,6 @@ class Watched:
     seen: dict[str, float]          # phase -> seconds after start when first seen
     killed_at: float | None = None  # seconds after start, when SIGKILLed
     killed_in: str | None = None    # the last phase seen when killed
-
-    def events(self) -> list[dict[str, Any]]:
-        return json_events(self.stderr)
 
 
 def group_members(pgid: int) -> list[int]:
@@ -269,10 +263,6 @@ IGNORED_TOP = ("reports", ".lock", ".catalog.lock")
 def temp_leftovers(output: Path) -> list[str]:
     """Every path under `output` whose name marks it temporary (relative, sorted)."""
     return sorted(p.relative_to(output).as_posix() for p in output.rglob(f"*{TEMP_MARK}*"))
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _probe(path: Path) -> str:
@@ -393,8 +383,7 @@ def verify(output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 def catalog_problems(output: Path, lesson_ids: Iterable[str]) -> list[str]:
     """The catalog lists each lesson as archived, and its file digests match the files."""
-    problems = []
-    catalog = json.loads((output / "catalog.json").read_text("utf-8"))
+    problems, catalog = [], json.loads((output / "catalog.json").read_text("utf-8"))
     entries = {e["id"]: e for e in catalog["lessons"]}
     for lesson_id in lesson_ids:
         entry = entries.get(lesson_id)

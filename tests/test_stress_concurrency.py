@@ -174,12 +174,17 @@ def _assert_clean_failure(result: subprocess.CompletedProcess[str], where: str,
 
 def test_write_failure_in_fetch_fails_the_lesson_and_keeps_the_package(
         archived: tuple[Path, Path]) -> None:
-    """Fetch again (--force) when no file may grow past a quarter of the media's size."""
+    """Fetch again (--force) when no file may grow past the media's size less one byte.
+
+    The last write() then writes all but one byte and returns that short count with no
+    error (only a write starting at the limit fails with EFBIG): a writer that ignores the
+    count ends up with a truncated file and a record of the full size. One byte short is
+    also the disk that fills up at the very end of a download."""
     manifest, output = archived
     before = _bag_bytes(output)
     original = output / "lessons" / LESSON_ID / "fetch" / "original.mp4"
     original_sha, size = sha256(original), original.stat().st_size
-    limit = size // 4
+    limit = size - 1
     result = run_archiver("fetch", *_args(manifest, output, "--force"),
                           preexec_fn=_file_limit(limit))
     assert original.stat().st_size == size, (

@@ -36,7 +36,7 @@ def build_bag(root: Path, media: Path, lesson: str = LESSON) -> Path:
     bagit.make_bag(str(root), {"External-Identifier": lesson},
                    checksums=["sha256", "sha512"])
     creation = {"eventType": "creation", "eventDateTime": "2026-01-01T00:00:00Z",
-                "eventOutcomeInformation": {"eventOutcome": "pass"}}
+                "eventOutcomeInformation": {"eventOutcome": "success"}}
     (root / "premis-events.jsonl").write_text(json.dumps(creation) + "\n", "utf-8")
     bagit.Bag(str(root)).save()  # tag manifests now cover premis-events.jsonl
     return root
@@ -94,7 +94,7 @@ def test_clean_archive_passes_appends_event_and_stays_valid(archive: Path) -> No
     assert len(logged) == 2 and logged[0]["eventType"] == "creation"
     event = logged[1]
     assert event["eventType"] == "fixity check"
-    assert event["eventOutcomeInformation"]["eventOutcome"] == "pass"
+    assert event["eventOutcomeInformation"]["eventOutcome"] == "success"
     assert event["agent"]["name"] == "lesson-archiver" and event["agent"]["version"]
     assert event["eventIdentifier"]["eventIdentifierValue"] == package["event"]["identifier"]
     bagit.Bag(str(bag)).validate()  # raises if our append broke the package
@@ -120,7 +120,7 @@ def test_flipped_byte_is_named_with_both_digests(archive: Path) -> None:
     assert sha["actual"] != sha["expected"] and len(sha["actual"]) == 64
     assert package["oxum"]["ok"] is True  # same size: only the checksum can tell
     event = events(archive / "packages" / LESSON)[-1]
-    assert event["eventOutcomeInformation"]["eventOutcome"] == "fail"
+    assert event["eventOutcomeInformation"]["eventOutcome"] == "failure"
     assert event["eventOutcomeInformation"]["eventOutcomeDetail"]["changed"][0]["path"] == \
         f"data/access/{LESSON}.mp4"
 
@@ -182,7 +182,7 @@ def test_edited_tag_file_is_reported_and_stays_reported(archive: Path) -> None:
 def test_edited_event_log_is_reported_and_not_appended_to(archive: Path) -> None:
     bag = archive / "packages" / LESSON
     log = bag / "premis-events.jsonl"
-    log.write_text(log.read_text().replace("pass", "fail"))
+    log.write_text(log.read_text().replace("success", "failure"))
     before = log.read_bytes()
     code, report = verify(archive)
     assert code == 1
@@ -200,6 +200,8 @@ def test_interrupted_event_append_is_repaired_not_reported(archive: Path) -> Non
     assert verify(archive)[0] == 0
     for path, data in tagmanifests.items():
         path.write_bytes(data)
+    code, report = verify(archive, "--no-event")  # recognised, even without writing
+    assert code == 0 and "next run" in report["packages"][0]["notes"][0]
     code, report = verify(archive)
     assert code == 0
     assert "interrupted" in report["packages"][0]["notes"][0]

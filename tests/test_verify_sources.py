@@ -38,6 +38,10 @@ def record_capture(server: MediaServer, certs: CertSet, media: Path, target: Pat
                    policy: str) -> dict[str, Any]:
     """A capture.json as the fetch stage would write it after fetching page and media."""
     context = ssl.create_default_context(cafile=str(certs.ca))
+    pinned = policy.startswith("pin:")
+    if pinned:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     exchanges = []
     with httpx.Client(verify=context, headers={"Accept-Encoding": "identity"}) as client:
         for role, path in (("page", "/lesson.html"), ("media", "/media/clip.mp4")):
@@ -49,8 +53,9 @@ def record_capture(server: MediaServer, certs: CertSet, media: Path, target: Pat
     host, port = server.server_address[:2]
     der, protocol, cipher = tls.capture_unverified(str(host), int(port))
     evidence = tls.evidence(parse_tls(policy, target.parent), der, protocol, cipher,
-                            str(host), int(port), verified=True,
-                            outcome="trusted-by-ca-bundle", code=None, message=None)
+                            str(host), int(port), verified=not pinned,
+                            outcome="pinned" if pinned else "trusted-by-ca-bundle", code=None,
+                            message=None)
     capture = {"lesson": LESSON, "source": {"url": server.url("/lesson.html"),
                                             "kind": "original", "tls": policy},
                "source_index": 0, "exchanges": exchanges, "tls": evidence,
@@ -84,11 +89,11 @@ class Site:
     """A served lesson with its manifest and capture; `check()` runs check-sources."""
 
     def __init__(self, tmp: Path, server: MediaServer, certs: CertSet, media: Path,
-                 trust: list[Path], in_package: bool = False) -> None:
+                 trust: list[Path], in_package: bool = False, policy: str | None = None) -> None:
         self.tmp, self.server, self.media = tmp, server, media
         bundle = tmp / "trusted.pem"
         bundle.write_bytes(b"".join(p.read_bytes() for p in trust))
-        policy = f"ca:{bundle}"
+        policy = policy or f"ca:{bundle}"
         self.output = tmp / "output"
         folder = (self.output / "packages" / LESSON / "data" / "capture" if in_package
                   else self.output / "lessons" / LESSON / "fetch")
@@ -244,3 +249,22 @@ def test_unreachable_server_reports_the_error_class(site: Site) -> None:
 def test_unknown_lesson_is_a_usage_error(site: Site) -> None:
     assert main(["check-sources", "--manifest", str(site.manifest), "--output",
                  str(site.output), "--only", "nope"]) == 2
+
+
+def test_pinned_broken_certificate_same_then_swapped(
+        tmp_path: Path, tiny_media: Path, cert_factory: Callable[[str], CertSet],
+        serve: Callable[..., MediaServer]) -> None:
+    """The real sites' case: an expired certificate from an unknown issuer, accepted by pin."""
+    broken = cert_factory("expired-untrusted")
+    server = serve(resources(tiny_media), broken)
+    site = Site(tmp_path, server, broken, tiny_media, [broken.ca],
+                policy=f"pin:sha256:{broken.fingerprint}")
+    code, report = site.check()
+    assert code == 0, report
+    cert = by_role(report)["page"]["certificate"]
+    assert cert["status"] == "same" and cert["valid_now"] is True
+    assert set(cert["problems"]) >= {"expired", "untrusted-issuer"}
+    server.use_certs(cert_factory("valid"))  # a "better" certificate, but not the pinned one
+    code, report = site.check()
+    assert code == 1
+    assert by_role(report)["page"]["certificate"]["status"] == "newly-invalid"

@@ -23,7 +23,7 @@ from archiver.store import Store
 from archiver.verify.deep import deep_check
 from archiver.verify.discover import find_bags, load_bag
 from archiver.verify.events import record, recover_interrupted_append
-from archiver.verify.fixity import PackageCheck, bag_oxum, judge, plan, summary_note
+from archiver.verify.fixity import PackageCheck, bag_oxum, judge, lesson_of, plan, summary_note
 from archiver.verify.hashing import HashTask, hash_many
 from archiver.verify.report import human_size, keep_report, post_report, tool_info, write_json
 
@@ -94,7 +94,7 @@ def package_json(check: PackageCheck) -> dict[str, Any]:
     bag = check.bag
     return {
         "path": bag.rel,
-        "lesson": bag.info.get("External-Identifier") or bag.root.name,
+        "lesson": lesson_of(check),
         "outcome": "ok" if check.ok else "failed",
         "algorithms": bag.algorithms,
         "files": check.files,
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
                                               log)
         seconds = time.perf_counter() - clock
         for check in checks:
-            repaired = False if args.no_event else recover_interrupted_append(check)
+            repaired = recover_interrupted_append(check, repairing=not args.no_event)
             if not args.no_event:
                 check.event = record(check, args.deep, repaired)
                 if not check.event["recorded"]:

@@ -101,7 +101,11 @@ def read_manifest(path: Path, errors: list[str], bag_rel: str) -> dict[str, str]
 
 
 def read_bag_info(path: Path, errors: list[str], bag_rel: str) -> dict[str, str]:
-    """Parse bag-info.txt labels (continuation lines start with whitespace)."""
+    """Parse bag-info.txt labels (continuation lines start with whitespace).
+
+    A label may repeat (RFC 8493 allows it; the package stage writes the lesson id and the
+    source URL as two External-Identifier lines): the first value is kept, as the primary.
+    """
     info: dict[str, str] = {}
     try:
         text = path.read_text("utf-8-sig")
@@ -110,14 +114,16 @@ def read_bag_info(path: Path, errors: list[str], bag_rel: str) -> dict[str, str]
     except (OSError, UnicodeDecodeError) as exc:
         errors.append(f"{bag_rel}/bag-info.txt: unreadable ({exc.__class__.__name__}: {exc})")
         return info
-    label = None
+    label: str | None = None
     for line in text.splitlines():
         if line[:1] in (" ", "\t") and label is not None:
             info[label] += " " + line.strip()
         elif ":" in line:
-            label, _, value = line.partition(":")
-            label = label.strip()
-            info[label] = value.strip()
+            name, _, value = line.partition(":")
+            name = name.strip()
+            label = name if name not in info else None  # continuation of a repeat: dropped
+            if label is not None:
+                info[label] = value.strip()
     return info
 
 

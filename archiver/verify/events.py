@@ -27,7 +27,7 @@ from archiver import __version__
 from archiver.model import utcnow
 from archiver.store import atomic_write_bytes
 from archiver.verify.discover import TAGMANIFEST
-from archiver.verify.fixity import PackageCheck
+from archiver.verify.fixity import PackageCheck, lesson_of, summary_note
 
 EVENTS = "premis-events.jsonl"
 AGENT = "lesson-archiver"
@@ -36,8 +36,9 @@ EVENT_TYPE_URI = "http://id.loc.gov/vocabulary/preservation/eventType/fix"
 
 
 def make_event(check: PackageCheck, deep: bool) -> dict[str, Any]:
-    """A PREMIS 3 fixity-check event (JSON rendering of the semantic units)."""
-    outcome = "pass" if check.ok else "fail"
+    """A PREMIS 3 fixity-check event, in the same JSON shape as the package stage's events
+    (archiver.package.provenance.premis_event): one log, one shape, one reader."""
+    outcome = "success" if check.ok else "failure"
     algs = ", ".join(check.bag.algorithms) or "none"
     if check.mode == "full":
         detail = (f"full fixity check: {check.files} payload files ({check.bytes} bytes) "
@@ -47,9 +48,13 @@ def make_event(check: PackageCheck, deep: bool) -> dict[str, Any]:
                   f"{check.files} payload files ({check.bytes} bytes), tag manifests")
     if deep:
         detail += "; decode check of master and access copies"
+    if not check.ok:
+        detail += f"; {summary_note(check)}"
+    ident = f"urn:uuid:{uuid.uuid4()}"
+    lesson = lesson_of(check)
     return {
-        "eventIdentifier": {"eventIdentifierType": "UUID",
-                            "eventIdentifierValue": f"urn:uuid:{uuid.uuid4()}"},
+        "@id": ident, "@type": "premis:Event",
+        "eventIdentifier": {"eventIdentifierType": "UUID", "eventIdentifierValue": ident},
         "eventType": EVENT_TYPE,
         "eventTypeURI": EVENT_TYPE_URI,
         "eventDateTime": utcnow(),
@@ -65,9 +70,12 @@ def make_event(check: PackageCheck, deep: bool) -> dict[str, Any]:
                 "undecodable": [d["path"] for d in check.deep or [] if d["outcome"] != "ok"],
             },
         },
-        "linkingAgentIdentifier": {"linkingAgentIdentifierType": "software",
-                                   "linkingAgentIdentifierValue": f"{AGENT} {__version__}",
-                                   "linkingAgentRole": "executing program"},
+        "linkingObjectIdentifier": [{"linkingObjectIdentifierType": "URN",
+                                     "linkingObjectIdentifierValue":
+                                         f"urn:lesson-archiver:{lesson}:package"}],
+        "linkingAgentIdentifier": [{"linkingAgentIdentifierType": "software",
+                                    "linkingAgentIdentifierValue": f"{AGENT} {__version__}",
+                                    "linkingAgentRole": "executing program"}],
         "agent": {"name": AGENT, "version": __version__,
                   "python": platform.python_version(),
                   "openssl": _openssl_version()},
@@ -120,7 +128,7 @@ def append_event(root: Path, event: dict[str, Any]) -> None:
         _set_entry(manifest, alg, EVENTS, data)
 
 
-def recover_interrupted_append(check: PackageCheck) -> bool:
+def recover_interrupted_append(check: PackageCheck, repairing: bool = True) -> bool:
     """Accept an event log that is a recorded one plus our own appended fixity events.
 
     Returns True (and removes the event log from `check.changed`, with a note) only when, for
@@ -137,7 +145,9 @@ def recover_interrupted_append(check: PackageCheck) -> bool:
             return False
     check.changed = [c for c in check.changed if c.path != EVENTS]
     check.notes.append(f"{EVENTS}: an earlier run was interrupted after appending its event; "
-                       "the tag manifests are brought up to date")
+                       + ("the tag manifests are brought up to date" if repairing else
+                          "the next run that records events brings the tag manifests up to "
+                          "date"))
     return True
 
 

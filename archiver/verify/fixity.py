@@ -138,6 +138,16 @@ def summary_note(check: PackageCheck, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
+def lesson_of(check: PackageCheck) -> str:
+    """The lesson id: bag-info's first External-Identifier (or Bag-Group-Identifier), else the
+    folder (`packages/<id>/`, or `packages/.versions/<id>/v<N>/` for an older version)."""
+    info, root = check.bag.info, check.bag.root
+    named = info.get("External-Identifier") or info.get("Bag-Group-Identifier")
+    if named:
+        return named
+    return root.parent.name if root.parent.parent.name == ".versions" else root.name
+
+
 def bag_oxum(check: PackageCheck) -> str:
     oxum = check.bag.oxum
     return f"{oxum[0]}.{oxum[1]}" if oxum else ""
