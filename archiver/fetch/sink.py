@@ -64,7 +64,14 @@ class Sink:
             self.threads.append(thread)
 
     def _write(self, chunk: bytes) -> None:
-        self.out.write(chunk)
+        # An unbuffered write may store fewer bytes than given (file size limit, disk full):
+        # loop until all are written, so that the error, not a silent truncation, surfaces.
+        view = memoryview(chunk)
+        while view:
+            count = self.out.write(view)
+            if not count:
+                raise OSError(f"wrote 0 of {len(view)} bytes")
+            view = view[count:]
         self.written += len(chunk)
         if self.written - self.flushed >= WRITEBACK_STEP:
             start_writeback(self.out.fileno(), self.flushed, self.written - self.flushed)

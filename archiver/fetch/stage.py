@@ -135,6 +135,11 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                 f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
                 "and the earlier archived copy is untouched",
                 Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
+        on_disk = got.path.stat().st_size
+        if on_disk != got.bytes:  # belt and braces: hashed bytes must be the stored bytes
+            raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
+                             "received and hashed; the download was not stored completely",
+                             Location(lesson=lesson.id))
         attempts.append(here)
         final = folder / f"original{ext}"
         publish_file(got.path, final)

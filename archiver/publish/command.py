@@ -13,7 +13,7 @@ import json
 import traceback
 from pathlib import Path
 
-from archiver.errors import ArchiverError, UsageError
+from archiver.errors import ArchiverError, Location, PublishError, UsageError
 from archiver.log import EventLog
 from archiver.manifest import load_manifest, select
 from archiver.model import Output, StageResult, utcnow
@@ -82,8 +82,12 @@ def publish_site(ctx: Context) -> StageResult:
         previous.status = "unchanged"
         return previous
     try:
-        report = publish(ctx.output, ctx.manifest, base_url, set(only) if only else None,
-                         ctx.log)
+        try:
+            report = publish(ctx.output, ctx.manifest, base_url, set(only) if only else None,
+                             ctx.log)
+        except OSError as exc:  # disk full, file size limit, permissions: not a bug
+            raise PublishError(f"cannot write the site: {exc}",
+                               Location(file=ctx.store.site_dir)) from exc
     except ArchiverError as exc:
         ctx.log.error("failed", stage="publish", message=f"{exc} (previous site kept)")
         ctx.log.debug("traceback", stage="publish", message=traceback.format_exc())
