@@ -59,6 +59,7 @@ def run_lesson(lesson: Lesson, stages: Sequence[str], ctx: Context) -> list[Stag
     results: list[StageResult] = []
     for name in stages:
         started = utcnow()
+        ctx.log.debug("stage-start", lesson=lesson.id, stage=name)
         try:
             result = load_stage(name)(lesson, ctx)
         except ArchiverError as exc:

@@ -6,7 +6,10 @@ Everything is real: ffmpeg makes the media, `cryptography` the certificates, and
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -61,3 +64,24 @@ def serve() -> Iterator[Callable[..., MediaServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(output: Path) -> Iterator[int]:
+    """Hold `output`'s run lock in another process (as a concurrent run would); yield its pid."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from archiver.store import Store
+        with Store(Path({str(output)!r})).locked():
+            print("held", flush=True)
+            sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)

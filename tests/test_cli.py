@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
+
+from conftest import lock_held_elsewhere
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifests" / "digital-china.toml"
@@ -29,24 +30,10 @@ def test_unknown_command_is_usage_error() -> None:
 
 
 def test_second_run_on_the_same_output_is_refused_clearly(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys
-        from pathlib import Path
-        from archiver.store import Store
-        with Store(Path({str(tmp_path)!r})).locked():
-            print("held", flush=True)
-            sys.stdin.readline()
-    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(tmp_path) as pid:
         proc = archiver("fetch", "--manifest", str(MANIFEST), "--output", str(tmp_path),
                         "--only", "digital-china-03")
-        assert proc.returncode == 1
-        assert f"in use by pid {holder.pid}" in proc.stderr and "--wait" in proc.stderr
-        assert "Traceback" not in proc.stderr
-        assert not (tmp_path / "lessons").exists()
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
+    assert proc.returncode == 1
+    assert f"in use by pid {pid}" in proc.stderr and "--wait" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "lessons").exists()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import lock_held_elsewhere
 
 from archiver.errors import ArchiverError, LockError
 from archiver.model import Output, StageResult
@@ -33,24 +31,10 @@ def test_temp_names_are_recognisable(tmp_path: Path) -> None:
 
 
 def test_second_run_is_refused_while_the_lock_is_held(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
-        from pathlib import Path
-        from archiver.store import Store
-        with Store(Path({str(tmp_path)!r})).locked():
-            print("held", flush=True)
-            sys.stdin.readline()
-    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(tmp_path) as pid:
         with pytest.raises(LockError) as caught, Store(tmp_path).locked():
             pass
-        assert f"pid {holder.pid}" in str(caught.value) and "--wait" in str(caught.value)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
+        assert f"pid {pid}" in str(caught.value) and "--wait" in str(caught.value)
     with Store(tmp_path).locked():  # released: a later run proceeds
         pass
 
