@@ -8,8 +8,9 @@ a failed step leaves at most a `.tmp-` folder outside `packages/`, which the nex
 
 Versioning (chosen: keep previous versions). `packages/<id>/` is always the current version;
 when a rerun with *changed* inputs (say a corrected transcript) publishes a new package, the
-previous one is first moved, untouched and still a valid bag, to
-`packages/.versions/<id>/v<N>/`. The version number is recorded in each bag's `bag-info.txt`
+previous one is moved, untouched and still a valid bag, to `packages/.versions/<id>/v<N>/`
+(publishing.py: one atomic exchange plus a journal, so a crash never leaves the lesson without
+a current package). The version number is recorded in each bag's `bag-info.txt`
 (`Internal-Sender-Identifier: <id>/v<N>`, `Bag-Group-Identifier: <id>`), and the new
 package's provenance names the version it supersedes. A rerun with *unchanged* inputs never
 gets here: the stage recognises its fingerprint and returns the recorded result, so nothing
@@ -18,10 +19,8 @@ gets here: the stage recognises its fingerprint and returns the recorded result,
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,12 +32,15 @@ from typing import Any
 import bagit
 
 from archiver.errors import Location, PackageError
-from archiver.store import TEMP_MARK, Store, atomic_write_bytes, atomic_write_text, fsync_dir
+from archiver.store import TEMP_MARK, Store, atomic_write_bytes, atomic_write_text
 
 CHECKSUMS = ["sha256", "sha512"]
 STAGING_PREFIX = f".bag{TEMP_MARK}"
 PREMIS_FILE = "premis-events.jsonl"
 VERSION = re.compile(r"/v(\d+)$")
+# bag-info field holding the package stage's inputs fingerprint (inputs.compute_fingerprint):
+# a rerun that finds no record of its result recognises the package it made by this field
+FINGERPRINT_FIELD = "Archiver-Inputs-Fingerprint"
 
 
 def new_staging(store: Store, lesson_id: str) -> Path:
@@ -91,15 +93,18 @@ def manifest_digests(path: Path, algorithm: str = "sha256") -> dict[str, str]:
     return digests
 
 
-def version_of(bag_dir: Path) -> int | None:
+def info_of(bag_dir: Path) -> dict[str, str]:
+    """A bag's `bag-info.txt` (the last value of a repeated field), or {} if it is no bag."""
     try:
         info = bagit.Bag(str(bag_dir)).info
-    except bagit.BagError:
-        return None
-    value = info.get("Internal-Sender-Identifier")
-    if isinstance(value, list):
-        value = value[-1]
-    match = VERSION.search(str(value or ""))
+    except (bagit.BagError, OSError, UnicodeError):
+        return {}
+    return {key: str(value[-1] if isinstance(value, list) else value)
+            for key, value in info.items()}
+
+
+def version_of(bag_dir: Path) -> int | None:
+    match = VERSION.search(info_of(bag_dir).get("Internal-Sender-Identifier", ""))
     return int(match.group(1)) if match else None
 
 
@@ -116,32 +121,6 @@ def next_version(store: Store, lesson_id: str) -> int:
     if old.is_dir():
         numbers += [int(p.name[1:]) for p in old.iterdir() if re.fullmatch(r"v\d+", p.name)]
     return max(numbers) + 1
-
-
-def publish(store: Store, lesson_id: str, staging: Path) -> Path | None:
-    """Rename the finished bag into `packages/<id>/`; the previous version (if any) is moved to
-    `packages/.versions/<id>/v<N>/` first. Returns where the previous version went."""
-    current = store.package_dir(lesson_id)
-    current.parent.mkdir(parents=True, exist_ok=True)
-    previous: Path | None = None
-    if current.exists():
-        number = version_of(current) or 1
-        previous = versions_dir(store, lesson_id) / f"v{number}"
-        while previous.exists():
-            number += 1
-            previous = previous.with_name(f"v{number}")
-        previous.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(current, previous)
-    try:
-        os.rename(staging, current)
-    except OSError:
-        if previous is not None:
-            with contextlib.suppress(OSError):
-                os.rename(previous, current)
-        raise
-    for folder in {current.parent, staging.parent, *([previous.parent] if previous else [])}:
-        fsync_dir(folder)
-    return previous
 
 
 def _tag_files(bag_dir: Path) -> list[str]:

@@ -14,6 +14,7 @@ import bagit
 
 from archiver import __version__
 from archiver.model import utcnow
+from archiver.package.bag import FINGERPRINT_FIELD
 from archiver.package.inputs import PackageInputs
 from archiver.package.probe import identify
 from archiver.package.provenance import file_id, premis_event
@@ -100,5 +101,7 @@ def bag_info(inputs: PackageInputs, archived_at: str, version: int) -> dict[str,
         "Internal-Sender-Identifier": f"{lesson.id}/v{version}",
         "Archived-At": archived_at,
         "Original-SHA256": inputs.media_sha256,
+        # lets a rerun that lost its record (killed right after the rename) adopt this bag
+        FINGERPRINT_FIELD: inputs.fingerprint,
     }
     return info

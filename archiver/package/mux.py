@@ -19,6 +19,7 @@ a failed mux leaves ffmpeg's 0-byte or partial output under no final name.
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,30 @@ def command(job: MuxJob, target: Path) -> list[str]:
     return [*GLOBAL_FLAGS, *build(job, target).get_args()]
 
 
+def failure(job: MuxJob, returncode: int, stderr: str, written: int) -> str:
+    """Why ffmpeg failed, in words: the signal that killed it (a negative return code; e.g.
+    SIGXFSZ when a file size limit is hit, since subprocess restores that signal's default
+    action in children), or its exit status, with the last lines of its stderr either way."""
+    what = f"{job.original.name} ({job.kind})"
+    if returncode < 0:
+        number = -returncode
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        meaning = signal.strsignal(number) or ""
+        meaning = meaning[:1].lower() + meaning[1:]
+        message = f"ffmpeg was killed by {name}{': ' + meaning if meaning else ''} " \
+                  f"while muxing {what} ({written} bytes written)"
+    elif returncode != 0:
+        message = f"ffmpeg failed to mux {what}: exit status {returncode}"
+    else:
+        message = f"ffmpeg failed to mux {what}: it exited normally but wrote nothing"
+    tail = " | ".join(line.strip() for line in stderr.strip().splitlines()[-3:]
+                      if line.strip())
+    return f"{message}; ffmpeg said: {tail}" if tail else message
+
+
 def run(job: MuxJob, timeout: float = 3600.0) -> list[str]:
     """Mux `job` to a temporary name, then publish it under `job.output`; return the argv.
 
@@ -110,8 +135,7 @@ def run(job: MuxJob, timeout: float = 3600.0) -> list[str]:
             raise MuxError(f"ffmpeg did not finish within {timeout:.0f} s",
                            Location(job.output, lesson=job.lesson or None)) from None
         if proc.returncode != 0 or tmp.stat().st_size == 0:
-            tail = " | ".join(proc.stderr.strip().splitlines()[-3:]) or "no output written"
-            raise MuxError(f"ffmpeg failed to mux {job.original.name} ({job.kind}): {tail}",
+            raise MuxError(failure(job, proc.returncode, proc.stderr, tmp.stat().st_size),
                            Location(job.output, lesson=job.lesson or None))
         publish_file(tmp, job.output)
     finally:

@@ -6,7 +6,10 @@ staging folder: copy the original, the capture and the subtitle files, write the
 (tags + chapters) and the attached provenance, mux the MKV master and the MP4 access copy,
 check both (probe.py; any mismatch fails the lesson and the staging folder, with the bad
 outputs, is removed), write the package provenance and the VideoObject, make the bag, validate
-it, and rename it into `packages/<id>/` (the previous version moves to `.versions`, bag.py).
+it, and swap it into `packages/<id>/` (the previous version moves to `.versions`,
+publishing.py). A run killed after that swap but before its records were saved is finished by
+the next one: `publishing.recover` completes the move, `record.adopt` recognises the bag by the
+inputs fingerprint in its bag-info instead of building an identical second version.
 Nothing is ever written under a final name before it is complete, so a failure leaves the
 previous package exactly as it was. The catalog is rebuilt after every outcome.
 """
@@ -14,42 +17,29 @@ previous package exactly as it was. The catalog is rebuilt after every outcome.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import bagit
-
-from archiver import __version__
 from archiver.errors import ArchiverError, Location, MuxError, PackageError
-from archiver.model import Lesson, Output, StageResult, utcnow
-from archiver.package import bag, catalog, chapters, events, mux, probe, provenance
+from archiver.model import Lesson, StageResult, utcnow
+from archiver.package import (
+    bag,
+    catalog,
+    chapters,
+    events,
+    mux,
+    probe,
+    provenance,
+    publishing,
+    record,
+)
 from archiver.package.inputs import PackageInputs, gather
 from archiver.pipeline import Context
 from archiver.store import atomic_write_json, atomic_write_text, fsync_dir, sha256_file
 
 STAGE = "package"
-
-
-@functools.cache
-def tool_versions() -> dict[str, str]:
-    versions = {"lesson-archiver": __version__, "bagit-python": str(bagit.VERSION)}
-    for tool in ("ffmpeg", "ffprobe"):
-        try:
-            out = subprocess.run([tool, "-version"], capture_output=True, text=True,
-                                 check=False).stdout
-            versions[tool] = out.split("\n", 1)[0].split(" ")[2]
-        except (OSError, IndexError):
-            versions[tool] = "unknown"
-    try:
-        from importlib.metadata import version
-        versions["ffmpeg-python"] = version("ffmpeg-python")
-    except Exception:  # metadata missing: not worth failing a package over
-        versions["ffmpeg-python"] = "unknown"
-    return versions
 
 
 def _skip(lesson: Lesson, ctx: Context, started: str) -> StageResult:
@@ -68,15 +58,23 @@ def _skip(lesson: Lesson, ctx: Context, started: str) -> StageResult:
 def run(lesson: Lesson, ctx: Context) -> StageResult:
     started = utcnow()
     try:
-        inputs = gather(lesson, ctx.manifest.series, ctx.store)
-        if inputs is None:
-            return _skip(lesson, ctx, started)
-        previous = None if ctx.force else _recorded(lesson, ctx, inputs.fingerprint)
-        if previous is not None:
-            catalog.rebuild(ctx.store, ctx.manifest)
-            return previous
         try:
-            result = _build(inputs, ctx, started)
+            # first of all (the run lock is held): finish a publish a crash interrupted,
+            # before anything removes the staging folder that may hold the previous version
+            moved = publishing.recover(ctx.store, lesson.id)
+            if moved is not None:
+                ctx.log.info("publish completed", lesson=lesson.id, stage=STAGE,
+                             message="an interrupted publish was completed; previous version "
+                                     f"in {moved.relative_to(ctx.store.root).as_posix()}")
+            inputs = gather(lesson, ctx.manifest.series, ctx.store)
+            if inputs is None:
+                return _skip(lesson, ctx, started)
+            previous = None if ctx.force else _recorded(lesson, ctx, inputs.fingerprint)
+            if previous is not None:
+                catalog.rebuild(ctx.store, ctx.manifest)
+                return previous
+            adopted = None if ctx.force else record.adopt(inputs, ctx, started)
+            result = adopted if adopted is not None else _build(inputs, ctx, started)
         except OSError as exc:  # disk full, permissions...: a clear error, not a crash
             raise PackageError(f"cannot write the package: {exc.strerror or exc}",
                                Location(exc.filename, lesson=lesson.id)) from exc
@@ -96,18 +94,28 @@ def _recorded(lesson: Lesson, ctx: Context, fp: str) -> StageResult | None:
 
     Normally the state file says so (`store.reusable`); after a failed attempt it holds the
     failure, so the package's own record (current.json) is consulted too: the same inputs must
-    not make a new version just because an attempt in between failed.
+    not make a new version just because an attempt in between failed. Either record counts
+    only while it describes the bag in place (version and Archived-At): a run killed after
+    publishing a new version leaves records of the one before.
     """
     if not (ctx.store.package_dir(lesson.id) / "bagit.txt").is_file():
         return None
+
+    def describes(result: StageResult) -> bool:
+        return record.describes_current(ctx, lesson.id, result.details.get("version"),
+                                        result.details.get("archived_at"))
+
     result = ctx.store.reusable(lesson.id, STAGE, fp)
-    if result is None:
-        record = catalog.load_record(ctx.store, lesson.id)
-        if not record or record.get("fingerprint") != fp or "result" not in record:
+    if result is None or not describes(result):
+        saved = catalog.load_record(ctx.store, lesson.id)
+        if not saved or saved.get("fingerprint") != fp or "result" not in saved:
             return None
-        result = StageResult.from_json(record["result"])
-        ctx.store.save_result(result)
-        if ctx.store.reusable(lesson.id, STAGE, fp) is None:  # package files changed size
+        candidate = StageResult.from_json(saved["result"])
+        if candidate.status not in ("ok", "unchanged") or not describes(candidate):
+            return None
+        ctx.store.save_result(candidate)
+        result = ctx.store.reusable(lesson.id, STAGE, fp)
+        if result is None:  # package files changed size
             return None
     result.status = "unchanged"
     return result
@@ -181,7 +189,8 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
                       for t in inputs.tracks]
     history = events.early_events(inputs, orig_info, identified, original_rel)
     attached = work / "provenance.json"
-    atomic_write_json(attached, provenance.build(inputs, files, history, tool_versions()))
+    atomic_write_json(attached,
+                      provenance.build(inputs, files, history, record.tool_versions()))
 
     mux_started = utcnow()
     master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
@@ -222,7 +231,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     previous_dir = store.package_dir(lesson.id)
     supersedes = (f"{lesson.id}/v{bag.version_of(previous_dir) or 1}"
                   if (previous_dir / "bagit.txt").is_file() else None)
-    doc = provenance.build(inputs, files, history, tool_versions(),
+    doc = provenance.build(inputs, files, history, record.tool_versions(),
                            mux={"started": mux_started, "ended": mux_ended}, derived=derived)
     doc.update({"version": version, "supersedes": supersedes, "archivedAt": archived_at,
                 "attachedProvenance": {"path": f"{master_rel}#attachment/provenance.json",
@@ -241,9 +250,9 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     bag.validate(staging, lesson.id)
     bag.append_premis_events(staging, [events.bag_event(lesson.id, "validation", version)])
     _finalise_tree(staging)
-    moved = bag.publish(store, lesson.id, staging)
-    return _result(inputs, ctx, started, files, commands, version, moved, archived_at,
-                   duration, len(chapter_list))
+    moved = publishing.publish(store, lesson.id, staging)
+    return record.build_result(inputs, ctx, started, files, commands, version, moved,
+                               archived_at, duration, len(chapter_list))
 
 
 def _finalise_tree(root: Path) -> None:
@@ -257,70 +266,3 @@ def _finalise_tree(root: Path) -> None:
         elif path.is_dir():
             path.chmod(0o755)
             fsync_dir(path)
-
-
-def _result(inputs: PackageInputs, ctx: Context, started: str, files: dict[str, dict[str, Any]],
-            commands: list[list[str]], version: int, moved: Path | None, archived_at: str,
-            duration: float, chapter_count: int) -> StageResult:
-    """Record the package (state file + current.json for the catalog) and log it."""
-    lesson, store = inputs.lesson, ctx.store
-    package = f"packages/{lesson.id}"
-    outputs = [Output(path=f"{package}/data/{rel}", bytes=info["bytes"], sha256=info["sha256"])
-               for rel, info in sorted(files.items())]
-
-    def entry(rel: str | None) -> dict[str, Any] | None:
-        if rel is None or rel not in files:
-            return None
-        return {"path": f"{package}/data/{rel}", "bytes": files[rel]["bytes"],
-                "sha256": files[rel]["sha256"]}
-
-    capture_rel = f"capture/{inputs.warc.name}" if inputs.warc else None
-    capture_json_rel = f"capture/{inputs.capture_json.name}" if inputs.capture_json else None
-    tls = inputs.fetch.details.get("tls") or {}
-    previous_versions = [p.relative_to(store.root).as_posix()
-                         for p in sorted(bag.versions_dir(store, lesson.id).glob("v*"))]
-    record = {
-        "package": package, "version": version, "fingerprint": inputs.fingerprint,
-        "archived_at": archived_at, "duration_seconds": round(duration, 3),
-        "previous_versions": previous_versions,
-        "files": {
-            "original": entry(f"original/{inputs.media.name}"),
-            "master": entry(f"master/{lesson.id}.mkv"),
-            "access": entry(f"access/{lesson.id}.mp4"),
-            "provenance": entry("provenance.json"),
-            "videoobject": entry("videoobject.json"),
-            "capture": entry(capture_rel),
-            "capture_record": entry(capture_json_rel),
-            "transcript": entry("subtitles/transcript.json"),
-            "chapters": entry("subtitles/chapters.json"),
-            "quality": entry("subtitles/quality.json"),
-            "tracks": {t.spec.key: entry(f"subtitles/{t.path.name}") for t in inputs.tracks},
-        },
-        "source": {"url": inputs.source_url, "kind": inputs.source.get("kind"),
-                   "captured": inputs.fetch.ended or inputs.fetch.started,
-                   "tls": {"outcome": tls.get("outcome"), "problems": tls.get("problems", []),
-                           "sha256_fingerprint": tls.get("sha256_fingerprint")}},
-    }
-    ctx.log.info("packaged", lesson=lesson.id, stage=STAGE, version=version,
-                 tracks=len(inputs.tracks), chapters=chapter_count)
-    warnings = [] if inputs.tracks else ["packaged without subtitle tracks (no subtitles yet)"]
-    subtitles = store.load_result(lesson.id, "subtitles")
-    if subtitles is not None and subtitles.status == "failed":
-        warnings.append(f"the subtitles stage failed ({subtitles.error}); packaged without "
-                        "tracks: rerun subtitles, then package, for a version with tracks")
-    result = StageResult(
-        stage=STAGE, lesson=lesson.id, status="ok", fingerprint=inputs.fingerprint,
-        outputs=outputs, commands=commands, tool_versions=tool_versions(), started=started,
-        ended=utcnow(), warnings=warnings,
-        details={"package": package, "version": version, "archived_at": archived_at,
-                 "previous_version": moved.relative_to(store.root).as_posix() if moved else None,
-                 "master": f"{package}/data/master/{lesson.id}.mkv",
-                 "access": f"{package}/data/access/{lesson.id}.mp4",
-                 "provenance": f"{package}/data/provenance.json",
-                 "videoobject": f"{package}/data/videoobject.json",
-                 "premis_events": f"{package}/{bag.PREMIS_FILE}",
-                 "duration": round(duration, 3), "chapters": chapter_count,
-                 "tracks": [t.spec.key for t in inputs.tracks], "catalog": "catalog.json"})
-    atomic_write_json(catalog.record_path(store, lesson.id), {**record,
-                                                              "result": result.to_json()})
-    return result
