@@ -18,8 +18,15 @@ def outcome_rows(outcomes: dict[str, list[StageResult]],
             stages = "not started"
         note = next((r.error for r in results if r.error), None) or next(
             (w for r in results for w in r.warnings), "")
-        overall = "failed" if any(r.status == "failed" for r in results) else (
-            "ok" if results else "-")
+        statuses = {r.status for r in results}
+        if "failed" in statuses:
+            overall = "failed"
+        elif not statuses:
+            overall = "-"
+        elif statuses == {"skipped"}:
+            overall = "skipped"
+        else:
+            overall = "ok"
         rows.append([lesson_id, overall, stages, note or ""])
     return rows
 

@@ -20,6 +20,7 @@ before the journal was written).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -79,12 +80,26 @@ def publish(store: Store, lesson_id: str, staging: Path) -> Path | None:
         return None
     previous = _free_version_slot(store, lesson_id, bag.version_of(current) or 1)
     journal = journal_path(store, lesson_id)
+    new = _fingerprint_of(staging)
+    if new is None:
+        raise PackageError("the finished bag has no bag-info.txt", Location(staging,
+                                                                           lesson=lesson_id))
     atomic_write_json(journal, {
         "staging": staging.relative_to(store.stage_dir(lesson_id, "package")).as_posix(),
         "previous": previous.name,
-        "new_bag_info_sha256": _fingerprint_of(staging),
+        "new_bag_info_sha256": new,
     })
-    _swap(staging, current, previous)
+    try:
+        _swap(staging, current, previous)
+    except OSError:
+        # the swap failed (a disk error): put the previous version back if the fallback had
+        # moved it, and when nothing changed drop the journal, so the failure is a clean one
+        if not current.exists() and previous.is_dir():
+            with contextlib.suppress(OSError):
+                os.rename(previous, current)
+        if current.is_dir() and _fingerprint_of(current) != new:
+            journal.unlink(missing_ok=True)
+        raise
     return _complete(store, lesson_id)
 
 

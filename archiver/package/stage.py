@@ -152,8 +152,12 @@ def _build(inputs: PackageInputs, ctx: Context, started: str) -> StageResult:
     try:
         return _build_in(inputs, ctx, started, work, staging)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(staging)  # after a success it was renamed away: nothing to remove
+        # after a success it was renamed away: nothing to remove. While a publish journal
+        # exists, the staging folder may hold the *previous version* (swapped out, not yet
+        # moved to .versions/): the next run's publishing.recover finishes that move.
+        if not publishing.journal_path(store, lesson.id).exists():
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(staging)
 
 
 def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,

@@ -158,8 +158,8 @@ def build(output: Path, manifest: Manifest, staging: Path, base_url: str = "",
             if log:
                 log.info("published", lesson=lesson.id, stage="publish")
         elif log:
-            log.info("listed without page", lesson=lesson.id, stage="publish",
-                     status=lesson.status)
+            log.debug("listed without page", lesson=lesson.id, stage="publish",
+                      status=lesson.status)
     series = catalog.get("series") if isinstance(catalog.get("series"), dict) else {}
     if not series:
         s = manifest.series
