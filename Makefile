@@ -11,7 +11,7 @@ JOBS ?= 2
 
 RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg
 TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mkvtoolnix \
-	mediainfo:mediainfo curl:curl openssl:openssl \
+	mediainfo:mediainfo curl:curl openssl:openssl strace:strace \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
 
 .PHONY: all archive test demo verify bench lint tools test-tools clean

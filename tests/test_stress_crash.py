@@ -219,31 +219,41 @@ def test_kill_right_after_the_bag_is_renamed_into_place_makes_no_second_version(
         f"{packages(output)}")
 
 
+def _bag_info(bag: Path) -> str:
+    try:
+        return (bag / "bag-info.txt").read_text("utf-8")
+    except OSError:
+        return ""
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (Debian package)")
 def test_kill_between_the_two_renames_of_a_new_version_leaves_a_current_package(
         served: tuple[DemoSetup, Path], tmp_path: Path) -> None:
-    """`bag.publish` moves packages/<id>/ to packages/.versions/<id>/v1/, then renames the new
-    bag into packages/<id>/: two renames microseconds apart, too close for a random kill. strace
-    holds the run just after the first one (`inject=rename:delay_exit`, only for renames that
-    touch packages/<id>), and the run is killed there. At no moment may the lesson have no
-    current package (issue 7: "no package is missing"); the rerun must restore one too."""
+    """A new version replaces packages/<id>/ by one renameat2(RENAME_EXCHANGE), after which the
+    previous version, now in the staging folder, moves to packages/.versions/<id>/v1/: steps
+    microseconds apart, too close for a random kill. strace holds the run just after the swap
+    (`inject=renameat2:delay_exit`, only for calls that touch packages/<id>), and the run is
+    killed there. At no moment may the lesson have no current package (issue 7: "no package is
+    missing"), and the rerun must file the previous version, exactly once."""
     _setup, manifest = served
     output = tmp_path / "out"
     done = run_archiver(*_argv(manifest, output)[3:])
     assert done.returncode == 0, done.stdout + done.stderr
     current = output / "packages" / LESSON_ID
     moved = output / "packages" / ".versions" / LESSON_ID / "v1"
-    held = ["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(current), "-e", "trace=rename",
-            "-e", "inject=rename:delay_exit=20000000",
+    held = ["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(current), "-e",
+            "trace=rename,renameat2", "-e", "inject=renameat2:delay_exit=20000000",
             *archiver_argv("package", "--manifest", str(manifest), "--output", str(output),
                            "--force")]
     process = subprocess.Popen(held, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while not moved.is_dir() and process.poll() is None and time.monotonic() < deadline:
+        while (not moved.is_dir() and f"{LESSON_ID}/v2" not in _bag_info(current)
+               and process.poll() is None and time.monotonic() < deadline):
             time.sleep(0.002)
-        assert moved.is_dir(), "the package stage never moved the previous version"
+        assert moved.is_dir() or f"{LESSON_ID}/v2" in _bag_info(current), \
+            "the package stage never swapped in the new version"
     finally:
         if process.poll() is None:  # strace leads the group; the archiver is in it
             os.killpg(process.pid, signal.SIGKILL)
@@ -253,6 +263,7 @@ def test_kill_between_the_two_renames_of_a_new_version_leaves_a_current_package(
     rerun = run_archiver(*_argv(manifest, output)[3:])
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert (current / "bagit.txt").is_file(), "the rerun did not restore a current package"
+    assert (moved / "bagit.txt").is_file(), "the previous version was lost"
     assert verify(output).returncode == 0
     assert not missing_after_kill, (
         f"killed between the two renames of bag.publish, {LESSON_ID} had no current package "
