@@ -19,7 +19,7 @@ import pytest
 
 from archiver.demo import speech
 from archiver.demo.mirror import Mirror, MirrorSpec, build_mirror, read_transcript, render_page
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, SubtitleError
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = MirrorSpec(
@@ -180,7 +180,7 @@ def test_real_transcript_and_a_broken_one(tmp_path: Path) -> None:
     assert paragraphs[0][1].startswith("建设数字中国是数字时代")
     broken = tmp_path / "t.txt"
     broken.write_text("English first\n数字中国\n00:05\nx\n数字\n", "utf-8")
-    with pytest.raises(ArchiverError, match=r"t\.txt:2: text before the first timestamp"):
+    with pytest.raises(SubtitleError, match=r"t\.txt:1: "):
         read_transcript(broken)
 
 

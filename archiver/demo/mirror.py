@@ -17,7 +17,6 @@ import fcntl
 import html
 import json
 import math
-import re
 import subprocess
 import textwrap
 import time
@@ -38,12 +37,11 @@ from archiver.store import (
     publish_file,
     temp_path_for,
 )
+from archiver.subtitles import transcript
 
 GENERATOR = "lesson-archiver demo mirror 3"  # bump when the output would change
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 MONO = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf")
-SEED_TIME = re.compile(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})")
-HAN = re.compile(r"[\u3400-\u9fff]")
 NOTES = (261.63, 329.63, 392.00, 523.25, 392.00, 329.63)  # a C-major arpeggio, 0.5 s each
 
 
@@ -95,35 +93,10 @@ class Mirror:
 
 
 def read_transcript(path: Path) -> list[tuple[float, str]]:
-    """(timestamp, Chinese text) of each paragraph of a seed-format transcript.
-
-    The layout is a `mm:ss` line followed by the paragraph's lines; the Chinese one is the
-    line holding Han characters.
-    """
-    paragraphs: list[tuple[float, str]] = []
-    current: float | None = None
-    chinese: list[str] = []
-    for number, raw in enumerate(path.read_text("utf-8").lstrip("\ufeff").splitlines(), 1):
-        line = raw.strip()
-        match = SEED_TIME.fullmatch(line)
-        if match:
-            if current is not None:
-                paragraphs.append((current, "".join(chinese)))
-            hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-            current, chinese = float(hours * 3600 + minutes * 60 + seconds), []
-        elif HAN.search(line):
-            if current is None:
-                raise ArchiverError("text before the first timestamp",
-                                    Location(file=path, line=number))
-            chinese.append(line)
-    if current is not None:
-        paragraphs.append((current, "".join(chinese)))
-    for at, text in paragraphs:
-        if not text:
-            raise ArchiverError(f"paragraph at {at:.0f} s has no Chinese text", Location(path))
-    if not paragraphs:
-        raise ArchiverError("no timestamped paragraphs found", Location(path))
-    return paragraphs
+    """(timestamp, Chinese text) of each paragraph, read by the subtitle stage's own reader
+    (so the demo speaks exactly the text the subtitles are made from)."""
+    _format, paragraphs = transcript.read_transcript(path)
+    return [(para.start, para.zh) for para in paragraphs]
 
 
 def spec_for_lesson(lesson: Lesson, paragraphs: Sequence[int] | None = None) -> MirrorSpec:
