@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from archiver.demo.manifest import render_manifest
+
 SIZE = 2 << 30          # 2 GiB of payload
 BLOCK = 16 << 20
 LIMIT_MB = 100.0
@@ -64,21 +66,9 @@ def peak(command: list[str], scratch: Path) -> tuple[float, float, str]:
 
 
 def _manifest(path: Path, url: str, pin: str) -> None:
-    path.write_text(f"""[series]
-id = "memory-bench"
-title = {{ en = "Memory benchmark" }}
-publisher = {{ en = "lesson-archiver" }}
-
-[[lessons]]
-id = "big"
-number = 1
-title = {{ en = "A 2 GB lesson" }}
-
-[[lessons.sources]]
-url = "{url}"
-kind = "mirror"
-tls = "pin:sha256:{pin}"
-""", "utf-8")
+    path.write_text(render_manifest([{"id": "big", "sources": [
+        {"url": url, "kind": "mirror", "tls": f"pin:sha256:{pin}"}]}],
+        series_id="memory-bench"), "utf-8")
 
 
 def _bag(output: Path, fetched: Path, sha256: str, sha512: str) -> None:

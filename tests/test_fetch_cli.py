@@ -12,6 +12,7 @@ from pathlib import Path
 from test_fetch_support import page
 
 from archiver.demo.certs import CertSet
+from archiver.demo.manifest import render_manifest
 from archiver.demo.server import MediaServer, Resource
 
 Serve = Callable[..., MediaServer]
@@ -19,36 +20,11 @@ Certs = Callable[[str], CertSet]
 
 
 def _manifest(path: Path, good: str, ca: Path, bad: str) -> Path:
-    path.write_text(f"""
-[series]
-id = "test"
-title = {{ en = "Test series" }}
-publisher = {{ en = "Tester" }}
-
-[[lessons]]
-id = "good"
-number = 1
-title = {{ en = "Good" }}
-
-[[lessons.sources]]
-url = "{good}"
-kind = "mirror"
-tls = "ca:{ca}"
-
-[[lessons]]
-id = "broken"
-number = 2
-title = {{ en = "Broken" }}
-
-[[lessons.sources]]
-url = "{bad}"
-tls = "verify"
-
-[[lessons]]
-id = "unknown"
-number = 3
-title = {{ en = "No source yet" }}
-""", encoding="utf-8")
+    path.write_text(render_manifest([
+        {"id": "good", "sources": [{"url": good, "kind": "mirror", "tls": f"ca:{ca}"}]},
+        {"id": "broken", "sources": [{"url": bad, "tls": "verify"}]},
+        {"id": "unknown", "title": {"en": "No source yet"}},
+    ]), encoding="utf-8")
     return path
 
 

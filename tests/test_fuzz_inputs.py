@@ -76,6 +76,7 @@ def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
                                                serve: Callable) -> None:
     """A hostile server names the file in Content-Disposition and in the URL path: the media
     is still stored as fetch/original<ext> inside the lesson's folder, nothing else."""
+    from archiver.demo.manifest import render_manifest
     from archiver.demo.server import Resource
     from archiver.log import EventLog
     from archiver.manifest import load_manifest
@@ -88,20 +89,8 @@ def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
     server = serve({"/media/..%2F..%2Fevil.mp4": Resource(tiny_media.read_bytes(), "video/mp4",
                                                           headers=headers)}, certs)
     manifest_path = tmp_path / "m.toml"
-    manifest_path.write_text(f'''
-[series]
-id = "s"
-title = {{ en = "S" }}
-publisher = {{ en = "P" }}
-
-[[lessons]]
-id = "one"
-number = 1
-
-[[lessons.sources]]
-url = "{server.url('/media/..%2F..%2Fevil.mp4')}"
-tls = "ca:{certs.ca}"
-''', "utf-8")
+    manifest_path.write_text(render_manifest([{"id": "one", "sources": [
+        {"url": server.url("/media/..%2F..%2Fevil.mp4"), "tls": f"ca:{certs.ca}"}]}]), "utf-8")
     output = tmp_path / "out"
     manifest = load_manifest(manifest_path)
     ctx = Context(store=Store(output), manifest=manifest, log=EventLog(progress=False),

@@ -19,6 +19,7 @@ import trustme
 
 from archiver.cli import main
 from archiver.demo.certs import CertSet
+from archiver.demo.manifest import render_manifest
 from archiver.demo.server import Fault, MediaServer, Resource
 from archiver.fetch import tls
 from archiver.manifest import parse_tls
@@ -66,22 +67,8 @@ def record_capture(server: MediaServer, certs: CertSet, media: Path, target: Pat
 
 
 def write_manifest(path: Path, url: str, policy: str) -> Path:
-    path.write_text(f"""
-[series]
-id = "demo"
-title = {{ en = "Demo series" }}
-publisher = {{ en = "Nobody" }}
-
-[[lessons]]
-id = "{LESSON}"
-number = 1
-title = {{ en = "Lesson one" }}
-
-[[lessons.sources]]
-url = "{url}"
-kind = "original"
-tls = "{policy}"
-""", "utf-8")
+    path.write_text(render_manifest([{"id": LESSON, "sources": [
+        {"url": url, "kind": "original", "tls": policy}]}], series_id="demo"), "utf-8")
     return path
 
 

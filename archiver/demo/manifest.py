@@ -152,6 +152,17 @@ def render_demo_manifest(series: Series, lesson: Lesson, url: str, pin: str,
     return toml_dumps(document, frozenset({"series", "lessons", "lessons.sources"}), header)
 
 
+def render_manifest(lessons: Sequence[Mapping[str, Any]], series_id: str = "test") -> str:
+    """A manifest of `lessons` (manifest tables; `number` defaults to the position) under a
+    minimal series: what tests and benchmarks serve their generated lessons with."""
+    document = {
+        "series": {"id": series_id, "title": {"en": series_id},
+                   "publisher": {"en": "lesson-archiver"}},
+        "lessons": [{"number": i + 1, **lesson} for i, lesson in enumerate(lessons)],
+    }
+    return toml_dumps(document, frozenset({"series", "lessons", "lessons.sources"}))
+
+
 def write_demo_manifest(path: Path, series: Series, lesson: Lesson, url: str, pin: str,
                         description: str = "Offline demo mirror: generated video and speech, "
                         "expired certificate from an unknown issuer") -> Manifest:
