@@ -308,15 +308,14 @@ def test_access_copy_plays_in_chromium(muxed: dict[str, Any], serve: Any) -> Non
     from playwright.sync_api import sync_playwright
 
     from archiver.demo.server import Resource
+    from archiver.publish.check import launch
 
     page_html = b'<video id="v" muted src="/demo.mp4"></video>'
     server = serve({"/": Resource(page_html, content_type="text/html"),
                     "/demo.mp4": Resource(muxed["jobs"]["mp4"].output.read_bytes(),
                                           content_type="video/mp4")})
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = launch(p)
         try:
             page = browser.new_page()
             page.goto(server.url("/"), timeout=30_000)

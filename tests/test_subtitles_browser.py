@@ -55,11 +55,11 @@ def served(tmp_path_factory: pytest.TempPathFactory,
 def test_chromium_loads_every_cue(served: tuple[str, Path]) -> None:
     from playwright.sync_api import sync_playwright
 
+    from archiver.publish.check import launch
+
     url, root = served
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = launch(p)
         try:
             page = browser.new_page()
             page.goto(url + "index.html")

@@ -30,8 +30,8 @@ from archiver.fetch.download import (
     check_media_start,
     discard_partial,
 )
-from archiver.fetch.http import Session, Transient, parse_retry_after
-from archiver.fetch.resolve import best_variant, read_small
+from archiver.fetch.http import Session, Transient
+from archiver.fetch.resolve import best_variant, check_status, read_small
 from archiver.store import atomic_write_json
 
 SEGMENT_LIMIT = 256 << 20
@@ -86,12 +86,7 @@ def _resume_point(path: Path, sidecar: Path, url: str, plan: str) -> tuple[int, 
 def _segment(session: Session, url: str, opts: Options) -> tuple[bytes, str]:
     where = Location(lesson=session.lesson, key="sources.url")
     with session.get(url, "segment") as (response, exchange):
-        status = response.status_code
-        if status == 429 or status >= 500 or status == 408:
-            raise Transient(f"{url}: HTTP {status}", where,
-                            retry_after=parse_retry_after(response.headers.get("retry-after")))
-        if status != 200:
-            raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}", where)
+        check_status(response, url, session.lesson)
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_raw(1 << 20):

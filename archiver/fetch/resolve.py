@@ -87,7 +87,7 @@ def _read_body(chunks_in: Iterator[bytes], exchange: Any, url: str, role: str, l
     return body
 
 
-def _check_status(response: Any, url: str, lesson: str) -> None:
+def check_status(response: Any, url: str, lesson: str) -> None:
     where = Location(lesson=lesson, key="sources.url")
     status = response.status_code
     if status == 429 or status >= 500 or status == 408:
@@ -100,7 +100,7 @@ def _check_status(response: Any, url: str, lesson: str) -> None:
 def read_small(session: Session, url: str, role: str) -> tuple[bytes, str, str]:
     """GET a page or playlist completely (bounded); returns (body, content type, final URL)."""
     with session.get(url, role) as (response, exchange):
-        _check_status(response, url, session.lesson)
+        check_status(response, url, session.lesson)
         body = _read_body(response.iter_raw(1 << 16), exchange, url, role, session.lesson)
         return body, response.headers.get("content-type", ""), str(response.url)
 
@@ -112,7 +112,7 @@ def _open_unknown(session: Session, url: str) -> tuple[str, bytes, str, str]:
     the connection closed (the download proper then requests it with resume support).
     """
     with session.get(url, "probe") as (response, exchange):
-        _check_status(response, url, session.lesson)
+        check_status(response, url, session.lesson)
         content_type = response.headers.get("content-type", "")
         kind = content_type.split(";")[0].strip().lower()
         stream = response.iter_raw(1 << 16)
