@@ -18,6 +18,7 @@ TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mk
 all: archive
 
 $(STAMP): pyproject.toml
+	@scripts/ensure-tools.sh $(PYTHON):python3
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || scripts/ensure-tools.sh _no_venv_:python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
