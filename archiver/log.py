@@ -47,9 +47,10 @@ class EventLog:
                 where = "/".join(p for p in (lesson, stage) if p)
                 extra = " ".join(f"{k}={v}" for k, v in fields.items() if k != "message")
                 message = fields.get("message", "")
-                prefix = "" if level == "info" else f"{level.upper()}: "
-                line = " ".join(p for p in (prefix + (f"[{where}]" if where else ""), event,
-                                            message, extra) if p).strip()
+                prefix = "" if level == "info" else f"{level.upper()}:"
+                shown = "" if event == "error" and message else event  # "ERROR: <message>"
+                line = " ".join(p for p in (prefix, f"[{where}]" if where else "", shown,
+                                            message, extra) if p)
             if self._bars is not None:
                 self._bars.console.print(line, markup=False, highlight=False)
             else:
