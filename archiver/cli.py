@@ -42,6 +42,28 @@ MODULE_COMMANDS = {
 }
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (jobs, retries, byte limits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (timeouts in seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser, manifest: bool = True) -> None:
     if manifest:
         parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
@@ -50,7 +72,7 @@ def _common(parser: argparse.ArgumentParser, manifest: bool = True) -> None:
                             help="only these lesson ids (default: every lesson)")
     parser.add_argument("--output", type=Path, default=Path("output"),
                         help="archive folder; default: %(default)s")
-    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 2),
+    parser.add_argument("--jobs", type=positive_int, default=min(4, os.cpu_count() or 2),
                         help="lessons (or files) processed at once; default: %(default)s")
     parser.add_argument("--json-log", action="store_true",
                         help="log one JSON object per line on stderr (for machines)")
@@ -75,11 +97,11 @@ def build_parser(modules: dict[str, ModuleType] | None = None) -> argparse.Argum
         p.add_argument("--wait", action="store_true",
                        help="wait for another run's lock instead of refusing")
         if "fetch" in _stages:
-            p.add_argument("--max-bytes", type=int, default=8 << 30,
+            p.add_argument("--max-bytes", type=positive_int, default=8 << 30,
                            help="refuse media larger than this many bytes; default: 8 GiB")
-            p.add_argument("--timeout", type=float, default=30.0,
+            p.add_argument("--timeout", type=positive_float, default=30.0,
                            help="network timeout in seconds (connect and each read)")
-            p.add_argument("--retries", type=int, default=5,
+            p.add_argument("--retries", type=positive_int, default=5,
                            help="attempts per source on transient errors; default: %(default)s")
     p = sub.add_parser("status", help="show every lesson's stage outcomes from the archive",
                        description="Show what the archive holds for each lesson.")
@@ -132,7 +154,10 @@ def _status(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     modules = _load_modules()
     parser = build_parser(modules)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2): a code, also for callers
+        return exc.code if isinstance(exc.code, int) else 2
     log = EventLog(json_lines=args.json_log, debug=args.debug)
     try:
         if args.command in STAGE_COMMANDS:
@@ -145,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         return exc.exit_code
+    except OSError as exc:  # disk full, permissions: say what and where, no traceback
+        log.error("error", message=f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        if args.debug:
+            traceback.print_exc()
+        return 1
     except KeyboardInterrupt:
         log.error("interrupted", message="stopped by the user; rerun to resume")
         return 130

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from archiver.errors import ArchiverError, LockError
+from archiver.errors import ArchiverError, LockError, UsageError
 from archiver.model import StageResult
 
 LESSON_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -234,9 +234,14 @@ class Store:
     @contextlib.contextmanager
     def locked(self, wait: bool = False) -> Iterator[None]:
         """Hold the output folder's lock for a whole run; a second run waits or is refused."""
-        self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / ".lock"
-        with open(path, "a+") as handle:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:
+            raise UsageError(f"--output {self.root}: cannot be used as the archive folder: "
+                             f"{exc.strerror or exc}") from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except OSError as exc:

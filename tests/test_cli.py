@@ -37,3 +37,20 @@ def test_second_run_on_the_same_output_is_refused_clearly(tmp_path: Path) -> Non
     assert f"in use by pid {pid}" in proc.stderr and "--wait" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "lessons").exists()
+
+
+def test_output_that_is_a_file_is_a_clear_usage_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "archive"
+    not_a_folder.write_text("")
+    for command in ("fetch", "publish"):
+        proc = archiver(command, "--manifest", str(MANIFEST), "--output", str(not_a_folder))
+        assert proc.returncode == 2, proc.stderr
+        assert f"--output {not_a_folder}: cannot be used as the archive folder" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_numbers_must_be_positive() -> None:
+    for flag, value in (("--timeout", "-1"), ("--retries", "0"), ("--max-bytes", "0"),
+                        ("--jobs", "0"), ("--timeout", "soon")):
+        proc = archiver("fetch", flag, value)
+        assert proc.returncode == 2 and flag in proc.stderr, (flag, proc.stderr)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_fetch_support import capture, context, lesson, page
+from test_fetch_support import capture, context, hls_resources, lesson, page
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
@@ -195,20 +195,7 @@ def test_two_lessons_in_parallel_and_a_failing_one(
         assert TEMP_MARK not in path.name or "lc" in path.parts
 
 
-def _hls(folder: Path, media: Path) -> dict[str, Resource]:
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(media),
-                    "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-                    "-hls_segment_filename", str(folder / "seg%d.ts"),
-                    str(folder / "index.m3u8")], check=True)
-    master = (b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=160x90\n"
-              b"low/index.m3u8\n")
-    resources = {"/hls/master.m3u8": Resource(master, "application/vnd.apple.mpegurl"),
-                 "/hls/low/index.m3u8": Resource(folder / "index.m3u8",
-                                                 "application/vnd.apple.mpegurl")}
-    for segment in sorted(folder.glob("seg*.ts")):
-        resources[f"/hls/low/{segment.name}"] = Resource(segment, "video/mp2t")
-    return resources
+_hls = hls_resources
 
 
 def test_hls_playlist_on_a_page_is_downloaded_segment_by_segment(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
+from archiver.demo.server import Resource
 from archiver.log import EventLog
 from archiver.model import Bilingual, Lesson, Manifest, Series, Source, TlsPolicy
 from archiver.pipeline import Context
@@ -56,3 +58,25 @@ def capture(ctx: Context, lesson_id: str) -> dict[str, Any]:
 
 def events(log_stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log_stream.getvalue().splitlines() if line.strip()]
+
+
+def hls_resources(folder: Path, media: Path) -> dict[str, Resource]:
+    """A master playlist, one VOD variant (1 s segments cut by ffmpeg) and its segments."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(media),
+                    "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+                    "-hls_segment_filename", str(folder / "seg%d.ts"),
+                    str(folder / "index.m3u8")], check=True)
+    master = (b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=160x90\n"
+              b"low/index.m3u8\n")
+    resources = {"/hls/master.m3u8": Resource(master, "application/vnd.apple.mpegurl"),
+                 "/hls/low/index.m3u8": Resource(folder / "index.m3u8",
+                                                 "application/vnd.apple.mpegurl")}
+    for segment in sorted(folder.glob("seg*.ts")):
+        resources[f"/hls/low/{segment.name}"] = Resource(segment, "video/mp2t")
+    return resources
+
+
+def hls_segments(folder: Path) -> list[Path]:
+    """The segment files `hls_resources` cut, in playlist order."""
+    return sorted(folder.glob("seg*.ts"), key=lambda p: int(p.stem[3:]))

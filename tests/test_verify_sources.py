@@ -255,3 +255,22 @@ def test_pinned_broken_certificate_same_then_swapped(
     code, report = site.check()
     assert code == 1
     assert by_role(report)["page"]["certificate"]["status"] == "newly-invalid"
+
+
+def test_rehash_reads_bytes_only_under_the_source_policy(
+        tmp_path: Path, tiny_media: Path, cert_factory: Callable[[str], CertSet],
+        serve: Callable[..., MediaServer]) -> None:
+    """A pinned source whose certificate was swapped: the probes report it, and --rehash
+    refuses to read the media over the unpinned connection instead of hashing it."""
+    broken = cert_factory("expired-untrusted")
+    server = serve(resources(tiny_media), broken)
+    site = Site(tmp_path, server, broken, tiny_media, [broken.ca],
+                policy=f"pin:sha256:{broken.fingerprint}")
+    code, report = site.check("--rehash")
+    assert code == 0 and by_role(report)["media"]["rehash"]["match"] is True
+    server.use_certs(cert_factory("untrusted"))
+    code, report = site.check("--rehash")
+    rehashed = by_role(report)["media"]["rehash"]
+    assert code == 1 and rehashed["match"] is False and rehashed["actual"] is None
+    assert "does not match the pin" in rehashed["error"]
+    assert rehashed["bytes"] == 0  # refused before a single body byte was read

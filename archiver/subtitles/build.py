@@ -23,6 +23,7 @@ from archiver.subtitles.cues import Cue, Unit
 from archiver.subtitles.lines import cohesion
 from archiver.subtitles.quality import SCHEMA, check_track, preserved, summary
 from archiver.subtitles.segment import paragraph_units
+from archiver.subtitles.smooth import END_BOUND, START_BOUND, smooth_reading_speed
 from archiver.subtitles.style import Mode, display_timing, make_cues
 from archiver.subtitles.timing import time_paragraphs
 from archiver.subtitles.transcript import Paragraph, read_transcript
@@ -64,12 +65,19 @@ def tracks(by_track: dict[str, list[Cue]]) -> dict[str, list[TrackCue]]:
 
 
 def track_cues(units: list[list[Unit]], limit: float | None,
-               pairs: Mapping[str, int] | None = None) -> dict[str, list[Cue]]:
-    """Cues per track (grouped for the track's languages), display timing applied."""
+               pairs: Mapping[str, int] | None = None,
+               moved: dict[str, int] | None = None) -> dict[str, list[Cue]]:
+    """Cues per track (grouped for the track's languages), display timing applied, and for
+    the tracks showing English, reading speed smoothed by bounded edge moves (`smooth`);
+    `moved`, if given, receives how many cue edges the smoothing moved per track."""
     result: dict[str, list[Cue]] = {}
     for name, mode in MODES.items():
         cues = make_cues(units, mode, pairs)
+        speech = [(cue.start, cue.end) for cue in cues]
         display_timing(cues, limit, mode)
+        edges = smooth_reading_speed(cues, speech, limit, mode)
+        if moved is not None:
+            moved[name] = edges
         result[name] = cues
     return result
 
@@ -115,7 +123,8 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
                              reason="" if pauses is not None else reason)
     if scan is None:
         warnings.append(f"proportional timing: {reason}")
-    cues_by_track = track_cues(units, bound, pairs)
+    moved: dict[str, int] = {}
+    cues_by_track = track_cues(units, bound, pairs, moved)
     cues = cues_by_track["zh-Hans-en"]
     by_track = tracks(cues_by_track)
     files: dict[str, bytes] = {
@@ -144,6 +153,8 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
             "pause_method": scan.method if scan else None,
             "pause_levels": scan.levels if scan else {},
             "detect_seconds": round(scan.seconds, 3) if scan else None,
+            "smoothing": {"start_bound": START_BOUND, "end_bound": END_BOUND,
+                          "edges_moved": moved},
         },
         "tracks": {name: check_track(cues_, bound, name) for name, cues_ in by_track.items()},
         "text": {
@@ -162,6 +173,9 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
             "a cue-final 。 or ，(also half-width ,) is not shown, by Chinese subtitle "
             "convention; every other character is kept, half-width punctuation included",
             "footnote markers in the English (e.g. Commission7) are kept as written",
+            f"to even out English reading speed, cue edges of the en and zh-Hans-en tracks "
+            f"may move up to {START_BOUND:g} s (start) and {END_BOUND:g} s (end) from the "
+            f"speech they carry; the zh-Hans track follows the speech",
         ],
     }
     for name, data in files.items():

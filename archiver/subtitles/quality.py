@@ -136,6 +136,9 @@ def summary(report: dict[str, Any]) -> str:
              f"max {timing['snap_max']:.2f} s, pauses found {timing['pauses']}"
              + (f" by {timing['pause_method']} {timing['pause_levels']}"
                 if timing.get("pause_method") else ""),
+             *([f"  reading-speed smoothing: cue edges moved {smoothing['edges_moved']} "
+                f"(≤ {smoothing['start_bound']:g} s at starts, ≤ {smoothing['end_bound']:g} s "
+                f"at ends)"] if (smoothing := timing.get("smoothing")) else []),
              f"text preserved: zh {report['text']['zh_preserved']}, "
              f"en {report['text']['en_preserved']}; dropped at cue ends: "
              f"{report['text']['dropped_at_cue_end'] or 'nothing'}"]

@@ -25,7 +25,7 @@ from archiver.subtitles.build import build_subtitles, write_outputs
 
 STAGE = "subtitles"
 # Bump when the output for the same inputs changes (segmentation, timing, style, writers).
-CODE_VERSION = "subtitles/1"
+CODE_VERSION = "subtitles/2"
 
 
 def _media(lesson: Lesson, ctx: Context) -> tuple[Path | None, str | None, str]:

@@ -181,15 +181,15 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
             level = "info" if check.ok else "error"
             log.event(level, "package-ok" if check.ok else "package-failed",
                       lesson=check.bag.rel, stage="verify", message=summary_note(check))
-    report = build_report(checks, args, started, seconds, hash_seconds)
+        report = build_report(checks, args, started, seconds, hash_seconds)
+        # stored while the lock is held: pruning old reports is a write to the archive too
+        stored = keep_report(report, store.reports_dir, f"verify-{report['mode']}", args.keep)
+    if stored is not None:
+        log.info("report-stored", path=str(stored))
     to_stdout = args.json is not None and str(args.json) == "-"
     print_summary(report, checks, sys.stderr if to_stdout else sys.stdout)
     if args.json is not None:
         write_json(report, args.json)
-    kind = f"verify-{report['mode']}"
-    stored = keep_report(report, store.reports_dir, kind, args.keep)
-    if stored is not None:
-        log.info("report-stored", path=str(stored))
     if args.report_url:
         status = post_report(report, args.report_url)
         log.info("report-posted", url=args.report_url, status=status)

@@ -23,7 +23,10 @@ from typing import Any
 import httpx
 
 from archiver import __version__
+from archiver.errors import FetchError
+from archiver.fetch.http import Session
 from archiver.fetch.tls import OP_LEGACY_SERVER_CONNECT
+from archiver.model import Source
 
 MAX_REDIRECTS = 5
 CONTENT_RANGE = re.compile(r"bytes\s+\d+-\d+/(\d+)")
@@ -157,13 +160,19 @@ def drift(recorded_headers: dict[str, Any] | None, recorded_length: int | None,
     return {"status": "changed" if changed else "same", "changed": changed, "fields": fields}
 
 
-def rehash(client: httpx.Client, url: str, expected: str | None,
-           max_bytes: int) -> dict[str, Any]:
-    """Stream the whole resource through sha256 (nothing is written) and compare."""
+def rehash(source: Source, lesson_id: str, url: str, expected: str | None, max_bytes: int,
+           timeout: float) -> dict[str, Any]:
+    """Stream the whole resource through sha256 (nothing is written) and compare.
+
+    The bytes are read exactly as fetch reads them: through a session bound to the source's
+    TLS policy, so a `verify` or `pin` source is never re-read over a connection its policy
+    refuses (the other probes only read headers, and judge the certificate separately).
+    """
     digest = hashlib.sha256()
     total = 0
     try:
-        with client.stream("GET", url) as response:
+        with Session(source.tls, lesson_id, timeout) as session, \
+                session.get(url, "rehash") as (response, _exchange):
             if response.status_code >= 400:
                 return {"expected": expected, "actual": None, "bytes": 0, "match": False,
                         "error": f"HTTP {response.status_code}"}
@@ -173,9 +182,9 @@ def rehash(client: httpx.Client, url: str, expected: str | None,
                     return {"expected": expected, "actual": None, "bytes": total,
                             "match": False, "error": f"larger than {max_bytes} bytes; stopped"}
                 digest.update(block)
-    except httpx.HTTPError as exc:
+    except FetchError as exc:
         return {"expected": expected, "actual": None, "bytes": total, "match": False,
-                "error": f"{exc.__class__.__name__}: {exc}"}
+                "error": exc.message}
     actual = digest.hexdigest()
     return {"expected": expected, "actual": actual, "bytes": total,
             "match": expected is not None and actual == expected, "error": None}

@@ -113,7 +113,8 @@ def check_url(lesson: Lesson, index: int, source: Source, role: str, url: str,
                         length if isinstance(length, int) else None, probe)
         rehashed = None
         if args.rehash and role == "media" and probe.reachable:
-            rehashed = rehash(client, url, media.get("sha256"), args.max_bytes)
+            rehashed = rehash(source, lesson.id, url, media.get("sha256"), args.max_bytes,
+                              args.timeout)
     if not probe.reachable:
         outcome = "unreachable"
     elif certificate["status"] in BAD_CERTIFICATE or signals["status"] == "changed" or (
