@@ -5,9 +5,10 @@ Why it is built this way:
   needs no second read. Within one run a retry resumes with the hash objects still in memory:
   zero bytes are read back. hashlib state cannot be persisted, so after an interrupted *run*
   the partial's prefix is re-hashed once (`rehashed_bytes` reports it).
-- The partial lives under a stable temporary name (`.media.tmp-partial`, beside a small
-  sidecar `.media.tmp-partial.json` holding URL, validator and sizes) so the next run finds
-  it; nothing is ever written under a final name here (the stage publishes atomically).
+- The partial lives under a stable temporary name per source (`.media.tmp-partial`,
+  `.media.tmp-partial-2`, ..., see `partial_name`, each beside a small sidecar `<name>.json`
+  holding URL, validator and sizes) so the next run finds it; nothing is ever written under
+  a final name here (the stage publishes atomically).
 - Resume sends `Range: bytes=N-` with `If-Range: <strong ETag or Last-Modified>`: a server
   whose content changed answers 200 and we restart from zero instead of splicing two
   versions. Without any validator a resume would be a blind splice, so we restart instead.
@@ -31,9 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
-from archiver.errors import FetchError, Location
+from archiver.errors import FetchError, Location, UsageError
 from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
 from archiver.fetch.rawbody import raw_body
 from archiver.fetch.sink import Sink
@@ -59,7 +66,20 @@ class Options:
 
     @classmethod
     def from_ctx(cls, options: dict[str, Any]) -> Options:
+        """Options from ctx.options, refusing values no transfer can work with.
+
+        Why here and not only in the CLI: the stage is also driven from code (pipeline,
+        tests); a zero timeout or byte limit would fail every source with a misleading
+        network or size error, and zero retries would mean no request at all.
+        """
         known = {k: options[k] for k in cls.__dataclass_fields__ if options.get(k) is not None}
+        for key, flag in (("timeout", "--timeout"), ("max_bytes", "--max-bytes"),
+                          ("retries", "--retries")):
+            value = known.get(key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, int | float) or value <= 0):
+                raise UsageError(f"{flag} must be a positive number, got {value!r}",
+                                 Location(key=flag))
         return cls(**known)
 
 
@@ -113,9 +133,9 @@ def check_media_start(first: bytes, content_type: str, url: str, lesson: str) ->
 class _Partial:
     """The temporary file and its hashes; survives retries within one run."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / PARTIAL_NAME
-        self.sidecar = folder / (PARTIAL_NAME + ".json")
+    def __init__(self, folder: Path, name: str = PARTIAL_NAME) -> None:
+        self.path = folder / name
+        self.sidecar = folder / (name + ".json")
         self.sha256 = hashlib.sha256()
         self.sha512 = hashlib.sha512()
         self.size = 0
@@ -257,11 +277,38 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
         return content_type, total
 
 
+def retrying(opts: Options, on_retry: Callable[[str, float], None] | None = None,
+             stop: Callable[[RetryCallState], bool] | None = None) -> Retrying:
+    """The retry policy of every request of a source (page, playlist, segment, media).
+
+    Only `Transient` errors are retried, with exponential backoff, or the server's
+    Retry-After (capped by `retry_after_max`) when it sent one; at most `retries`
+    attempts unless `stop` (the media download's progress-aware rule) decides.
+    """
+    backoff = wait_exponential(multiplier=opts.backoff, max=opts.backoff_max)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, Transient) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), opts.retry_after_max)
+        return float(backoff(state))
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and state.next_action is not None:
+            on_retry(str(exc), state.next_action.sleep)
+
+    return Retrying(retry=retry_if_exception_type(Transient),
+                    stop=stop or stop_after_attempt(max(1, int(opts.retries))), wait=wait,
+                    before_sleep=before_sleep, reraise=True)
+
+
 def download(session: Session, url: str, folder: Path, opts: Options,
              progress: Callable[[int, int | None], None], lesson: str,
-             on_retry: Callable[[str, float], None] | None = None) -> Downloaded:
-    """Download `url` into the partial in `folder` (resuming one left by an earlier run)."""
-    part = _Partial(folder)
+             on_retry: Callable[[str, float], None] | None = None,
+             partial: str = PARTIAL_NAME) -> Downloaded:
+    """Download `url` into the partial `partial` in `folder` (resuming an earlier run's)."""
+    part = _Partial(folder, partial)
     part.load(url)
     attempts = 0
     stalled = 0  # consecutive failed attempts that did not get further than ever before
@@ -273,24 +320,9 @@ def download(session: Session, url: str, folder: Path, opts: Options,
         high_water = max(high_water, part.size)
         return stalled >= max(1, opts.retries)
 
-    backoff = wait_exponential(multiplier=opts.backoff, max=opts.backoff_max)
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        base = float(backoff(state))
-        if isinstance(exc, Transient) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), opts.retry_after_max)
-        return base
-
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if on_retry is not None and state.next_action is not None:
-            on_retry(str(exc), state.next_action.sleep)
-
     result: tuple[str, int | None] = ("", None)
     try:
-        for attempt in Retrying(retry=retry_if_exception_type(Transient), stop=stop, wait=wait,
-                                before_sleep=before_sleep, reraise=True):
+        for attempt in retrying(opts, on_retry, stop):
             with attempt:
                 attempts += 1
                 result = _attempt(session, url, part, opts, progress, lesson)
@@ -308,6 +340,23 @@ def download(session: Session, url: str, folder: Path, opts: Options,
                       head=part.head)
 
 
-def discard_partial(folder: Path) -> None:
-    """Remove a partial and its sidecar (after publishing or quarantining it)."""
-    _Partial(folder).discard()
+def partial_name(index: int) -> str:
+    """The partial file name of a lesson's source number `index` (0-based).
+
+    Why one per source: a later source that fails must not truncate the resumable partial
+    an earlier source left (the next run resumes it). Source 0 keeps the historical name, so
+    partials left by older versions are still resumed.
+    """
+    return PARTIAL_NAME if index == 0 else f"{PARTIAL_NAME}-{index + 1}"
+
+
+def discard_partial(folder: Path, name: str = PARTIAL_NAME) -> None:
+    """Remove one partial and its sidecar (after publishing or quarantining it)."""
+    _Partial(folder, name).discard()
+
+
+def discard_partials(folder: Path) -> None:
+    """Remove every source's partial (once the lesson is complete, none will be resumed)."""
+    for path in folder.glob(f"{PARTIAL_NAME}*"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

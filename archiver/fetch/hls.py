@@ -20,8 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from archiver.errors import FetchError, Location
 from archiver.fetch.download import (
     PARTIAL_NAME,
@@ -29,6 +27,7 @@ from archiver.fetch.download import (
     Options,
     check_media_start,
     discard_partial,
+    retrying,
 )
 from archiver.fetch.http import Session, Transient
 from archiver.fetch.resolve import best_variant, check_status, read_small
@@ -103,43 +102,55 @@ def _segment(session: Session, url: str, opts: Options) -> tuple[bytes, str]:
         return body, response.headers.get("content-type", "")
 
 
+def _playlist(session: Session, url: str, opts: Options,
+              on_retry: Callable[[str, float], None] | None) -> tuple[bytes, str]:
+    """Read a playlist under the same retry policy as the media (a 503/429 is transient)."""
+    for attempt in retrying(opts, on_retry):
+        with attempt:
+            body, _type, final = read_small(session, url, "playlist")
+    return body, final
+
+
 def download_hls(session: Session, url: str, folder: Path, opts: Options,
                  progress: Callable[[int, int | None], None],
-                 playlist: bytes | None = None) -> Downloaded:
-    """Download the best variant of the playlist at `url` into the partial file."""
+                 playlist: bytes | None = None, *, partial: str = PARTIAL_NAME,
+                 on_retry: Callable[[str, float], None] | None = None) -> Downloaded:
+    """Download the best variant of the playlist at `url` into the partial file `partial`."""
     if playlist is None:
-        body, _type, final = read_small(session, url, "playlist")
+        body, final = _playlist(session, url, opts, on_retry)
     else:
         body, final = playlist, url
     variant = best_variant(session, body, final)
     if variant is not None:
-        body, _type, final = read_small(session, variant, "playlist")
+        body, final = _playlist(session, variant, opts, on_retry)
     urls = segments(body.decode("utf-8", errors="replace"), final, session.lesson)
-    path = folder / PARTIAL_NAME
-    sidecar = folder / (PARTIAL_NAME + ".json")
+    path = folder / partial
+    sidecar = folder / (partial + ".json")
     folder.mkdir(parents=True, exist_ok=True)
     plan = hashlib.sha256("\n".join(urls).encode("utf-8")).hexdigest()
     done, size, rehashed = _resume_point(path, sidecar, final, plan)
     if done == 0:
-        discard_partial(folder)  # never continue another download's bytes
+        discard_partial(folder, partial)  # never continue another download's bytes
     sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-    if size:
-        with open(path, "rb") as prefix:
-            while block := prefix.read(1 << 20):
-                sha256.update(block)
-                sha512.update(block)
     attempts = 0
     fmp4 = body.find(b"#EXT-X-MAP") >= 0
     content_type = "video/mp4" if fmp4 else "video/mp2t"
     with open(path, "r+b" if size else "wb") as out:
+        # Cut back first, then hash exactly the kept prefix: a run killed after writing a
+        # segment but before its sidecar update leaves bytes that must be neither kept
+        # nor hashed.
         out.truncate(size)
+        left = size
+        while left and (block := out.read(min(left, 1 << 20))):
+            sha256.update(block)
+            sha512.update(block)
+            left -= len(block)
+        if left:
+            raise FetchError(f"{path.name}: partial shrank while resuming ({left} bytes "
+                             "missing)", Location(lesson=session.lesson))
         out.seek(size)
         for index, segment_url in enumerate(urls[done:], start=done):
-            for attempt in Retrying(retry=retry_if_exception_type(Transient),
-                                    stop=stop_after_attempt(max(1, opts.retries)),
-                                    wait=wait_exponential(multiplier=opts.backoff,
-                                                          max=opts.backoff_max),
-                                    reraise=True):
+            for attempt in retrying(opts, on_retry):
                 with attempt:
                     attempts += 1
                     data, seg_type = _segment(session, segment_url, opts)

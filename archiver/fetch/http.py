@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from archiver import __version__
-from archiver.errors import FetchError, Location
+from archiver.errors import FetchError, Location, TlsError
 from archiver.fetch import tls
 from archiver.model import TlsPolicy, utcnow
 
@@ -94,9 +94,15 @@ def _check_scheme(url: str, lesson: str) -> None:
 class Session:
     """An httpx client bound to one source's TLS policy, recording every exchange."""
 
-    def __init__(self, policy: TlsPolicy, lesson: str, timeout: float) -> None:
+    def __init__(self, policy: TlsPolicy, lesson: str, timeout: float,
+                 source_url: str | None = None) -> None:
         self.policy = policy
         self.lesson = lesson
+        # An https source under a checking policy must stay https on every hop (redirects,
+        # embedded media, playlists, segments): a plain http hop has no certificate to
+        # check, so the policy (and the evidence naming it) would silently not apply.
+        self.https_only = (source_url is not None and policy.mode != "insecure"
+                           and urlsplit(source_url).scheme.lower() == "https")
         self.guard = tls.TlsGuard(policy, lesson)
         self.exchanges: list[Exchange] = []
         self.client = httpx.Client(
@@ -112,6 +118,14 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL this source may not fetch: another scheme, or a TLS downgrade."""
+        _check_scheme(url, self.lesson)
+        if self.https_only and urlsplit(url).scheme.lower() == "http":
+            raise TlsError(f"{url}: downgrade to plain http refused under tls={self.policy} "
+                           "(the source is https; its TLS policy must hold on every request)",
+                           Location(lesson=self.lesson, key="sources.tls"))
 
     def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
         request = self.client.build_request("GET", url, headers=headers)
@@ -158,7 +172,7 @@ class Session:
 
         The exchange is appended to `self.exchanges`; the caller fills bytes and digests.
         """
-        _check_scheme(url, self.lesson)
+        self.check_url(url)
         exchange = Exchange(role=role, requested_url=url)
         self.exchanges.append(exchange)
         seen = {url}
@@ -174,7 +188,7 @@ class Session:
                     exchange.redirects.append({
                         "url": current, "status": response.status_code, "location": target,
                         "headers": dict(response.headers.items())})
-                    _check_scheme(target, self.lesson)
+                    self.check_url(target)
                     if target in seen:
                         raise FetchError(f"redirect loop: {target} was already visited "
                                          f"(from {url})",

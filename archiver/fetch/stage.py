@@ -22,7 +22,15 @@ from typing import Any
 
 from archiver.errors import ChecksumMismatch, FetchError, Location, TlsError
 from archiver.fetch import capture as cap
-from archiver.fetch.download import PARTIAL_NAME, Downloaded, Options, discard_partial, download
+from archiver.fetch.download import (
+    Downloaded,
+    Options,
+    discard_partial,
+    discard_partials,
+    download,
+    partial_name,
+    retrying,
+)
 from archiver.fetch.hls import download_hls
 from archiver.fetch.http import Session
 from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
@@ -66,10 +74,10 @@ def _stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _known_direct(folder: Path, url: str) -> bool:
+def _known_direct(folder: Path, partial: str, url: str) -> bool:
     """A partial from an earlier run of this very URL: resume it without probing again."""
     try:
-        state = json.loads((folder / (PARTIAL_NAME + ".json")).read_text("utf-8"))
+        state = json.loads((folder / (partial + ".json")).read_text("utf-8"))
     except (FileNotFoundError, ValueError):
         return False
     return bool(state.get("url") == url and state.get("kind") != "hls")
@@ -101,13 +109,19 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     def on_retry(message: str, wait: float) -> None:
         log.warning("retry", lesson=lesson.id, stage=STAGE, message=message, wait=round(wait, 2))
 
-    with Session(source.tls, lesson.id, opts.timeout) as session:
-        res: Resolution = resolve(session, source.url, _known_direct(folder, source.url))
+    with Session(source.tls, lesson.id, opts.timeout, source.url) as session:
+        partial = partial_name(index)
+        known = _known_direct(folder, partial, source.url)
+        for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too
+            with attempt:
+                res: Resolution = resolve(session, source.url, known)
         log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url)
         if res.protocol == "m3u8":
-            got = download_hls(session, res.media_url, folder, opts, progress, res.playlist)
+            got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
+                               partial=partial, on_retry=on_retry)
         else:
-            got = download(session, res.media_url, folder, opts, progress, lesson.id, on_retry)
+            got = download(session, res.media_url, folder, opts, progress, lesson.id, on_retry,
+                           partial)
         tls = session.guard.evidence
         ext = ".ts" if res.protocol == "m3u8" and got.content_type == "video/mp2t" else \
             media_extension(res.media_url, got.content_type, got.head)
@@ -129,7 +143,7 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
             record = cap.build_capture(lesson, source, index, attempts,
                                        session.exchanges, tls, media, started, ended, extra)
             target = _quarantine(ctx, lesson, got, ext, record)
-            discard_partial(folder)
+            discard_partial(folder, partial)
             raise ChecksumMismatch(
                 f"{res.media_url}: sha256 {got.sha256} does not match the manifest pin "
                 f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
@@ -143,7 +157,7 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         attempts.append(here)
         final = folder / f"original{ext}"
         publish_file(got.path, final)
-        discard_partial(folder)
+        discard_partials(folder)  # the lesson is complete: no source's partial is needed
         for stale in folder.glob("original.*"):
             if stale != final:
                 stale.unlink()
@@ -192,6 +206,7 @@ def _combined(lesson: Lesson, errors: list[FetchError]) -> FetchError:
 
 def run(lesson: Lesson, ctx: Context) -> StageResult:
     """Fetch one lesson (see the module docstring); raises FetchError subclasses on failure."""
+    opts = Options.from_ctx(ctx.options)  # bad options are refused before anything else
     fp = lesson_fingerprint(lesson)
     if not ctx.force:
         previous = ctx.store.reusable(lesson.id, STAGE, fp)
@@ -206,7 +221,6 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
                              tool_versions=cap.tool_versions())
         ctx.store.save_result(result)
         return result
-    opts = Options.from_ctx(ctx.options)
     folder = ctx.store.stage_dir(lesson.id, STAGE)
     folder.mkdir(parents=True, exist_ok=True)
     attempts: list[dict[str, Any]] = []

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver.fetch.download import CONTENT_RANGE
 from archiver.fetch.http import Exchange
 from archiver.store import atomic_open
 
@@ -56,6 +57,20 @@ def _status(code: int, reason: str) -> str:
     return f"{code} {reason}".strip()
 
 
+def _payload_start(exchange: Exchange) -> int:
+    """Where this exchange's payload starts in the resource, from the exchange alone.
+
+    Why not a running total over exchanges: a 200 after a cut (the content changed, or the
+    server ignored Range) restarts at zero, and a run resumed from an earlier run's partial
+    starts with a 206 at that offset; only the response itself says where its bytes belong.
+    """
+    if exchange.status == 206:
+        match = CONTENT_RANGE.match(exchange.headers.get("content-range", ""))
+        if match is not None:
+            return int(match.group(1))
+    return 0
+
+
 def write_warc(path: Path, exchanges: Iterable[Exchange], *, tls: dict[str, Any] | None,
                tools: dict[str, str], media_file: str | None, media_url: str | None,
                media_sha256: str | None, inline_media: Path | None = None,
@@ -73,7 +88,6 @@ def write_warc(path: Path, exchanges: Iterable[Exchange], *, tls: dict[str, Any]
         }))
         final_media = next((e for e in reversed(exchanges)
                             if e.role == "media" and e.status in (200, 206)), None)
-        offset = 0
         for exchange in exchanges:
             for hop in exchange.redirects:
                 writer.write_record(_request(writer, hop["url"], exchange.raw_request))
@@ -95,8 +109,8 @@ def write_warc(path: Path, exchanges: Iterable[Exchange], *, tls: dict[str, Any]
                 continue
             extra = {"WARC-Truncated": "length" if exchange.outcome == "ok" else "disconnect"}
             if exchange.role in ("media", "segment") and exchange.bytes:
-                extra["WARC-Payload-Range"] = f"bytes {offset}-{offset + exchange.bytes - 1}"
-                offset += exchange.bytes
+                start = _payload_start(exchange)
+                extra["WARC-Payload-Range"] = f"bytes {start}-{start + exchange.bytes - 1}"
             if exchange is final_media and media_sha256 and media_url:
                 continue  # the complete media gets its revisit record below
             writer.write_record(writer.create_warc_record(

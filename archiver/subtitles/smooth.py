@@ -148,25 +148,21 @@ def smooth_reading_speed(cues: list[Cue], speech: Sequence[tuple[float, float]],
                          limit: float | None, mode: Mode) -> int:
     """Move cue edges (bounded, see the module's docstring) so fewer cues are read too fast.
 
-    `speech`: each cue's (onset, end of speech) before display timing. Cues of the "en"
-    track without English are not shown there, so they neither move nor constrain. Returns
-    how many cue edges moved."""
+    `speech`: each cue's (onset, end of speech) before display timing. A cue of the "en"
+    track without English (not written there) has nothing to read: it may give its time
+    away down to the minimum duration, but keeps its place. Returns how many edges moved."""
     if mode == "zh" or len(cues) == 0:
         return 0
-    shown = [k for k, c in enumerate(cues) if c.en or mode != "en"]
-    subset = [cues[k] for k in shown]
-    spans = [speech[k] for k in shown]
-    fixed = [k == 0 or subset[k].paragraph != subset[k - 1].paragraph
-             for k in range(len(subset))]
-    lim = _Limits(subset, spans, limit if limit is not None else math.inf, fixed)
-    loads = [need(c, mode) for c in subset]
-    before = [(c.start, c.end) for c in subset]
+    fixed = [k == 0 or cues[k].paragraph != cues[k - 1].paragraph for k in range(len(cues))]
+    lim = _Limits(cues, speech, limit if limit is not None else math.inf, fixed)
+    loads = [need(c, mode) for c in cues]
+    before = [(c.start, c.end) for c in cues]
     for _ in range(PASSES):
         moved = False
-        for i, cue in enumerate(subset):
-            following = subset[i + 1] if i + 1 < len(subset) else None
+        for i, cue in enumerate(cues):
+            following = cues[i + 1] if i + 1 < len(cues) else None
             moved |= _step(cue, following, i, lim, loads)
         if not moved:
             break
     return sum((abs(c.start - s) > 1e-9) + (abs(c.end - e) > 1e-9)
-               for c, (s, e) in zip(subset, before, strict=True))
+               for c, (s, e) in zip(cues, before, strict=True))

@@ -171,7 +171,7 @@ def rehash(source: Source, lesson_id: str, url: str, expected: str | None, max_b
     digest = hashlib.sha256()
     total = 0
     try:
-        with Session(source.tls, lesson_id, timeout) as session, \
+        with Session(source.tls, lesson_id, timeout, source.url) as session, \
                 session.get(url, "rehash") as (response, _exchange):
             if response.status_code >= 400:
                 return {"expected": expected, "actual": None, "bytes": 0, "match": False,
