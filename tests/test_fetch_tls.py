@@ -116,8 +116,9 @@ def test_pin_match_proceeds_without_chain_validation(
     assert media.read_bytes() == tiny_media.read_bytes()
 
 
-def test_pin_mismatch_is_refused_before_any_body(
+def test_pin_mismatch_is_refused_at_the_handshake_before_any_request(
         cert_factory: Certs, serve: Serve, tiny_media: Path, tmp_path: Path) -> None:
+    """A possible interceptor learns nothing: not even the request line reaches it."""
     pinned = cert_factory("self-signed")
     served = cert_factory("untrusted")  # another certificate: possible interception
     server = _site(serve, served, tiny_media)
@@ -128,7 +129,7 @@ def test_pin_mismatch_is_refused_before_any_body(
     assert caught.value.evidence is not None
     assert caught.value.evidence["sha256_fingerprint"] == served.fingerprint
     assert caught.value.evidence["pin_matched"] is False
-    assert _media_requests(server) == []
+    assert server.requests == []
     assert not list(ctx.store.stage_dir("l1", "fetch").glob("original*"))
 
 

@@ -24,6 +24,7 @@ import httpx
 from archiver import __version__
 from archiver.errors import FetchError, Location, TlsError
 from archiver.fetch import tls
+from archiver.fetch.handshake import checking_transport
 from archiver.model import TlsPolicy, utcnow
 
 MAX_REDIRECTS = 10
@@ -105,10 +106,16 @@ class Session:
                            and urlsplit(source_url).scheme.lower() == "https")
         self.guard = tls.TlsGuard(policy, lesson)
         self.exchanges: list[Exchange] = []
+        context = tls.client_context(policy)
         self.client = httpx.Client(
-            verify=tls.client_context(policy), timeout=httpx.Timeout(timeout),
+            verify=context, timeout=httpx.Timeout(timeout),
+            transport=checking_transport(context, self._check_handshake),
             follow_redirects=False, trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+
+    def _check_handshake(self, ssl_object: Any, host: str, port: int) -> None:
+        """The source's policy, applied before the first request on a new connection."""
+        self.guard.check(ssl_object, f"https://{host}:{port}", host, port)
 
     def close(self) -> None:
         self.client.close()

@@ -1,0 +1,77 @@
+"""Judge a source's certificate during the TLS handshake, before any request is sent.
+
+Why: under `pin` (and `insecure`) the SSLContext cannot validate anything itself, so without
+this the pin would be checked only when a response arrives: the request line and headers would
+already have gone to a server that may be an interceptor. httpcore's documented extension
+point, a `NetworkBackend`, lets us wrap `start_tls`: the peer certificate is handed to the
+source's `TlsGuard` right after the handshake, and a refusal closes the connection before a
+single byte of HTTP is written. httpx exposes no argument for a backend, so the transport's
+connection pool is rebuilt with it (`HTTPTransport._pool`; if that attribute ever disappears,
+the per-response check in `Session._send` still refuses before any body is read).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+Check = Callable[[Any, str, int], None]  # (ssl_object, host, port); raises to refuse
+
+
+class _CheckedStream(httpcore.NetworkStream):
+    """A TCP stream whose TLS upgrade is followed by the source's certificate check."""
+
+    def __init__(self, inner: httpcore.NetworkStream, host: str, port: int,
+                 check: Check) -> None:
+        self._inner, self._host, self._port, self._check = inner, host, port, check
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        upgraded = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        try:
+            self._check(upgraded.get_extra_info("ssl_object"), self._host, self._port)
+        except BaseException:
+            upgraded.close()
+            raise
+        return upgraded
+
+
+class _CheckingBackend(httpcore.NetworkBackend):
+    def __init__(self, check: Check) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._check = check
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _CheckedStream(stream, host, port, self._check)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def checking_transport(ssl_context: ssl.SSLContext, check: Check) -> httpx.HTTPTransport:
+    """An httpx transport whose new TLS connections are judged by `check` at handshake."""
+    transport = httpx.HTTPTransport(verify=ssl_context, trust_env=False)
+    if isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context, network_backend=_CheckingBackend(check),
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+    return transport
