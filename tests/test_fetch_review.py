@@ -13,7 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_fetch_support import capture, context, hls_resources, hls_segments, lesson, page
+from test_fetch_support import (
+    MB,
+    capture,
+    context,
+    fake_mp4,
+    hls_resources,
+    hls_segments,
+    lesson,
+    page,
+)
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
@@ -24,12 +33,7 @@ from archiver.store import TEMP_MARK
 
 Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]
-MB = 1 << 20
 
-
-def fake_mp4(size: int, seed: int = 1) -> bytes:
-    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-    return head + hashlib.shake_256(seed.to_bytes(4, "big")).digest(size - len(head))
 
 
 def _sha(data: bytes) -> str:

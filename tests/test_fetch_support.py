@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -16,6 +17,15 @@ from archiver.store import Store
 
 FAST = {"retries": 3, "timeout": 5.0, "backoff": 0.01, "backoff_max": 0.05,
         "max_bytes": 64 << 20}
+
+
+MB = 1 << 20
+
+
+def fake_mp4(size: int, seed: int = 1) -> bytes:
+    """Bytes that start like an MP4 (ftyp box) followed by noise: cheap large 'media'."""
+    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    return head + hashlib.shake_256(seed.to_bytes(4, "big")).digest(size - len(head))
 
 
 def policy(spec: str) -> TlsPolicy:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_fetch_support import capture, context, events, lesson
+from test_fetch_support import MB, capture, context, events, fake_mp4, lesson
 
 from archiver.demo.certs import CertSet
 from archiver.demo.server import Fault, MediaServer, Resource
@@ -20,13 +20,7 @@ from archiver.store import TEMP_MARK
 
 Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]
-MB = 1 << 20
 
-
-def fake_mp4(size: int, seed: int = 1) -> bytes:
-    """Bytes that start like an MP4 (ftyp box) followed by noise: cheap large 'media'."""
-    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-    return head + hashlib.shake_256(seed.to_bytes(4, "big")).digest(size - len(head))
 
 
 BODY = fake_mp4(3 * MB)
