@@ -12,7 +12,8 @@ JOBS ?= 2
 RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg
 TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mkvtoolnix \
 	mediainfo:mediainfo curl:curl openssl:openssl strace:strace \
-	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
+	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
+	libatomic.so.1:libatomic1
 
 .PHONY: all archive test demo verify bench lint tools test-tools clean
 all: archive

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the external programs a target needs exist.
-# Usage: scripts/ensure-tools.sh COMMAND:DEBIAN_PACKAGE ...   (COMMAND may be an absolute path
-# of a file the package installs, e.g. a font)
+# Usage: scripts/ensure-tools.sh COMMAND:DEBIAN_PACKAGE ...   (COMMAND may also be an absolute
+# path of a file the package installs, e.g. a font, or a shared library name such as
+# libatomic.so.1, looked up with ldconfig)
 # Installs Debian's package for each missing command when apt is usable (root + apt-get);
 # otherwise prints one line saying what to install and fails.
 set -euo pipefail
@@ -10,6 +11,8 @@ for pair in "$@"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if [[ $cmd == /* ]]; then
     [ -e "$cmd" ] || missing_pkgs+=("$pkg")
+  elif [[ $cmd == lib*.so* ]]; then
+    /sbin/ldconfig -p | grep -qF "$cmd " || missing_pkgs+=("$pkg")
   else
     command -v "$cmd" >/dev/null 2>&1 || missing_pkgs+=("$pkg")
   fi
