@@ -19,7 +19,8 @@ instant the finished bag is renamed into place):
   bytes, media streams, or completeness for files that carry the time of the run), and the
   catalog's digests match the files.
 
-The RNG seed is printed; rerun a failure with ARCHIVER_STRESS_SEED=<seed>.
+The RNG seed is printed; rerun a failure with ARCHIVER_STRESS_SEED=<seed>. With CI set, the
+seed is fixed (417174) unless ARCHIVER_STRESS_SEED says otherwise.
 """
 
 from __future__ import annotations
@@ -162,7 +163,10 @@ def _run_trial(trial: Trial, manifest: Path, output: Path, reference: dict[str, 
 def test_sigkill_at_random_moments_then_rerun_gives_the_same_archive(
         served: tuple[DemoSetup, Path], tmp_path: Path) -> None:
     _setup, manifest = served
-    seed = int(os.environ.get("ARCHIVER_STRESS_SEED", time.time_ns() % 1_000_000))
+    # CI repeats one known plan (kill timing still varies with load); elsewhere every run
+    # explores new moments
+    default = 417174 if os.environ.get("CI") else time.time_ns() % 1_000_000
+    seed = int(os.environ.get("ARCHIVER_STRESS_SEED", default))
     print(f"crash trials: seed {seed} (ARCHIVER_STRESS_SEED={seed} repeats them)")
     rng = random.Random(seed)
 
