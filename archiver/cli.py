@@ -114,14 +114,7 @@ def build_parser(modules: dict[str, ModuleType] | None = None) -> argparse.Argum
 
 
 def _load_modules() -> dict[str, ModuleType]:
-    modules = {}
-    for name, path in MODULE_COMMANDS.items():
-        try:
-            modules[name] = importlib.import_module(path)
-        except ModuleNotFoundError as exc:  # only while a command is being built
-            if exc.name is None or not path.startswith(exc.name):
-                raise
-    return modules
+    return {name: importlib.import_module(path) for name, path in MODULE_COMMANDS.items()}
 
 
 def _run_stages(args: argparse.Namespace, log: EventLog, modules: dict[str, ModuleType]) -> int:
@@ -133,7 +126,7 @@ def _run_stages(args: argparse.Namespace, log: EventLog, modules: dict[str, Modu
         ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs,
                       force=args.force, options=options)
         outcomes = run_stages(lessons, STAGE_COMMANDS[args.command][1], ctx)
-        if args.command == "archive" and "publish" in modules:
+        if args.command == "archive":
             publish_result = modules["publish"].publish_site(ctx)
             outcomes.setdefault("(site)", []).append(publish_result)
     print_table(outcome_rows(outcomes))
