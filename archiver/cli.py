@@ -138,7 +138,7 @@ def _status(args: argparse.Namespace) -> int:
     store = Store(args.output)
     outcomes: dict[str, list[StageResult]] = {}
     for lesson in select(manifest, args.only, fail=UsageError):
-        outcomes[lesson.id] = [r for stage in (*ARCHIVE_CHAIN,)
+        outcomes[lesson.id] = [r for stage in ARCHIVE_CHAIN
                                if (r := store.load_result(lesson.id, stage)) is not None]
     print_table(outcome_rows(outcomes, show_missing=True))
     return 0

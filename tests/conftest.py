@@ -18,6 +18,15 @@ import pytest
 from archiver.demo.certs import CertSet, make_certs
 from archiver.demo.server import MediaServer, Resource
 
+# a two-paragraph lesson (the first sentences of lesson 13) for short end-to-end runs
+SHORT_TRANSCRIPT = """00:05
+Building Digital China is a crucial engine, and a powerful pillar.
+建设数字中国是数字时代推进中国式现代化的重要引擎,是构筑国家竞争新优势的有力支撑。
+00:13
+In 2022 alone, the state released 38 laws and documents.
+仅2022年,国家正式发布的法律、部门规章以及配套规范文件就达38项。
+"""
+
 
 def make_media(path: Path, seconds: float = 3.0, size: str = "160x90", rate: int = 25) -> Path:
     """An H.264 + AAC MP4 of `seconds` (test pattern and a tone), made by ffmpeg."""

@@ -27,19 +27,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from conftest import SHORT_TRANSCRIPT
+
 from archiver.demo.command import DemoSetup, prepare
 from archiver.demo.manifest import lesson_table, toml_dumps
 from archiver.store import TEMP_MARK
 from archiver.store import sha256_file as sha256
 
 LESSON_ID = "short-13"
-TRANSCRIPT = """00:05
-Building Digital China is a crucial engine, and a powerful pillar.
-建设数字中国是数字时代推进中国式现代化的重要引擎,是构筑国家竞争新优势的有力支撑。
-00:13
-In 2022 alone, the state released 38 laws and documents.
-仅2022年,国家正式发布的法律、部门规章以及配套规范文件就达38项。
-"""
+TRANSCRIPT = SHORT_TRANSCRIPT
 MANIFEST = """[series]
 id = "stress-series"
 title = { en = "Stress series", zh = "数字中国建设系列" }

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import SHORT_TRANSCRIPT
 from cryptography import x509
 
 from archiver.cli import main as cli_main
@@ -25,13 +26,7 @@ from archiver.demo.certs import cached_certs, leaf_fingerprint
 from archiver.demo.command import DemoSetup, prepare, serving, start_server
 from archiver.manifest import load_manifest
 
-TRANSCRIPT = """00:05
-Building Digital China is a crucial engine, and a powerful pillar.
-建设数字中国是数字时代推进中国式现代化的重要引擎,是构筑国家竞争新优势的有力支撑。
-00:13
-In 2022 alone, the state released 38 laws and documents.
-仅2022年,国家正式发布的法律、部门规章以及配套规范文件就达38项。
-"""
+TRANSCRIPT = SHORT_TRANSCRIPT
 MANIFEST = """[series]
 id = "demo-series"
 title = { en = "Short \\"demo\\" series", zh = "数字中国建设系列" }

@@ -120,14 +120,20 @@ def _text(value: Any, path: Path, lesson: str, key: str) -> str:
     return value
 
 
-def load_paragraphs(path: Path, lesson: str) -> list[Paragraph]:
+def _objects(path: Path, lesson: str, shape: str) -> list[dict[str, Any]]:
+    """The JSON list of objects in `path`; anything else is a PublishError naming the item."""
     data = read_json(path, lesson)
     if not isinstance(data, list):
-        raise PublishError("expected a list of {start, end, en, zh}", Location(path, lesson=lesson))
-    out = []
+        raise PublishError(f"expected a list of {shape}", Location(path, lesson=lesson))
     for i, item in enumerate(data):
         if not isinstance(item, dict):
             raise PublishError("expected an object", Location(path, lesson=lesson, key=f"[{i}]"))
+    return data
+
+
+def load_paragraphs(path: Path, lesson: str) -> list[Paragraph]:
+    out = []
+    for i, item in enumerate(_objects(path, lesson, "{start, end, en, zh}")):
         start = _seconds(item.get("start"), path, lesson, f"[{i}].start")
         end = _seconds(item.get("end"), path, lesson, f"[{i}].end")
         if end < start:
@@ -139,13 +145,8 @@ def load_paragraphs(path: Path, lesson: str) -> list[Paragraph]:
 
 
 def load_chapters(path: Path, lesson: str) -> list[Chapter]:
-    data = read_json(path, lesson)
-    if not isinstance(data, list):
-        raise PublishError("expected a list of {start, end, title}", Location(path, lesson=lesson))
     out = []
-    for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise PublishError("expected an object", Location(path, lesson=lesson, key=f"[{i}]"))
+    for i, item in enumerate(_objects(path, lesson, "{start, end, title}")):
         out.append(Chapter(_seconds(item.get("start"), path, lesson, f"[{i}].start"),
                            _seconds(item.get("end", item.get("start")), path, lesson,
                                     f"[{i}].end"),

@@ -25,12 +25,18 @@ from archiver.verify.discover import find_bags, load_bag
 from archiver.verify.events import record, recover_interrupted_append
 from archiver.verify.fixity import PackageCheck, bag_oxum, judge, lesson_of, plan, summary_note
 from archiver.verify.hashing import HashTask, hash_many
-from archiver.verify.report import human_size, keep_report, post_report, tool_info, write_json
+from archiver.verify.report import (
+    add_report_arguments,
+    human_size,
+    keep_report,
+    post_report,
+    tool_info,
+    write_json,
+)
 
 HELP = "check every package's fixity (checksums, completeness, optionally decodability)"
 NEEDS_MANIFEST = False
 SCHEMA = "lesson-archiver/verify/1"
-DEFAULT_KEEP = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,13 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="completeness and Payload-Oxum only (no payload checksums)")
     parser.add_argument("--deep", action="store_true",
                         help="also decode master and access copies with ffmpeg, counting errors")
-    parser.add_argument("--json", type=Path, metavar="FILE",
-                        help="write the machine-readable report to FILE ('-' for stdout)")
-    parser.add_argument("--report-url", metavar="URL",
-                        help="POST the JSON report to this URL (retried on transient errors)")
-    parser.add_argument("--keep", type=int, default=DEFAULT_KEEP, metavar="N",
-                        help="keep the last N reports of this kind in <output>/reports/ "
-                        "(0: store none); default: %(default)s")
+    add_report_arguments(parser, "verify")
     parser.add_argument("--no-event", action="store_true",
                         help="do not append PREMIS events (read-only check, e.g. of a backup)")
     parser.add_argument("--wait", action="store_true",

@@ -10,6 +10,7 @@ failures (connection errors, 5xx, 429) a bounded number of times.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 from pathlib import Path
@@ -44,6 +45,20 @@ def write_json(report: dict[str, Any], path: Path) -> None:
         print(to_text(report), end="")
         return
     atomic_write_text(path, to_text(report))
+
+
+DEFAULT_KEEP = 30
+
+
+def add_report_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
+    """--json, --report-url and --keep: the report options verify and check-sources share."""
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="write the machine-readable report to FILE ('-' for stdout)")
+    parser.add_argument("--report-url", metavar="URL",
+                        help="POST the JSON report to this URL (retried on transient errors)")
+    parser.add_argument("--keep", type=int, default=DEFAULT_KEEP, metavar="N",
+                        help=f"keep the last N {kind} reports in <output>/reports/ "
+                        "(0: store none); default: %(default)s")
 
 
 def keep_report(report: dict[str, Any], reports_dir: Path, kind: str, keep: int) -> Path | None:

@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from archiver.errors import UsageError
@@ -27,11 +26,16 @@ from archiver.report import print_table
 from archiver.store import Store
 from archiver.verify.certcheck import applies, check_certificate
 from archiver.verify.probe import drift, make_client, probe_url, rehash
-from archiver.verify.report import keep_report, post_report, tool_info, write_json
+from archiver.verify.report import (
+    add_report_arguments,
+    keep_report,
+    post_report,
+    tool_info,
+    write_json,
+)
 
 HELP = "check that each lesson's sources are still reachable, unchanged and well certified"
 SCHEMA = "lesson-archiver/check-sources/1"
-DEFAULT_KEEP = 30
 BAD_CERTIFICATE = ("changed", "newly-invalid")
 
 
@@ -42,13 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network timeout in seconds (connect and each read)")
     parser.add_argument("--max-bytes", type=int, default=8 << 30,
                         help="with --rehash, stop reading beyond this many bytes; default 8 GiB")
-    parser.add_argument("--json", type=Path, metavar="FILE",
-                        help="write the machine-readable report to FILE ('-' for stdout)")
-    parser.add_argument("--report-url", metavar="URL",
-                        help="POST the JSON report to this URL (retried on transient errors)")
-    parser.add_argument("--keep", type=int, default=DEFAULT_KEEP, metavar="N",
-                        help="keep the last N check-sources reports in <output>/reports/ "
-                        "(0: store none); default: %(default)s")
+    add_report_arguments(parser, "check-sources")
 
 
 def load_capture(store: Store, lesson_id: str) -> tuple[dict[str, Any] | None, str | None]:
