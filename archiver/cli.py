@@ -19,8 +19,15 @@ from archiver import __version__
 from archiver.errors import ArchiverError, UsageError
 from archiver.log import EventLog
 from archiver.manifest import load_manifest, select
-from archiver.model import StageResult
-from archiver.pipeline import ARCHIVE_CHAIN, Context, any_failed, run_stages
+from archiver.model import Details, StageResult
+from archiver.options import (
+    add_fetch_arguments,
+    add_publish_arguments,
+    add_subtitles_arguments,
+    from_args,
+    positive_int,
+)
+from archiver.pipeline import ARCHIVE_CHAIN, LESSON_CHAIN, Context, any_failed, run_stages
 from archiver.report import outcome_rows, print_table
 from archiver.store import Store
 
@@ -40,28 +47,6 @@ MODULE_COMMANDS = {
     "check-sources": "archiver.verify.sources",
     "demo": "archiver.demo.command",
 }
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1 (jobs, retries, byte limits)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a number > 0 (timeouts in seconds)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
 
 
 def _common(parser: argparse.ArgumentParser, manifest: bool = True) -> None:
@@ -97,12 +82,11 @@ def build_parser(modules: dict[str, ModuleType] | None = None) -> argparse.Argum
         p.add_argument("--wait", action="store_true",
                        help="wait for another run's lock instead of refusing")
         if "fetch" in _stages:
-            p.add_argument("--max-bytes", type=positive_int, default=8 << 30,
-                           help="refuse media larger than this many bytes; default: 8 GiB")
-            p.add_argument("--timeout", type=positive_float, default=30.0,
-                           help="network timeout in seconds (connect and each read)")
-            p.add_argument("--retries", type=positive_int, default=5,
-                           help="attempts per source on transient errors; default: %(default)s")
+            add_fetch_arguments(p)
+        if "subtitles" in _stages:
+            add_subtitles_arguments(p)
+        if "publish" in _stages:
+            add_publish_arguments(p)
     p = sub.add_parser("status", help="show every lesson's stage outcomes from the archive",
                        description="Show what the archive holds for each lesson.")
     _common(p)
@@ -117,18 +101,15 @@ def _load_modules() -> dict[str, ModuleType]:
     return {name: importlib.import_module(path) for name, path in MODULE_COMMANDS.items()}
 
 
-def _run_stages(args: argparse.Namespace, log: EventLog, modules: dict[str, ModuleType]) -> int:
+def _run_stages(args: argparse.Namespace, log: EventLog) -> int:
     manifest = load_manifest(args.manifest)
     lessons = select(manifest, args.only, fail=UsageError)
     store = Store(args.output)
-    options = {k: getattr(args, k) for k in ("max_bytes", "timeout", "retries") if hasattr(args, k)}
+    options = from_args(args)  # refuses invalid values before the lock is taken
     with store.locked(wait=args.wait):
         ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs,
                       force=args.force, options=options)
         outcomes = run_stages(lessons, STAGE_COMMANDS[args.command][1], ctx)
-        if args.command == "archive":
-            publish_result = modules["publish"].publish_site(ctx)
-            outcomes.setdefault("(site)", []).append(publish_result)
     print_table(outcome_rows(outcomes))
     return 1 if any_failed(outcomes) else 0
 
@@ -136,9 +117,9 @@ def _run_stages(args: argparse.Namespace, log: EventLog, modules: dict[str, Modu
 def _status(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     store = Store(args.output)
-    outcomes: dict[str, list[StageResult]] = {}
+    outcomes: dict[str, list[StageResult[Details]]] = {}
     for lesson in select(manifest, args.only, fail=UsageError):
-        outcomes[lesson.id] = [r for stage in ARCHIVE_CHAIN
+        outcomes[lesson.id] = [r for stage in LESSON_CHAIN
                                if (r := store.load_result(lesson.id, stage)) is not None]
     print_table(outcome_rows(outcomes, show_missing=True))
     return 0
@@ -154,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = EventLog(json_lines=args.json_log, debug=args.debug)
     try:
         if args.command in STAGE_COMMANDS:
-            return _run_stages(args, log, modules)
+            return _run_stages(args, log)
         if args.command == "status":
             return _status(args)
         return int(modules[args.command].run(args, log))

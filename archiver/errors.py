@@ -64,6 +64,10 @@ class LockError(ArchiverError):
     """Another run holds the output folder's lock."""
 
 
+class RecordError(ArchiverError):
+    """A stage record or hand-off file (state/*.json, transcript.json…) is malformed."""
+
+
 class FetchError(ArchiverError):
     """A source could not be fetched."""
 

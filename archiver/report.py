@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from typing import IO
 
-from archiver.model import StageResult
+from archiver.model import Details, StageResult
 
 
-def outcome_rows(outcomes: dict[str, list[StageResult]],
+def outcome_rows(outcomes: dict[str, list[StageResult[Details]]],
                  show_missing: bool = False) -> list[list[str]]:
     """One row per lesson: id, each stage's status, and the first error or warning."""
     rows = []

@@ -6,6 +6,7 @@ Layout under `--output` (default `output/`):
     lessons/<id>/subtitles/    <id>.zh-Hans.vtt, <id>.en.vtt, <id>.zh-Hans-en.vtt, SRTs, quality
     lessons/<id>/package/      <id>.mkv, <id>.mp4, provenance.json (package stage work files)
     lessons/<id>/state/        <stage>.json: the last StageResult of each stage
+    reports/<stage>.json       the last StageResult of a site stage (publish.json)
     packages/<id>/             the lesson's BagIt package (current version)
     quarantine/<id>/           bytes that failed a check, kept for inspection, never used
     reports/                   verify / check-sources / bench reports
@@ -29,10 +30,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from archiver.errors import ArchiverError, LockError, UsageError
-from archiver.model import StageResult
+from archiver.errors import ArchiverError, Location, LockError, RecordError, UsageError
+from archiver.model import Details, Output, StageResult
+
+D = TypeVar("D", bound=Details)
+SITE = "(site)"  # the `lesson` of site-level records (publish)
 
 LESSON_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 TEMP_MARK = ".tmp-"  # every temporary name contains this; nothing final ever does
@@ -199,36 +203,64 @@ class Store:
         return self.root / "site"
 
     # -- stage records ----------------------------------------------------------------------
-    def _record_path(self, lesson_id: str, stage: str) -> Path:
+    def record_path(self, lesson_id: str, stage: str) -> Path:
+        """Where a stage's last result is kept: `lessons/<id>/state/<stage>.json`, or
+        `reports/<stage>.json` for a site stage (lesson `(site)`)."""
+        if lesson_id == SITE:
+            return self.reports_dir / f"{stage}.json"
         return self.lesson_dir(lesson_id) / "state" / f"{stage}.json"
 
-    def load_result(self, lesson_id: str, stage: str) -> StageResult | None:
-        path = self._record_path(lesson_id, stage)
+    def read_result(self, lesson_id: str, stage: str) -> StageResult[Details] | None:
+        """The recorded result (None: none yet); a damaged record is a RecordError naming
+        the file and the key, for a stage that must not go on from it."""
+        path = self.record_path(lesson_id, stage)
+        where = Location(path, lesson=None if lesson_id == SITE else lesson_id)
         try:
-            return StageResult.from_json(json.loads(path.read_text("utf-8")))
+            data = json.loads(path.read_text("utf-8"))
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError) as exc:  # a damaged record means "redo the stage"
-            del exc
+        except (OSError, ValueError) as exc:
+            raise RecordError(f"cannot read the {stage} record: {exc}", where) from None
+        return StageResult.from_json(data, where)
+
+    def load_result(self, lesson_id: str, stage: str) -> StageResult[Details] | None:
+        """The recorded result, or None when there is none or it is damaged (a damaged
+        record means "redo the stage")."""
+        try:
+            return self.read_result(lesson_id, stage)
+        except RecordError:
             return None
 
-    def save_result(self, result: StageResult) -> None:
-        atomic_write_json(self._record_path(result.lesson, result.stage), result.to_json())
+    def load_details(self, lesson_id: str, kind: type[D]) -> StageResult[D] | None:
+        """The result of the stage whose details are `kind` (e.g. FetchDetails), typed; a
+        damaged record is a RecordError (a later stage reads it: say where it is wrong)."""
+        result = self.read_result(lesson_id, kind.STAGE)
+        if result is None:
+            return None
+        return result.typed(kind, Location(self.record_path(lesson_id, kind.STAGE),
+                                           lesson=lesson_id, key="details"))
 
-    def reusable(self, lesson_id: str, stage: str, fp: str) -> StageResult | None:
+    def save_result(self, result: StageResult[Any]) -> None:
+        atomic_write_json(self.record_path(result.lesson, result.stage), result.to_json())
+
+    def reusable(self, lesson_id: str, stage: str, fp: str) -> StageResult[Details] | None:
         """The recorded result when it succeeded from the same inputs and its outputs exist."""
         result = self.load_result(lesson_id, stage)
-        if result is None or result.status not in ("ok", "unchanged") or result.fingerprint != fp:
+        if result is None or not result.succeeded or result.fingerprint != fp:
             return None
-        base = self.lesson_dir(lesson_id)
-        for out in result.outputs:
+        return result if self.outputs_intact(lesson_id, result.outputs) else None
+
+    def outputs_intact(self, lesson_id: str, outputs: list[Output]) -> bool:
+        """Whether every recorded output still exists with its recorded size."""
+        base = self.root if lesson_id == SITE else self.lesson_dir(lesson_id)
+        for out in outputs:
             target = self.root / out.path if out.path.startswith("packages/") else base / out.path
             try:
                 if target.stat().st_size != out.bytes:
-                    return None
+                    return False
             except FileNotFoundError:
-                return None
-        return result
+                return False
+        return True
 
     # -- run lock ---------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -69,10 +69,11 @@ def _serve(media: Path, certs_dir: Path) -> None:
     plain.stop()
 
 
-def _ours(url: str, ca: Path | None, root: Path) -> tuple[float, dict[str, Any], dict[str, int]]:
+def _ours(url: str, ca: Path | None, root: Path) -> tuple[float, Any, dict[str, int]]:
     from archiver.fetch.stage import run
     from archiver.log import EventLog
     from archiver.model import Bilingual, Lesson, Manifest, Series, Source, TlsPolicy
+    from archiver.options import FetchOptions, Options
     from archiver.pipeline import Context
     from archiver.store import Store
 
@@ -85,7 +86,8 @@ def _ours(url: str, ca: Path | None, root: Path) -> tuple[float, dict[str, Any],
     os.sync()  # start from a clean page cache state (no other file's writeback pending)
     ctx = Context(store=Store(root), manifest=manifest,
                   log=EventLog(stream=io.StringIO(), progress=False),
-                  options={"timeout": 60.0, "retries": 2, "max_bytes": 1 << 40}, force=True)
+                  options=Options(fetch=FetchOptions(timeout=60.0, retries=2,
+                                                     max_bytes=1 << 40)), force=True)
     before = _io_counters()
     cpu = time.process_time()  # all threads of this process (network, hashers, writer)
     started = time.perf_counter()
@@ -134,7 +136,7 @@ def run(workdir: Path) -> list[dict[str, Any]]:
         theirs: list[float] = []
         durable: list[float] = []
         tls_reads: dict[str, int] = {}
-        details: dict[str, Any] = {}
+        details: Any = None
         ours_cpu: list[float] = []
         curl_cpu: list[float] = []
         for _round in range(ROUNDS):
@@ -149,10 +151,10 @@ def run(workdir: Path) -> list[dict[str, Any]]:
         with open(workdir / "curl.mp4", "rb") as handle:
             while block := handle.read(1 << 20):
                 expected.update(block)
-        assert details["sha256"] == expected.hexdigest(), "fetch and curl disagree"
+        assert details.sha256 == expected.hexdigest(), "fetch and curl disagree"
         # plain HTTP: socket data arrives via recv() and is not in rchar, so rchar = files
         _elapsed, plain_details, reads = _ours(plain_url, None, workdir / "out")
-        assert plain_details["sha256"] == details["sha256"]
+        assert plain_details.sha256 == details.sha256
     finally:
         if child.stdin is not None:
             child.stdin.close()

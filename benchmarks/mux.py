@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver.package import chapters, mux, probe
-from archiver.package.inputs import TRACK_SPECS, Chapter, Track
+from archiver.model import TRACKS, Bilingual, Chapter, Track
 
 SECONDS = 643
 REPEAT = 3
@@ -51,7 +51,7 @@ def _tracks(workdir: Path) -> list[Track]:
              "en": "Digital China &lt;line {n}&gt; &amp; planning",
              "zh-Hans-en": "数字中国 {n}\n<lang en>Digital China {n}</lang>"}
     tracks = []
-    for spec in TRACK_SPECS:
+    for spec in TRACKS:
         cues = [f"{_stamp(t)} --> {_stamp(t + 3.5)}\n{texts[spec.key].format(n=i)}"
                 for i, t in enumerate(range(2, SECONDS - 4, 4))]
         path = workdir / f"bench.{spec.key}.vtt"
@@ -83,7 +83,8 @@ def run(workdir: Path) -> list[dict[str, Any]]:
     workdir.mkdir(parents=True, exist_ok=True)
     original = _media(workdir)
     tracks = _tracks(workdir)
-    chapter_list = [Chapter(i * 107.0, min((i + 1) * 107.0, SECONDS), f"Part {i}", f"第{i}部分")
+    chapter_list = [Chapter(i * 107.0, min((i + 1) * 107.0, SECONDS),
+                            Bilingual(en=f"Part {i}", zh=f"第{i}部分"))
                     for i in range(6)]
     tags = {"title": "数字中国建设系列之十三", "title-eng": "Lesson 13", "archived_at": "bench"}
     meta = workdir / "bench.ffmeta"
@@ -117,7 +118,7 @@ def run(workdir: Path) -> list[dict[str, Any]]:
     def check_both() -> None:
         problems.clear()
         for kind, job in jobs.items():
-            exp = probe.Expected(kind, tracks, [c.title for c in chapter_list],  # type: ignore[arg-type]
+            exp = probe.Expected(kind, tracks, [c.label for c in chapter_list],  # type: ignore[arg-type]
                                  tags, attachment if kind == "mkv" else None)
             problems.extend(probe.check(job.output, original, exp, workdir, orig_info,
                                         hashes).problems)

@@ -54,6 +54,7 @@ def run(workdir: Path) -> list[dict[str, Any]]:
     from archiver.demo.command import prepare, serving
     from archiver.log import EventLog
     from archiver.manifest import load_manifest
+    from archiver.model import FetchDetails
     from archiver.pipeline import Context
     from archiver.store import Store
     from archiver.subtitles.stage import run as subtitles_stage
@@ -69,9 +70,9 @@ def run(workdir: Path) -> list[dict[str, Any]]:
     manifest = load_manifest(manifest_path)
     lesson = manifest.lesson(LESSON)
     store = Store(output)
-    record = store.load_result(LESSON, "fetch")
-    assert record is not None
-    media = store.lesson_dir(LESSON) / record.details["media"]
+    record = store.load_details(LESSON, FetchDetails)
+    assert record is not None and record.details is not None
+    media = store.lesson_dir(LESSON) / record.details.media
     ctx = Context(store=store, manifest=manifest, force=True,
                   log=EventLog(stream=io.StringIO(), progress=False))
     bare = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-i", str(media), "-map", "0:a:0",
@@ -95,7 +96,7 @@ def run(workdir: Path) -> list[dict[str, Any]]:
     quality = json.loads((store.stage_dir(LESSON, "subtitles") / "quality.json").read_text())
     timing = quality.get("timing", {})
     info = {"media_seconds": timing.get("media_duration"), "timing": timing.get("source"),
-            "pauses": timing.get("pauses"), "cues": result.details.get("cues"),
+            "pauses": timing.get("pauses"), "cues": result.details.cues if result.details else None,
             "stage_command": result.commands[0] if result.commands else None}
     if timing.get("source") != "audio-snapped":
         raise RuntimeError(f"pause detection was not used: {timing}")

@@ -16,6 +16,7 @@ from archiver.demo.server import Fault, MediaServer, Resource
 from archiver.errors import ChecksumMismatch, FetchError, NoMediaError
 from archiver.fetch.stage import run
 from archiver.fetch.warc import sha256_label
+from archiver.model import SourceRecord
 from archiver.pipeline import run_stages
 from archiver.store import TEMP_MARK
 
@@ -40,16 +41,21 @@ def test_page_is_resolved_and_evidence_files_are_complete(
     result = run(lesson("l1", (server.url("/lesson"), f"pin:sha256:{certs.fingerprint}")), ctx)
     body = tiny_media.read_bytes()
     d = result.details
-    assert d["media"] == "fetch/original.mp4"
-    assert (d["bytes"], d["sha256"]) == (len(body), _sha(body))
-    assert d["sha512"] == hashlib.sha512(body).hexdigest()
-    assert d["page_url"] == server.url("/lesson")
-    assert d["media_url"] == server.url("/media/a.mp4")
-    assert d["content_type"] == "video/mp4"
-    assert (d["capture"], d["warc"]) == ("fetch/capture.json", "fetch/capture.warc.gz")
-    assert d["source"] == {"url": server.url("/lesson"), "kind": "original",
-                           "tls": f"pin:sha256:{certs.fingerprint}", "description": ""}
-    assert d["resolution"]["tracks"] == {"zh-Hans": [server.url("/zh.vtt")]}
+    assert d is not None and d.media == "fetch/original.mp4"
+    assert (d.bytes, d.sha256) == (len(body), _sha(body))
+    assert d.sha512 == hashlib.sha512(body).hexdigest()
+    assert d.page_url == server.url("/lesson")
+    assert d.media_url == server.url("/media/a.mp4")
+    assert d.content_type == "video/mp4"
+    assert (d.capture, d.warc) == ("fetch/capture.json", "fetch/capture.warc.gz")
+    assert d.source == SourceRecord(url=server.url("/lesson"), kind="original",
+                                    tls=f"pin:sha256:{certs.fingerprint}", description="")
+    assert d.resolution is not None
+    assert d.resolution.tracks == {"zh-Hans": [server.url("/zh.vtt")]}
+    state = json.loads((ctx.store.lesson_dir("l1") / "state" / "fetch.json").read_text())
+    assert state["details"]["source"] == {"url": server.url("/lesson"), "kind": "original",
+                                          "tls": f"pin:sha256:{certs.fingerprint}",
+                                          "description": ""}  # the documented JSON fields
     assert {o.path for o in result.outputs} == {
         "fetch/original.mp4", "fetch/capture.json", "fetch/capture.warc.gz"}
     record = capture(ctx, "l1")
@@ -58,7 +64,7 @@ def test_page_is_resolved_and_evidence_files_are_complete(
     assert set(record["tools"]) >= {"archiver", "yt-dlp", "httpx", "openssl", "python"}
     assert record["tools"]["openssl"].startswith("OpenSSL")
     assert record["media"] == {"path": "fetch/original.mp4", "bytes": len(body),
-                               "sha256": _sha(body), "sha512": d["sha512"],
+                               "sha256": _sha(body), "sha512": d.sha512,
                                "content_type": "video/mp4"}
     assert record["tls"]["sha256_fingerprint"] == certs.fingerprint
     roles = [e["role"] for e in record["exchanges"]]
@@ -106,9 +112,9 @@ def test_rerun_of_a_completed_lesson_makes_no_request(
     seen = len(server.requests)
     again = run(the_lesson, ctx)
     assert again.status == "unchanged" and len(server.requests) == seen
-    assert again.details["sha256"] == first.details["sha256"]
+    assert again.details.sha256 == first.details.sha256
     # a changed input (here: a pin) means fetching again
-    changed = lesson("l1", (server.url("/lesson"), "insecure"), sha256=first.details["sha256"])
+    changed = lesson("l1", (server.url("/lesson"), "insecure"), sha256=first.details.sha256)
     assert run(changed, ctx).status == "ok" and len(server.requests) > seen
 
 
@@ -135,8 +141,8 @@ def test_falls_back_to_the_next_source_and_records_every_attempt(
     ctx, _log = context(tmp_path, [])
     result = run(lesson("l1", (broken.url("/lesson"), "verify"),
                         (mirror.url("/lesson"), "insecure")), ctx)
-    assert result.details["source_index"] == 1
-    assert result.details["source"]["url"] == mirror.url("/lesson")
+    assert result.details.source_index == 1
+    assert result.details.source.url == mirror.url("/lesson")
     attempts = capture(ctx, "l1")["attempts"]
     assert [a["outcome"] for a in attempts] == ["failed", "ok"]
     assert attempts[0]["error"] == "TlsError"
@@ -188,8 +194,8 @@ def test_two_lessons_in_parallel_and_a_failing_one(
     assert [r.status for r in outcomes["la"]] == ["ok"]
     assert [r.status for r in outcomes["lb"]] == ["ok"]
     assert outcomes["lc"][0].status == "failed" and "404" in (outcomes["lc"][0].error or "")
-    assert outcomes["la"][0].details["sha256"] == _sha(tiny_media.read_bytes())
-    assert outcomes["lb"][0].details["sha256"] == _sha(big)
+    assert outcomes["la"][0].details.sha256 == _sha(tiny_media.read_bytes())
+    assert outcomes["lb"][0].details.sha256 == _sha(big)
     for path in ctx.output.rglob("*"):  # nothing temporary left behind by the good lessons
         assert TEMP_MARK not in path.name or "lc" in path.parts
 
@@ -210,8 +216,8 @@ def test_hls_playlist_on_a_page_is_downloaded_segment_by_segment(
     segments = sorted((tmp_path / "hls").glob("seg*.ts"), key=lambda p: int(p.stem[3:]))
     joined = b"".join(p.read_bytes() for p in segments)
     assert len(segments) >= 2
-    assert result.details["media"] == "fetch/original.ts"
-    assert result.details["sha256"] == _sha(joined)
+    assert result.details.media == "fetch/original.ts"
+    assert result.details.sha256 == _sha(joined)
     assert (ctx.store.lesson_dir("l1") / "fetch/original.ts").read_bytes() == joined
     roles = [e["role"] for e in capture(ctx, "l1")["exchanges"]]
     assert roles[:3] == ["page", "playlist", "playlist"] and roles.count("segment") >= 3
@@ -232,5 +238,5 @@ def test_interrupted_hls_resumes_at_the_first_missing_segment(
     assert "/hls/low/seg0.ts" not in again and "/hls/low/seg1.ts" in again
     segments = sorted((tmp_path / "hls").glob("seg*.ts"), key=lambda p: int(p.stem[3:]))
     joined = b"".join(p.read_bytes() for p in segments)
-    assert result.details["sha256"] == _sha(joined)
-    assert result.details["transfer"]["rehashed_bytes"] == segments[0].stat().st_size
+    assert result.details.sha256 == _sha(joined)
+    assert result.details.transfer.rehashed_bytes == segments[0].stat().st_size

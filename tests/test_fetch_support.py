@@ -12,6 +12,7 @@ from typing import Any
 from archiver.demo.server import Resource
 from archiver.log import EventLog
 from archiver.model import Bilingual, Lesson, Manifest, Series, Source, TlsPolicy
+from archiver.options import FetchOptions, Options
 from archiver.pipeline import Context
 from archiver.store import Store
 
@@ -49,7 +50,7 @@ def context(root: Path, lessons: list[Lesson], **options: Any) -> tuple[Context,
                         lessons=tuple(lessons))
     ctx = Context(store=Store(root / "out"), manifest=manifest,
                   log=EventLog(json_lines=True, stream=log_stream, progress=False),
-                  options={**FAST, **options})
+                  options=Options(fetch=FetchOptions(**{**FAST, **options})))
     return ctx, log_stream
 
 

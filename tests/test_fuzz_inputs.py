@@ -80,6 +80,7 @@ def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
     from archiver.demo.server import Resource
     from archiver.log import EventLog
     from archiver.manifest import load_manifest
+    from archiver.options import FetchOptions, Options
     from archiver.pipeline import Context, run_stages
     from archiver.store import Store
 
@@ -94,7 +95,7 @@ def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
     output = tmp_path / "out"
     manifest = load_manifest(manifest_path)
     ctx = Context(store=Store(output), manifest=manifest, log=EventLog(progress=False),
-                  options={"backoff": 0.01})
+                  options=Options(fetch=FetchOptions(backoff=0.01)))
     outcomes = run_stages(manifest.lessons, ["fetch"], ctx)
     assert outcomes["one"][0].status == "ok", outcomes
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")

@@ -19,7 +19,19 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from archiver.log import EventLog
-from archiver.model import Bilingual, Lesson, Manifest, Output, Series, Source, StageResult
+from archiver.model import (
+    TRACKS,
+    Bilingual,
+    FetchDetails,
+    Lesson,
+    Manifest,
+    Output,
+    Series,
+    Source,
+    SourceRecord,
+    StageResult,
+    SubtitlesDetails,
+)
 from archiver.package.probe import parse_cues, plain
 from archiver.pipeline import Context
 from archiver.store import Store
@@ -100,7 +112,7 @@ def _sha(data: bytes, algo: str = "sha256") -> str:
     return hashlib.new(algo, data).hexdigest()
 
 
-def fake_fetch(store: Store, item: Lesson, media: Path) -> StageResult:
+def fake_fetch(store: Store, item: Lesson, media: Path) -> StageResult[FetchDetails]:
     """Write what fetch writes (original, WARC, capture.json) and record its result."""
     folder = store.stage_dir(item.id, "fetch")
     folder.mkdir(parents=True, exist_ok=True)
@@ -129,16 +141,17 @@ def fake_fetch(store: Store, item: Lesson, media: Path) -> StageResult:
         outputs=[Output("fetch/" + original.name, len(data), _sha(data))],
         tool_versions={"httpx": "0.27", "yt-dlp": "2024.12"},
         started="2026-01-01T00:00:00Z", ended="2026-01-01T00:00:05Z",
-        details={"media": "fetch/" + original.name, "bytes": len(data), "sha256": _sha(data),
-                 "sha512": _sha(data, "sha512"), "source": source, "media_url": media_url,
-                 "page_url": item.sources[0].url, "content_type": "video/mp4",
-                 "capture": "fetch/capture.json", "warc": "fetch/capture.warc.gz", "tls": TLS})
+        details=FetchDetails(
+            media="fetch/" + original.name, bytes=len(data), sha256=_sha(data),
+            sha512=_sha(data, "sha512"), source=SourceRecord(**source), media_url=media_url,
+            page_url=item.sources[0].url, content_type="video/mp4",
+            capture="fetch/capture.json", warc="fetch/capture.warc.gz", tls=TLS))
     store.save_result(result)
     return result
 
 
 def fake_subtitles(store: Store, item: Lesson, en: str = VTT_EN,
-                   chapters: object = CHAPTERS) -> StageResult:
+                   chapters: object = CHAPTERS) -> StageResult[SubtitlesDetails]:
     """Write the subtitles stage's files (tracks, SRTs, transcript, chapters, quality)."""
     folder = store.stage_dir(item.id, "subtitles")
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,9 +166,15 @@ def fake_subtitles(store: Store, item: Lesson, en: str = VTT_EN,
     for name, text in files.items():
         (folder / name).write_text(text, "utf-8")
         outputs.append(Output(f"subtitles/{name}", len(text.encode()), _sha(text.encode())))
+    details = SubtitlesDetails(
+        tracks={t.key: f"subtitles/{t.vtt_name(item.id)}" for t in TRACKS},
+        srt={t.key: f"subtitles/{t.srt_name(item.id)}" for t in TRACKS if t.srt},
+        transcript_json="subtitles/transcript.json", chapters="subtitles/chapters.json",
+        quality="subtitles/quality.json")
     result = StageResult(stage="subtitles", lesson=item.id, status="ok", fingerprint="s" * 64,
                          outputs=outputs, tool_versions={"webvtt-py": "0.6.0"},
-                         started="2026-01-01T00:01:00Z", ended="2026-01-01T00:01:02Z")
+                         started="2026-01-01T00:01:00Z", ended="2026-01-01T00:01:02Z",
+                         details=details)
     store.save_result(result)
     return result
 

@@ -13,6 +13,7 @@ import json
 import re
 import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ import pytest
 from test_package_helpers import CHAPTERS, VTT_BI, VTT_EN, VTT_ZH
 
 from archiver.errors import MuxError
+from archiver.model import TRACKS, Bilingual, Chapter, Track
 from archiver.package import chapters, mux, probe
-from archiver.package.inputs import TRACK_SPECS, Chapter, Track
 
 TAGS = {"title": "加强数字中国整体谋划统筹推进", "title-eng": "Strengthen Global Planning",
         "title-chi": "加强数字中国整体谋划统筹推进", "date_released": "2025-04-11",
@@ -34,12 +35,12 @@ TAGS = {"title": "加强数字中国整体谋划统筹推进", "title-eng": "Str
 def muxed(tmp_path_factory: pytest.TempPathFactory, tiny_media: Path) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("mux")
     tracks = []
-    for spec, text in zip(TRACK_SPECS, (VTT_ZH, VTT_EN, VTT_BI), strict=True):
+    for spec, text in zip(TRACKS, (VTT_ZH, VTT_EN, VTT_BI), strict=True):
         path = work / f"demo.{spec.key}.vtt"
         path.write_text(text, "utf-8")
         tracks.append(Track(spec, path))
     chapter_list = chapters.clip_chapters(
-        [Chapter(c["start"], c["end"], c["title"]["en"], c["title"]["zh"])  # type: ignore
+        [Chapter(c["start"], c["end"], Bilingual(**c["title"]))  # type: ignore
          for c in CHAPTERS], 3.0)
     meta = work / "meta.ffmeta"
     meta.write_text(chapters.ffmetadata(TAGS, chapter_list), "utf-8")
@@ -51,7 +52,7 @@ def muxed(tmp_path_factory: pytest.TempPathFactory, tiny_media: Path) -> dict[st
     for job in jobs.values():
         mux.run(job)
     return {"work": work, "tracks": tracks, "jobs": jobs, "attachment": attachment,
-            "chapters": [c.title for c in chapter_list], "original": tiny_media}
+            "chapters": [c.label for c in chapter_list], "original": tiny_media}
 
 
 def _expected(muxed: dict[str, Any], kind: str) -> probe.Expected:
@@ -102,8 +103,8 @@ def test_checks_detect_each_kind_of_mismatch(muxed: dict[str, Any]) -> None:
     work = muxed["work"]
     other = work / "other.vtt"
     other.write_text(VTT_ZH.replace("&lt;建设&gt;", "建设"), "utf-8")
-    spec = TRACK_SPECS[0]
-    wrong_spec = type(spec)(spec.key, "eng", "Chinese", False, spec.languages)
+    spec = TRACKS[0]
+    wrong_spec = replace(spec, iso639_2="eng", label="Chinese", default=False)
     tracks = [Track(wrong_spec, other), *muxed["tracks"][1:]]
     expected = probe.Expected("mkv", tracks, ["开场 / Opening"], {**TAGS, "speaker": "x"},
                               muxed["jobs"]["mp4"].output)  # a different "attachment"

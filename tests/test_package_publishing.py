@@ -91,15 +91,15 @@ def _packaged(root: Path, media: Path) -> Path:
 
 def _assert_recovered(out: Path, version: int, previous: dict[str, str] | None) -> None:
     rerun = stage.run(lesson(), context(out, [lesson()]))
-    assert rerun.status == "ok" and rerun.details["version"] == version
-    assert "adopted" in rerun.details  # recognised, not rebuilt
+    assert rerun.status == "ok" and rerun.details.version == version
+    assert rerun.details.adopted  # recognised, not rebuilt
     current = out / "packages" / "demo-13"
     bagit.Bag(str(current)).validate(processes=1)
     expected = ["demo-13"]
     if previous is not None:
         expected.insert(0, ".versions/demo-13/v1")
         assert _tree(out / "packages/.versions/demo-13/v1") == previous  # untouched
-        assert rerun.details["previous_version"] == "packages/.versions/demo-13/v1"
+        assert rerun.details.previous_version == "packages/.versions/demo-13/v1"
     assert _bags(out) == expected
     assert not publishing.journal_path(context(out, []).store, "demo-13").exists()
     assert [p for p in out.rglob("*") if TEMP_MARK in p.name] == []
@@ -111,7 +111,7 @@ def _assert_recovered(out: Path, version: int, previous: dict[str, str] | None) 
     state = json.loads((out / "lessons/demo-13/state/package.json").read_text("utf-8"))
     assert state["details"]["version"] == version
     again = stage.run(lesson(), context(out, [lesson()]))
-    assert again.status == "unchanged" and again.details["version"] == version
+    assert again.status == "unchanged" and again.details.version == version
 
 
 def test_killed_before_the_first_package_was_recorded_the_rerun_adopts_it(

@@ -87,7 +87,7 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
     video = json.loads((bag_dir / "data" / "videoobject.json").read_text("utf-8"))
     assert video["@type"] == "VideoObject" and video["duration"] == "PT3S"
     assert video["uploadDate"] == "2025-04-11" and len(video["caption"]) == 3
-    assert video["caption"][2]["inLanguage"] == ["zh-Hans", "en"]
+    assert [c["inLanguage"] for c in video["caption"]] == ["zh-Hans", "en", "zh-Hans-x-en"]
     assert video["subtitleLanguage"] == ["en", "zh-Hans"]
     assert {"@value": "加强数字中国整体谋划统筹推进", "@language": "zh-Hans"} in video["name"]
     catalog = json.loads((out / "catalog.json").read_text("utf-8"))
@@ -135,7 +135,7 @@ def test_changed_transcript_makes_new_version_and_keeps_the_old(
     old_master = (out / "packages/demo-13/data/master/demo-13.mkv").read_bytes()
     fake_subtitles(ctx.store, lesson(), en=VTT_EN.replace("Second, global", "Second: overall"))
     result = stage.run(lesson(), ctx)  # type: ignore[arg-type]
-    assert result.status == "ok" and result.details["version"] == 2
+    assert result.status == "ok" and result.details.version == 2
     old = out / "packages/.versions/demo-13/v1"
     bagit.Bag(str(old)).validate(processes=1)
     bagit.Bag(str(out / "packages/demo-13")).validate(processes=1)
@@ -173,7 +173,7 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     shutil.copytree(saved / "fetch", out / "lessons/demo-13/fetch")
     shutil.copy2(saved / "fetch.json", out / "lessons/demo-13/state/fetch.json")
     again = stage.run(lesson(), ctx)  # type: ignore[arg-type]
-    assert again.status == "unchanged" and again.details["version"] == 1
+    assert again.status == "unchanged" and again.details.version == 1
     assert _tree(out / "packages") == before
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
     assert entry["status"] == "archived"
@@ -215,7 +215,7 @@ def test_lesson_without_subtitles_is_packaged_without_tracks(
     ctx = context(tmp_path / "out", [item])
     fake_fetch(ctx.store, item, tiny_media)
     result = stage.run(item, ctx)
-    assert result.status == "ok" and result.details["tracks"] == []
+    assert result.status == "ok" and result.details.tracks == []
     master = tmp_path / "out/packages/demo-13/data/master/demo-13.mkv"
     info = json.loads(subprocess.run(["mkvmerge", "-J", str(master)], capture_output=True,
                                      check=True).stdout)

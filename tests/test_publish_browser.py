@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from test_publish_site import CUE_COUNTS, LESSON, PARAGRAPHS, XSS_EN, XSS_ZH, build_archive, context
 
+from archiver.model import TRACKS
 from archiver.publish.check import check_cue, check_embed, launch, play_at
 from archiver.publish.command import publish_site
 from archiver.publish.serve import SiteServer
@@ -100,6 +101,9 @@ def test_video_metadata_and_tracks(page: Any, site: dict[str, Any]) -> None:
     assert tracks["track-zh-Hans"]["mode"] == "showing"
     assert (tracks["track-en"]["srclang"], tracks["track-en"]["label"]) == ("en", "English")
     assert tracks["track-zh-Hans-en"]["label"] == "中文 + English"
+    # three tracks a client tells apart: the bilingual one has its own BCP 47 tag
+    assert [tracks[f"track-{t.key}"]["srclang"] for t in TRACKS] == [
+        "zh-Hans", "en", "zh-Hans-x-en"]
     # the subtitle switch shows another track
     page.get_by_label("English", exact=True).check()
     showing = page.evaluate("Array.from(document.querySelector('video').textTracks)"

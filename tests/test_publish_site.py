@@ -213,7 +213,8 @@ def test_lesson_page_escapes_every_text(archive: tuple[Path, Path]) -> None:
     assert ld["contentUrl"] == f"media/{LESSON}/{LESSON}.mp4"
     assert ld["sha256"] == sha256_file(archive[0] / "site" / ld["contentUrl"])
     assert "associatedMedia" not in ld  # a package-relative path means nothing in the site
-    assert {c["inLanguage"] for c in ld["caption"]} == {"zh-Hans", "en"}
+    assert [c["inLanguage"] for c in ld["caption"]] == ["zh-Hans", "en", "zh-Hans-x-en"]
+    assert re.findall(r'<track [^>]*srclang="([^"]+)"', page) == ["zh-Hans", "en", "zh-Hans-x-en"]
 
 
 def test_pages_load_nothing_from_elsewhere(archive: tuple[Path, Path]) -> None:

@@ -14,7 +14,16 @@ import pytest
 from archiver import store
 from archiver.errors import SubtitleError, UsageError
 from archiver.log import EventLog
-from archiver.model import Bilingual, Lesson, Manifest, Series, StageResult
+from archiver.model import (
+    Bilingual,
+    FetchDetails,
+    Lesson,
+    Manifest,
+    Series,
+    SourceRecord,
+    StageResult,
+)
+from archiver.options import Options, SubtitlesOptions
 from archiver.pipeline import Context, run_lesson
 from archiver.store import TEMP_MARK, Store, sha256_file
 from archiver.subtitles import stage
@@ -45,8 +54,12 @@ def record_fetch(ctx: Context, lesson: Lesson, media: Path) -> None:
     target = ctx.store.lesson_dir(lesson.id) / "fetch" / "original.mp4"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(media, target)
-    ctx.store.save_result(StageResult(stage="fetch", lesson=lesson.id, status="ok", details={
-        "media": "fetch/original.mp4", "sha256": sha256_file(target)}))
+    ctx.store.save_result(StageResult(stage="fetch", lesson=lesson.id, status="ok",
+                                      details=FetchDetails(
+        media="fetch/original.mp4", bytes=target.stat().st_size, sha256=sha256_file(target),
+        sha512=hashlib.sha512(target.read_bytes()).hexdigest(),
+        source=SourceRecord(url="https://127.0.0.1/lesson"), media_url="https://127.0.0.1/a.mp4",
+        content_type="video/mp4")))
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +86,8 @@ def test_without_fetch_uses_proportional_timing(tmp_path: Path) -> None:
     lesson, ctx = make_ctx(tmp_path)
     result = stage.run(lesson, ctx)
     assert result.status == "ok"
-    assert result.details["timing"] == "proportional"
-    assert result.details["timing_reason"] == "the lesson has not been fetched"
+    assert result.details.timing == "proportional"
+    assert result.details.timing_reason == "the lesson has not been fetched"
     assert any("proportional timing" in w for w in result.warnings)
     folder = ctx.store.stage_dir(lesson.id, "subtitles")
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
@@ -91,11 +104,11 @@ def test_with_fetched_media_snaps_to_audio_and_is_idempotent(tmp_path: Path,
     lesson, ctx = make_ctx(tmp_path)
     record_fetch(ctx, lesson, bursts)
     first = stage.run(lesson, ctx)
-    assert first.status == "ok" and first.details["timing"] == "audio-snapped"
-    assert first.details["media"] == "fetch/original.mp4"
+    assert first.status == "ok" and first.details.timing == "audio-snapped"
+    assert first.details.media == "fetch/original.mp4"
     assert first.commands and first.commands[0][0] == "ffmpeg"
     assert "astats" in " ".join(first.commands[0]) and "ffmpeg" in first.tool_versions
-    assert first.details["pause_method"] == "levels"
+    assert first.details.pause_method == "levels"
     again = stage.run(lesson, ctx)
     assert again.status == "unchanged" and again.fingerprint == first.fingerprint
     ctx.force = True
@@ -128,20 +141,20 @@ def test_continuous_tone_has_no_pauses_so_timing_is_proportional(tmp_path: Path,
     lesson, ctx = make_ctx(tmp_path)
     record_fetch(ctx, lesson, tiny_media)  # a steady 440 Hz tone: nothing to snap to
     result = stage.run(lesson, ctx)
-    assert result.details["timing"] == "proportional"
-    assert result.details["timing_reason"].startswith("no pauses found in the sound track")
+    assert result.details.timing == "proportional"
+    assert result.details.timing_reason.startswith("no pauses found in the sound track")
     assert any("no pauses found" in w for w in result.warnings)
 
 
 def test_pause_method_option(tmp_path: Path, bursts: Path) -> None:
     lesson, ctx = make_ctx(tmp_path)
     record_fetch(ctx, lesson, bursts)
-    ctx.options["pause_method"] = "silencedetect"
+    ctx.options = Options(subtitles=SubtitlesOptions(pause_method="silencedetect"))
     result = stage.run(lesson, ctx)
-    assert result.details["pause_method"] == "silencedetect"
+    assert result.details.pause_method == "silencedetect"
     assert "silencedetect" in " ".join(result.commands[0])
-    ctx.options["pause_method"] = "vad"
     with pytest.raises(UsageError, match="unknown pause method 'vad'"):
+        ctx.options = Options(subtitles=SubtitlesOptions(pause_method="vad"))  # type: ignore[arg-type]
         stage.run(lesson, ctx)
 
 

@@ -8,37 +8,12 @@ later reader can judge how trustworthy the copy is without re-running anything.
 
 from __future__ import annotations
 
-import platform
-import ssl
-from functools import cache
-from importlib import metadata
 from typing import Any
 
-from archiver import __version__
 from archiver.fetch.http import Exchange
 from archiver.model import Lesson, Source
 
 SCHEMA = "lesson-archiver/capture/1"
-
-
-@cache
-def tool_versions() -> dict[str, str]:
-    """Versions of archiver, yt-dlp, httpx, warcio, tenacity, OpenSSL and Python."""
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {
-        "archiver": __version__,
-        "yt-dlp": version("yt-dlp"),
-        "httpx": version("httpx"),
-        "warcio": version("warcio"),
-        "tenacity": version("tenacity"),
-        "openssl": ssl.OPENSSL_VERSION,
-        "python": platform.python_version(),
-    }
 
 
 def source_json(source: Source) -> dict[str, Any]:
@@ -49,9 +24,10 @@ def source_json(source: Source) -> dict[str, Any]:
 def build_capture(lesson: Lesson, source: Source | None, source_index: int | None,
                   attempts: list[dict[str, Any]], exchanges: list[Exchange],
                   tls: dict[str, Any] | None, media: dict[str, Any] | None,
-                  started: str, ended: str, extra: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
-    """Assemble capture.json (DESIGN.md field names; `extra` adds fields, never renames)."""
+                  started: str, ended: str, extra: dict[str, Any] | None = None, *,
+                  tools: dict[str, str]) -> dict[str, Any]:
+    """Assemble capture.json (DESIGN.md field names; `extra` adds fields, never renames).
+    `tools`: the versions of the tools involved (the run's probe, `ctx.tools`)."""
     record: dict[str, Any] = {
         "schema": SCHEMA,
         "lesson": lesson.id,
@@ -61,7 +37,7 @@ def build_capture(lesson: Lesson, source: Source | None, source_index: int | Non
         "exchanges": [e.to_json() for e in exchanges],
         "tls": tls,
         "media": media,
-        "tools": tool_versions(),
+        "tools": tools,
         "started": started,
         "ended": ended,
     }

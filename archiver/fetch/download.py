@@ -29,7 +29,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from tenacity import (
@@ -40,47 +39,19 @@ from tenacity import (
     wait_exponential,
 )
 
-from archiver.errors import FetchError, Location, UsageError
+from archiver.errors import FetchError, Location
 from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
 from archiver.fetch.rawbody import raw_body
 from archiver.fetch.sink import Sink
+from archiver.options import FetchOptions
 from archiver.store import TEMP_MARK, atomic_write_json
 
+Options = FetchOptions  # the fetch stage's typed, validated options (archiver/options.py)
 CHUNK = 1 << 20
 PARTIAL_NAME = f".media{TEMP_MARK}partial"
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 MEDIA_TYPES = ("video/", "audio/", "application/octet-stream", "application/mp4",
                "binary/octet-stream", "application/vnd.apple.mpegurl", "application/x-mpegurl")
-
-
-@dataclass
-class Options:
-    """Transfer options (from ctx.options; the wait values are shortened in tests)."""
-
-    max_bytes: int = 8 << 30
-    timeout: float = 30.0
-    retries: int = 5
-    backoff: float = 1.0  # first wait in seconds, doubled per failed attempt
-    backoff_max: float = 60.0
-    retry_after_max: float = 120.0  # a longer Retry-After fails the source instead
-
-    @classmethod
-    def from_ctx(cls, options: dict[str, Any]) -> Options:
-        """Options from ctx.options, refusing values no transfer can work with.
-
-        Why here and not only in the CLI: the stage is also driven from code (pipeline,
-        tests); a zero timeout or byte limit would fail every source with a misleading
-        network or size error, and zero retries would mean no request at all.
-        """
-        known = {k: options[k] for k in cls.__dataclass_fields__ if options.get(k) is not None}
-        for key, flag in (("timeout", "--timeout"), ("max_bytes", "--max-bytes"),
-                          ("retries", "--retries")):
-            value = known.get(key)
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, int | float) or value <= 0):
-                raise UsageError(f"{flag} must be a positive number, got {value!r}",
-                                 Location(key=flag))
-        return cls(**known)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The fetch stage: `run(lesson, ctx)` downloads a lesson's media with TLS evidence and a WARC.
+"""The fetch stage (`FETCH`): downloads a lesson's media with TLS evidence and a WARC.
 
 Sources are tried in manifest order; the first that yields media passing every check wins and
 is recorded (`source`, `source_index`), with every earlier attempt (`attempts`). Idempotent by
@@ -35,11 +35,23 @@ from archiver.fetch.hls import download_hls
 from archiver.fetch.http import Session
 from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
 from archiver.fetch.warc import write_warc
-from archiver.model import Lesson, Output, Source, StageResult, utcnow
-from archiver.pipeline import Context
+from archiver.model import (
+    FetchDetails,
+    Lesson,
+    Output,
+    ResolutionRecord,
+    Source,
+    SourceRecord,
+    StageResult,
+    TransferRecord,
+    utcnow,
+)
+from archiver.model.jsonio import dump
+from archiver.pipeline import Context, Done, LessonStage, Plan, Skip, run_stage
 from archiver.store import atomic_write_json, fingerprint, publish_file, sha256_file
 
 STAGE = "fetch"
+TOOLS = ("archiver", "yt-dlp", "httpx", "warcio", "tenacity", "openssl", "python")
 VERSION = 1  # bump when the fetch logic changes what it produces
 TYPE_EXTS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-matroska": ".mkv",
              "video/mp2t": ".ts", "video/quicktime": ".mov", "video/x-flv": ".flv",
@@ -95,7 +107,7 @@ def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
 
 
 def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts: Options,
-                  folder: Path, attempts: list[dict[str, Any]]) -> StageResult:
+                  folder: Path, attempts: list[dict[str, Any]]) -> Done[FetchDetails]:
     started = utcnow()
     log = ctx.log
     if source.tls.mode == "insecure":
@@ -128,11 +140,12 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         media_rel = f"{STAGE}/original{ext}"
         media = {"path": media_rel, "bytes": got.bytes, "sha256": got.sha256,
                  "sha512": got.sha512, "content_type": got.content_type}
-        extra = {"resolution": {"kind": res.kind, "media_url": got.url,
-                                "page_url": res.page_url, "tracks": res.tracks,
-                                "poster": res.poster},
-                 "transfer": {"attempts": got.attempts, "resumed_from": got.resumed_from,
-                              "rehashed_bytes": got.rehashed_bytes, "restarts": got.restarts}}
+        resolution = ResolutionRecord(kind=res.kind, media_url=got.url, page_url=res.page_url,
+                                      tracks=res.tracks, poster=res.poster)
+        transfer = TransferRecord(attempts=got.attempts, resumed_from=got.resumed_from,
+                                  rehashed_bytes=got.rehashed_bytes, restarts=got.restarts)
+        extra = {"resolution": dump(resolution), "transfer": dump(transfer)}
+        tools = ctx.tools.versions(TOOLS)
         ended = utcnow()
         here = {"source": source.url, "kind": source.kind, "tls": str(source.tls),
                 "outcome": "ok", "error": None, "message": "served the media"}
@@ -141,7 +154,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                         message=f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
             attempts.append(here)
             record = cap.build_capture(lesson, source, index, attempts,
-                                       session.exchanges, tls, media, started, ended, extra)
+                                       session.exchanges, tls, media, started, ended, extra,
+                                       tools=tools)
             target = _quarantine(ctx, lesson, got, ext, record)
             discard_partial(folder, partial)
             raise ChecksumMismatch(
@@ -161,32 +175,30 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         for stale in folder.glob("original.*"):
             if stale != final:
                 stale.unlink()
-        tools = cap.tool_versions()
         warc_path = folder / "capture.warc.gz"
         write_warc(warc_path, session.exchanges, tls=tls, tools=tools, media_file=final.name,
                    media_url=got.url, media_sha256=got.sha256,
-                   inline_media=final if ctx.options.get("warc_inline_media") else None,
+                   inline_media=final if opts.warc_inline_media else None,
                    media_type=got.content_type or "application/octet-stream")
         record = cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
-                                   media, started, ended, extra)
+                                   media, started, ended, extra, tools=tools)
         capture_path = folder / "capture.json"
         atomic_write_json(capture_path, record)
     with contextlib.suppress(FileNotFoundError):
         (folder / "last-failure.json").unlink()
-    details: dict[str, Any] = {
-        "media": media_rel, "bytes": got.bytes, "sha256": got.sha256, "sha512": got.sha512,
-        "source": cap.source_json(source), "source_index": index, "media_url": got.url,
-        "page_url": res.page_url, "content_type": got.content_type,
-        "capture": f"{STAGE}/capture.json", "warc": f"{STAGE}/capture.warc.gz", "tls": tls,
-        "attempts": attempts, **extra}
-    return StageResult(
-        stage=STAGE, lesson=lesson.id, status="ok", started=started, ended=utcnow(),
+    details = FetchDetails(
+        media=media_rel, bytes=got.bytes, sha256=got.sha256, sha512=got.sha512,
+        source=SourceRecord(**cap.source_json(source)), source_index=index, media_url=got.url,
+        page_url=res.page_url, content_type=got.content_type, capture=f"{STAGE}/capture.json",
+        warc=f"{STAGE}/capture.warc.gz", tls=tls, attempts=attempts, resolution=resolution,
+        transfer=transfer)
+    return Done(
+        details=details,
         outputs=[Output(media_rel, got.bytes, got.sha256),
                  Output(f"{STAGE}/capture.warc.gz", warc_path.stat().st_size,
                         sha256_file(warc_path)),
                  Output(f"{STAGE}/capture.json", capture_path.stat().st_size,
-                        sha256_file(capture_path))],
-        tool_versions=tools, details=details)
+                        sha256_file(capture_path))])
 
 
 def _combined(lesson: Lesson, errors: list[FetchError]) -> FetchError:
@@ -204,51 +216,58 @@ def _combined(lesson: Lesson, errors: list[FetchError]) -> FetchError:
     return FetchError(message, where)
 
 
-def run(lesson: Lesson, ctx: Context) -> StageResult:
-    """Fetch one lesson (see the module docstring); raises FetchError subclasses on failure."""
-    opts = Options.from_ctx(ctx.options)  # bad options are refused before anything else
-    fp = lesson_fingerprint(lesson)
-    if not ctx.force:
-        previous = ctx.store.reusable(lesson.id, STAGE, fp)
-        if previous is not None:
-            previous.status = "unchanged"
-            return previous
-    started = utcnow()
-    if not lesson.sources:
-        ctx.log.warning("skipped", lesson=lesson.id, stage=STAGE, message="no source known")
-        result = StageResult(stage=STAGE, lesson=lesson.id, status="skipped", fingerprint=fp,
-                             started=started, ended=utcnow(), warnings=["no source known"],
-                             tool_versions=cap.tool_versions())
-        ctx.store.save_result(result)
-        return result
-    folder = ctx.store.stage_dir(lesson.id, STAGE)
-    folder.mkdir(parents=True, exist_ok=True)
-    attempts: list[dict[str, Any]] = []
-    errors: list[FetchError] = []
-    for index, source in enumerate(lesson.sources):
-        try:
-            result = _fetch_source(lesson, source, index, ctx, opts, folder, attempts)
-        except OSError as exc:  # our own disk, not the source: no point trying the next one
-            raise FetchError(f"cannot write the fetch results: {exc}",
-                             Location(file=str(folder), lesson=lesson.id)) from exc
-        except FetchError as exc:
-            errors.append(exc)
-            evidence = exc.evidence if isinstance(exc, TlsError) else None
-            if not (attempts and attempts[-1].get("outcome") == "quarantined"):
-                attempts.append({"source": source.url, "kind": source.kind,
-                                 "tls": str(source.tls), "outcome": "failed",
-                                 "error": type(exc).__name__, "message": exc.message,
-                                 "tls_evidence": evidence})
-            ctx.log.warning("source-failed", lesson=lesson.id, stage=STAGE,
-                            message=str(exc), source=index + 1)
-            continue
-        result.fingerprint = fp
-        result.started = started
-        result.warnings = [f"source {a['source']} failed: {a['error']}: {a['message']}"
-                           for a in attempts if a["outcome"] != "ok"]
-        ctx.store.save_result(result)
-        return result
-    atomic_write_json(folder / "last-failure.json",
-                      cap.build_capture(lesson, None, None, attempts, [], None, None, started,
-                                        utcnow()))
-    raise _combined(lesson, errors)
+class FetchStage(LessonStage[FetchDetails, Options]):
+    """Fetch one lesson (see the module docstring); fails with FetchError subclasses."""
+
+    name = STAGE
+    tools = TOOLS
+
+    def plan(self, lesson: Lesson, ctx: Context) -> Plan[Options]:
+        fp = lesson_fingerprint(lesson)
+        if not lesson.sources:
+            return Plan(fp, skip=Skip("no source known"))
+        return Plan(fp, inputs=ctx.options.fetch)
+
+    def work(self, lesson: Lesson, ctx: Context, plan: Plan[Options]) -> Done[FetchDetails]:
+        started = utcnow()
+        folder = ctx.store.stage_dir(lesson.id, STAGE)
+        folder.mkdir(parents=True, exist_ok=True)
+        attempts: list[dict[str, Any]] = []
+        errors: list[FetchError] = []
+        for index, source in enumerate(lesson.sources):
+            try:
+                done = _fetch_source(lesson, source, index, ctx, plan.ready, folder, attempts)
+            except OSError as exc:  # our own disk, not the source: no point trying the next
+                raise FetchError(f"cannot write the fetch results: {exc}",
+                                 Location(file=str(folder), lesson=lesson.id)) from exc
+            except FetchError as exc:
+                errors.append(exc)
+                _failed_attempt(lesson, source, index, exc, attempts, ctx)
+                continue
+            done.warnings = [f"source {a['source']} failed: {a['error']}: {a['message']}"
+                             for a in attempts if a["outcome"] != "ok"]
+            return done
+        atomic_write_json(folder / "last-failure.json",
+                          cap.build_capture(lesson, None, None, attempts, [], None, None,
+                                            started, utcnow(), tools=ctx.tools.versions(TOOLS)))
+        raise _combined(lesson, errors)
+
+
+def _failed_attempt(lesson: Lesson, source: Source, index: int, exc: FetchError,
+                    attempts: list[dict[str, Any]], ctx: Context) -> None:
+    """Record (and log) a source that failed; a quarantined one recorded itself."""
+    evidence = exc.evidence if isinstance(exc, TlsError) else None
+    if not (attempts and attempts[-1].get("outcome") == "quarantined"):
+        attempts.append({"source": source.url, "kind": source.kind, "tls": str(source.tls),
+                         "outcome": "failed", "error": type(exc).__name__,
+                         "message": exc.message, "tls_evidence": evidence})
+    ctx.log.warning("source-failed", lesson=lesson.id, stage=STAGE, message=str(exc),
+                    source=index + 1)
+
+
+FETCH = FetchStage()
+
+
+def run(lesson: Lesson, ctx: Context) -> StageResult[FetchDetails]:
+    """Fetch one lesson through the runner (records, reuse, times); raises on failure."""
+    return run_stage(FETCH, lesson, ctx)

@@ -1,8 +1,8 @@
 """`output/catalog.json`: every lesson of the manifest with its status and package files.
 
 The catalog is never patched: it is rebuilt from the manifest and each lesson's records (the
-stage results in `lessons/<id>/state/` and the package stage's `lessons/<id>/package/
-current.json`, which describes the package now in `packages/<id>/`). Lessons packaged on
+stage results in `lessons/<id>/state/`; the package record's details describe the package now
+in `packages/<id>/`, see record.py). Lessons packaged on
 parallel threads (or processes) therefore cannot clobber each other's entries; a
 threading lock plus an flock on `output/.catalog.lock` serialise the rebuilds, and the file is
 written atomically. It is rewritten only when an entry changed, so an unchanged rerun leaves
@@ -22,41 +22,38 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from archiver.model import Lesson, Manifest, utcnow
+from archiver.model import Lesson, Manifest, PackageDetails, utcnow
+from archiver.model.jsonio import dump
+from archiver.package import record
 from archiver.store import Store, atomic_write_json
 
 SCHEMA = "lesson-archiver/catalog/1"
 _THREAD_LOCK = threading.Lock()
 
 
-def record_path(store: Store, lesson_id: str) -> Any:
-    return store.stage_dir(lesson_id, "package") / "current.json"
-
-
-def load_record(store: Store, lesson_id: str) -> dict[str, Any] | None:
-    """The package stage's record of the current package, or None."""
-    try:
-        data = json.loads(record_path(store, lesson_id).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _status(store: Store, lesson: Lesson, record: dict[str, Any] | None) -> str:
+def _status(store: Store, lesson: Lesson, packaged: bool) -> str:
     package = store.load_result(lesson.id, "package")
     fetch = store.load_result(lesson.id, "fetch")
     if package is not None and package.status == "failed":
         return "failed"
-    if record is not None and (store.package_dir(lesson.id) / "bagit.txt").is_file():
+    if packaged and (store.package_dir(lesson.id) / "bagit.txt").is_file():
         return "archived"
     if fetch is not None and fetch.status == "failed":
         return "failed"
     return "not-fetched" if lesson.sources else "no-source"
 
 
+def _package_fields(details: PackageDetails) -> dict[str, Any]:
+    return {"package": details.package, "version": details.version,
+            "files": dump(details.files) if details.files else {},
+            "source": dump(details.source) if details.source else None,
+            "duration_seconds": details.duration_seconds,
+            "previous_versions": list(details.previous_versions)}
+
+
 def entry(store: Store, lesson: Lesson) -> dict[str, Any]:
-    record = load_record(store, lesson.id)
-    status = _status(store, lesson, record)
+    found = record.current(store, lesson.id)
+    status = _status(store, lesson, found is not None)
     item: dict[str, Any] = {
         "id": lesson.id, "number": lesson.number,
         "title": {"en": lesson.title.en, "zh": lesson.title.zh},
@@ -65,15 +62,10 @@ def entry(store: Store, lesson: Lesson) -> dict[str, Any]:
         "speaker": {"en": lesson.speaker.en, "zh": lesson.speaker.zh},
         "synopsis": {"en": lesson.synopsis.en, "zh": lesson.synopsis.zh}
         if lesson.synopsis else None,
-        "status": status,
-        "package": record["package"] if record else None,
-        "version": record["version"] if record else None,
-        "files": record["files"] if record else {},
-        "source": record["source"] if record else None,
+        "status": status, "package": None, "version": None, "files": {}, "source": None,
     }
-    if record:
-        item["duration_seconds"] = record.get("duration_seconds")
-        item["previous_versions"] = record.get("previous_versions", [])
+    if found is not None:
+        item.update(_package_fields(found[0]))
     if status == "failed":
         failed = next((r for stage in ("package", "fetch")
                        if (r := store.load_result(lesson.id, stage)) and r.status == "failed"),

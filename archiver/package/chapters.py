@@ -9,7 +9,8 @@ tags with a TagLanguage, which is how Matroska stores the same tag in two langua
 
 from __future__ import annotations
 
-from archiver.package.inputs import Chapter, PackageInputs
+from archiver.model import Chapter
+from archiver.package.inputs import PackageInputs
 
 SPECIAL = ("\\", "=", ";", "#", "\n")
 
@@ -36,7 +37,7 @@ def global_tags(inputs: PackageInputs, archived_at: str) -> dict[str, str]:
         "collection": series.title.zh or series.title.en,
         "lesson_id": lesson.id,
         "url": inputs.source_url,
-        "media_url": str(inputs.fetch.details.get("media_url") or ""),
+        "media_url": inputs.fetched.media_url,
         "archived_at": archived_at,
         "original_sha256": inputs.media_sha256,
     }
@@ -44,12 +45,13 @@ def global_tags(inputs: PackageInputs, archived_at: str) -> dict[str, str]:
 
 
 def clip_chapters(chapters: list[Chapter], duration: float) -> list[Chapter]:
-    """Chapters limited to the media's length (a chapter past the end would confuse players)."""
+    """Chapters limited to the media's length (a chapter past the end would confuse players);
+    empty ones (e.g. a heading at the very end) are left out: players show nothing for them."""
     clipped = []
     for chapter in chapters:
-        if chapter.start >= duration:
+        if chapter.start >= duration or chapter.empty:
             continue
-        clipped.append(Chapter(chapter.start, min(chapter.end, duration), chapter.en, chapter.zh))
+        clipped.append(Chapter(chapter.start, min(chapter.end, duration), chapter.title))
     return clipped
 
 
@@ -59,5 +61,5 @@ def ffmetadata(tags: dict[str, str], chapters: list[Chapter]) -> str:
     lines += [f"{escape(k)}={escape(v)}" for k, v in tags.items()]
     for chapter in chapters:
         lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(chapter.start * 1000)}",
-                  f"END={round(chapter.end * 1000)}", f"title={escape(chapter.title)}"]
+                  f"END={round(chapter.end * 1000)}", f"title={escape(chapter.label)}"]
     return "\n".join(lines) + "\n"

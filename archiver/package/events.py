@@ -27,13 +27,12 @@ def early_events(inputs: PackageInputs, orig_info: dict[str, Any], identified: s
     """Events up to the mux: capture, message digest calculation, format identification."""
     lesson, fetch = inputs.lesson, inputs.fetch
     original = file_id(lesson.id, original_rel)
-    tls = fetch.details.get("tls") or {}
     fetch_tools = [f"{k} {v}" for k, v in sorted(fetch.tool_versions.items())]
     events = [
         premis_event("capture", fetch.ended or fetch.started, "success",
-                     f"fetched {fetch.details.get('media_url') or inputs.source_url} from "
-                     f"{inputs.source.get('kind', 'source')} {inputs.source_url} "
-                     f"(TLS: {tls.get('outcome', 'n/a')})",
+                     f"fetched {inputs.fetched.media_url or inputs.source_url} from "
+                     f"{inputs.source.kind} {inputs.source_url} "
+                     f"(TLS: {inputs.fetched.tls_summary.outcome or 'n/a'})",
                      [original], [AGENT, *fetch_tools], eventStarted=fetch.started),
         premis_event("message digest calculation", fetch.ended or fetch.started, "success",
                      f"sha256 {inputs.media_sha256}; sha512 {inputs.media_sha512}; "

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import ffmpeg
 
 from archiver.errors import Location, MuxError
-from archiver.package.inputs import Track
+from archiver.model import Track
 from archiver.store import publish_file, temp_path_for
 
 THREAD_QUEUE = 1024  # packets; bounds memory at ~1024 video/audio packets
@@ -61,8 +61,8 @@ def _output_options(job: MuxJob) -> dict[str, Any]:
                         "movflags": "+faststart+use_metadata_tags"})
         name_key = "handler_name"
     for n, track in enumerate(job.tracks):
-        options[f"metadata:s:s:{n}"] = f"language={track.spec.language}"
-        options[f"metadata:s:{job.av_streams + n}"] = f"{name_key}={track.spec.title}"
+        options[f"metadata:s:s:{n}"] = f"language={track.spec.iso639_2}"
+        options[f"metadata:s:{job.av_streams + n}"] = f"{name_key}={track.spec.label}"
         options[f"disposition:s:{n}"] = "default" if track.spec.default else "0"
     options.update(job.extra)
     return options

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from archiver.errors import Location, MuxError
-from archiver.package.inputs import Track
+from archiver.model import Track
 
 CUE_TOLERANCE = 0.05  # seconds: covers the ~23 ms AAC priming shift of the MKV timeline
 SHIFT_LIMIT = 0.05
@@ -31,7 +31,9 @@ TIMING = re.compile(r"^(\S+)\s+-->\s+(\S+)\s*(.*)$")
 
 
 @dataclass(frozen=True)
-class Cue:
+class RawCue:
+    """A cue as a file holds it (payload escaped, tags kept), for byte-exact comparison."""
+
     start: float
     end: float
     text: str
@@ -106,7 +108,7 @@ def seconds(stamp: str) -> float:
     return value
 
 
-def parse_cues(text: str) -> list[Cue]:
+def parse_cues(text: str) -> list[RawCue]:
     """Cues of a WebVTT or SRT document (raw payload kept: escapes and tags untouched)."""
     cues = []
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
@@ -117,7 +119,7 @@ def parse_cues(text: str) -> list[Cue]:
         match = TIMING.match(lines[at].strip())
         if not match:
             continue
-        cues.append(Cue(seconds(match.group(1)), seconds(match.group(2)),
+        cues.append(RawCue(seconds(match.group(1)), seconds(match.group(2)),
                         "\n".join(lines[at + 1:]), lines[0].strip() if at == 1 else "",
                         match.group(3).strip()))
     return cues
@@ -218,7 +220,7 @@ def check_labels(out: dict[str, Any], exp: Expected, report: Report) -> None:
         tags = stream.get("tags") or {}
         disp = stream.get("disposition") or {}
         got = (tags.get("language"), tags.get(name_key), disp.get("default"), disp.get("forced"))
-        want = (track.spec.language, track.spec.title, int(track.spec.default), 0)
+        want = (track.spec.iso639_2, track.spec.label, int(track.spec.default), 0)
         if got != want:
             report.problems.append(f"subtitle {n}: (language, {name_key}, default, forced) "
                                    f"is {got}, expected {want}")

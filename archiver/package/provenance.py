@@ -20,6 +20,7 @@ from typing import Any
 
 from archiver import __version__
 from archiver.model import StageResult
+from archiver.model.jsonio import dump
 from archiver.package.inputs import PackageInputs
 
 EVENT_TYPES = {
@@ -85,7 +86,7 @@ def agents(tool_versions: dict[str, str]) -> list[dict[str, Any]]:
     return nodes
 
 
-def _activity(name: str, result: StageResult | None, used: list[str],
+def _activity(name: str, result: StageResult[Any] | None, used: list[str],
               started: str = "", ended: str = "") -> dict[str, Any]:
     tools = sorted((result.tool_versions if result else {}).keys())
     return {"@id": f"urn:lesson-archiver:activity:{name}", "@type": "prov:Activity",
@@ -124,9 +125,9 @@ def build(inputs: PackageInputs, files: dict[str, dict[str, Any]], events: list[
                  **(inputs.subtitles.tool_versions if inputs.subtitles else {}),
                  **tool_versions}
     page = {"@id": page_id, "@type": ["prov:Entity", "schema:WebPage"], "schema:url":
-            inputs.source_url, "kind": source.get("kind"), "tlsPolicy": source.get("tls"),
-            "schema:description": source.get("description") or "",
-            "tlsEvidence": inputs.fetch.details.get("tls")}
+            inputs.source_url, "kind": source.kind, "tlsPolicy": source.tls,
+            "schema:description": source.description,
+            "tlsEvidence": inputs.fetched.tls}
     graph: list[dict[str, Any]] = [page, *agents(all_tools)]
     graph.append(_activity("fetch", inputs.fetch, [page_id]))
     if inputs.subtitles:
@@ -149,9 +150,9 @@ def build(inputs: PackageInputs, files: dict[str, dict[str, Any]], events: list[
         "@type": "prov:Bundle",
         "lesson": lesson.id,
         "series": inputs.series.id,
-        "source": {**source, "page_url": inputs.fetch.details.get("page_url"),
-                   "media_url": inputs.fetch.details.get("media_url")},
-        "tls": inputs.fetch.details.get("tls"),
+        "source": {**dump(source), "page_url": inputs.fetched.page_url,
+                   "media_url": inputs.fetched.media_url},
+        "tls": inputs.fetched.tls,
         "files": {p: info["sha256"] for p, info in sorted(files.items())},
         "laterEvents": "premis-events.jsonl (BagIt tag file; fixity checks are appended)",
         "@graph": graph + events,
@@ -199,8 +200,7 @@ def videoobject(inputs: PackageInputs, duration: float, files: dict[str, dict[st
     for track in inputs.tracks:
         path = f"subtitles/{track.path.name}"
         captions.append({"@type": "MediaObject", "contentUrl": path, "encodingFormat": "text/vtt",
-                         "inLanguage": list(track.spec.languages) if len(track.spec.languages)
-                         > 1 else track.spec.languages[0], "name": track.spec.title,
+                         "inLanguage": track.spec.bcp47, "name": track.spec.label,
                          "sha256": files[path]["sha256"]})
     if captions:
         doc["caption"] = captions

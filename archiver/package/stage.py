@@ -1,7 +1,8 @@
-"""The package stage: `run(lesson, ctx)` turns fetched media and subtitles into a BagIt package.
+"""The package stage (`PACKAGE`): fetched media and subtitles become a BagIt package.
 
 Steps: gather the fetch/subtitles records (no media: "skipped"); if the fingerprint of the
-inputs matches the recorded result, return it ("unchanged", no work at all); otherwise, in a
+inputs matches the recorded package in place, the runner returns it ("unchanged", no work at
+all; `reuse`); otherwise, in a
 staging folder: copy the original, the capture and the subtitle files, write the ffmetadata
 (tags + chapters) and the attached provenance, mux the MKV master and the MP4 access copy,
 check both (probe.py; any mismatch fails the lesson and the staging folder, with the bad
@@ -11,7 +12,8 @@ publishing.py). A run killed after that swap but before its records were saved i
 the next one: `publishing.recover` completes the move, `record.adopt` recognises the bag by the
 inputs fingerprint in its bag-info instead of building an identical second version.
 Nothing is ever written under a final name before it is complete, so a failure leaves the
-previous package exactly as it was. The catalog is rebuilt after every outcome.
+previous package exactly as it was, and its failure record keeps the description of that
+intact package (`kept`). The catalog is rebuilt after every outcome (`finish`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import ArchiverError, Location, MuxError, PackageError
-from archiver.model import Lesson, StageResult, utcnow
+from archiver.errors import Location, MuxError, PackageError
+from archiver.model import Lesson, PackageDetails, PackageSkip, StageResult, utcnow
 from archiver.package import (
     bag,
     catalog,
@@ -36,29 +39,30 @@ from archiver.package import (
     record,
 )
 from archiver.package.inputs import PackageInputs, gather
-from archiver.pipeline import Context
+from archiver.pipeline import Context, Done, Kept, LessonStage, Plan, Skip, run_stage
 from archiver.store import atomic_write_json, atomic_write_text, fsync_dir, sha256_file
 
 STAGE = "package"
 
 
-def _skip(lesson: Lesson, ctx: Context, started: str) -> StageResult:
-    status = "not-fetched" if lesson.sources else "no-source"
-    reason = ("no source is listed in the manifest" if not lesson.sources
-              else "fetch produced no media yet")
-    result = StageResult(stage=STAGE, lesson=lesson.id, status="skipped", started=started,
-                         ended=utcnow(), warnings=[f"not packaged: {reason}"],
-                         details={"catalog_status": status})
-    ctx.store.save_result(result)
-    ctx.log.warning("skipped", lesson=lesson.id, stage=STAGE, message=reason)
-    catalog.rebuild(ctx.store, ctx.manifest)
-    return result
-
-
-def run(lesson: Lesson, ctx: Context) -> StageResult:
-    started = utcnow()
+@contextlib.contextmanager
+def _disk_errors(lesson_id: str) -> Iterator[None]:
+    """Disk full, permissions...: a clear PackageError naming the file, not a crash."""
     try:
-        try:
+        yield
+    except OSError as exc:
+        raise PackageError(f"cannot write the package: {exc.strerror or exc}",
+                           Location(exc.filename, lesson=lesson_id)) from exc
+
+
+class PackageStage(LessonStage[PackageDetails, PackageInputs]):
+    """Package one lesson (see the module docstring)."""
+
+    name = STAGE
+    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python")
+
+    def plan(self, lesson: Lesson, ctx: Context) -> Plan[PackageInputs]:
+        with _disk_errors(lesson.id):
             # first of all (the run lock is held): finish a publish a crash interrupted,
             # before anything removes the staging folder that may hold the previous version
             moved = publishing.recover(ctx.store, lesson.id)
@@ -67,58 +71,64 @@ def run(lesson: Lesson, ctx: Context) -> StageResult:
                              message="an interrupted publish was completed; previous version "
                                      f"in {moved.relative_to(ctx.store.root).as_posix()}")
             inputs = gather(lesson, ctx.manifest.series, ctx.store)
-            if inputs is None:
-                return _skip(lesson, ctx, started)
-            previous = None if ctx.force else _recorded(lesson, ctx, inputs.fingerprint)
-            if previous is not None:
-                catalog.rebuild(ctx.store, ctx.manifest)
-                return previous
-            adopted = None if ctx.force else record.adopt(inputs, ctx, started)
-            result = adopted if adopted is not None else _build(inputs, ctx, started)
-        except OSError as exc:  # disk full, permissions...: a clear error, not a crash
-            raise PackageError(f"cannot write the package: {exc.strerror or exc}",
-                               Location(exc.filename, lesson=lesson.id)) from exc
-    except ArchiverError as exc:
-        failed = StageResult(stage=STAGE, lesson=lesson.id, status="failed", started=started,
-                             ended=utcnow(), error=str(exc))
-        ctx.store.save_result(failed)
+        if inputs is None:
+            reason = ("no source is listed in the manifest" if not lesson.sources
+                      else "fetch produced no media yet")
+            status = "not-fetched" if lesson.sources else "no-source"
+            return Plan(skip=Skip(reason, f"not packaged: {reason}", PackageSkip(status)))
+        return Plan(inputs.fingerprint, inputs)
+
+    def reuse(self, lesson_id: str, ctx: Context,
+              plan: Plan[PackageInputs]) -> StageResult[PackageDetails] | None:
+        """The recorded package when the one in place was built from these very inputs.
+
+        Normally the state record says so; after a failed attempt it holds the failure, and
+        the description of the intact package it kept is consulted: the same inputs must not
+        make a new version just because an attempt in between failed. A record counts only
+        while it describes the bag in place (version and Archived-At): a run killed after
+        publishing a new version leaves records of the one before.
+        """
+        store = ctx.store
+        if not (store.package_dir(lesson_id) / "bagit.txt").is_file():
+            return None
+        result = store.reusable(lesson_id, STAGE, plan.fingerprint)
+        if result is not None and isinstance(result.details, PackageDetails) and \
+                record.describes_current(store, lesson_id, result.details):
+            return result.typed(PackageDetails)
+        found = record.current(store, lesson_id)
+        if found is None:
+            return None
+        details, outputs = found
+        if details.fingerprint != plan.fingerprint or \
+                not record.describes_current(store, lesson_id, details) or \
+                not store.outputs_intact(lesson_id, outputs):
+            return None
+        again = record.restored(lesson_id, plan.fingerprint, details, outputs)
+        store.save_result(again)  # the package in place is what these inputs make
+        return again
+
+    def work(self, lesson: Lesson, ctx: Context,
+             plan: Plan[PackageInputs]) -> Done[PackageDetails]:
+        inputs = plan.ready
+        with _disk_errors(lesson.id):
+            adopted = None if ctx.force else record.adopt(inputs, ctx)
+            return adopted if adopted is not None else _build(inputs, ctx)
+
+    def kept(self, lesson_id: str, ctx: Context) -> Kept | None:
+        found = record.current(ctx.store, lesson_id)
+        return Kept(*found) if found is not None else None
+
+    def finish(self, lesson_id: str, ctx: Context) -> None:
+        del lesson_id
         catalog.rebuild(ctx.store, ctx.manifest)
-        raise
-    ctx.store.save_result(result)
-    catalog.rebuild(ctx.store, ctx.manifest)
-    return result
 
 
-def _recorded(lesson: Lesson, ctx: Context, fp: str) -> StageResult | None:
-    """The recorded result when the current package was built from these very inputs.
+PACKAGE = PackageStage()
 
-    Normally the state file says so (`store.reusable`); after a failed attempt it holds the
-    failure, so the package's own record (current.json) is consulted too: the same inputs must
-    not make a new version just because an attempt in between failed. Either record counts
-    only while it describes the bag in place (version and Archived-At): a run killed after
-    publishing a new version leaves records of the one before.
-    """
-    if not (ctx.store.package_dir(lesson.id) / "bagit.txt").is_file():
-        return None
 
-    def describes(result: StageResult) -> bool:
-        return record.describes_current(ctx, lesson.id, result.details.get("version"),
-                                        result.details.get("archived_at"))
-
-    result = ctx.store.reusable(lesson.id, STAGE, fp)
-    if result is None or not describes(result):
-        saved = catalog.load_record(ctx.store, lesson.id)
-        if not saved or saved.get("fingerprint") != fp or "result" not in saved:
-            return None
-        candidate = StageResult.from_json(saved["result"])
-        if candidate.status not in ("ok", "unchanged") or not describes(candidate):
-            return None
-        ctx.store.save_result(candidate)
-        result = ctx.store.reusable(lesson.id, STAGE, fp)
-        if result is None:  # package files changed size
-            return None
-    result.status = "unchanged"
-    return result
+def run(lesson: Lesson, ctx: Context) -> StageResult[PackageDetails]:
+    """Package one lesson through the runner; raises on failure."""
+    return run_stage(PACKAGE, lesson, ctx)
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -145,12 +155,12 @@ def _info(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-def _build(inputs: PackageInputs, ctx: Context, started: str) -> StageResult:
+def _build(inputs: PackageInputs, ctx: Context) -> Done[PackageDetails]:
     lesson, store = inputs.lesson, ctx.store
     work = store.stage_dir(lesson.id, STAGE)
     staging = bag.new_staging(store, lesson.id)
     try:
-        return _build_in(inputs, ctx, started, work, staging)
+        return _build_in(inputs, ctx, utcnow(), work, staging)
     finally:
         # after a success it was renamed away: nothing to remove. While a publish journal
         # exists, the staging folder may hold the *previous version* (swapped out, not yet
@@ -161,7 +171,7 @@ def _build(inputs: PackageInputs, ctx: Context, started: str) -> StageResult:
 
 
 def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
-              staging: Path) -> StageResult:
+              staging: Path) -> Done[PackageDetails]:
     lesson, store = inputs.lesson, ctx.store
     commands: list[list[str]] = []
     report = probe.Report()
@@ -194,7 +204,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     history = events.early_events(inputs, orig_info, identified, original_rel)
     attached = work / "provenance.json"
     atomic_write_json(attached,
-                      provenance.build(inputs, files, history, record.tool_versions()))
+                      provenance.build(inputs, files, history, ctx.tools.versions(PACKAGE.tools)))
 
     mux_started = utcnow()
     master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
@@ -209,7 +219,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
         commands.append(mux.run(job))
     mux_ended = utcnow()
     for job in jobs:
-        expected = probe.Expected(job.kind, inputs.tracks, [c.title for c in chapter_list], tags,
+        expected = probe.Expected(job.kind, inputs.tracks, [c.label for c in chapter_list], tags,
                                   attached if job.kind == "mkv" else None)
         checked = probe.check(job.output, inputs.media, expected, work, orig_info, orig_hashes)
         report.commands += checked.commands
@@ -235,7 +245,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     previous_dir = store.package_dir(lesson.id)
     supersedes = (f"{lesson.id}/v{bag.version_of(previous_dir) or 1}"
                   if (previous_dir / "bagit.txt").is_file() else None)
-    doc = provenance.build(inputs, files, history, record.tool_versions(),
+    doc = provenance.build(inputs, files, history, ctx.tools.versions(PACKAGE.tools),
                            mux={"started": mux_started, "ended": mux_ended}, derived=derived)
     doc.update({"version": version, "supersedes": supersedes, "archivedAt": archived_at,
                 "attachedProvenance": {"path": f"{master_rel}#attachment/provenance.json",
@@ -255,8 +265,8 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     bag.append_premis_events(staging, [events.bag_event(lesson.id, "validation", version)])
     _finalise_tree(staging)
     moved = publishing.publish(store, lesson.id, staging)
-    return record.build_result(inputs, ctx, started, files, commands, version, moved,
-                               archived_at, duration, len(chapter_list))
+    return record.build_result(inputs, ctx, files, commands, version, moved, archived_at,
+                               duration, len(chapter_list))
 
 
 def _finalise_tree(root: Path) -> None:

@@ -14,11 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from archiver.errors import Location, PublishError
-from archiver.model import Bilingual, Lesson, Manifest, Term
+from archiver.model import (
+    TRACKS,
+    Bilingual,
+    Chapter,
+    Lesson,
+    Manifest,
+    Paragraph,
+    Term,
+    read_chapters_json,
+    read_transcript_json,
+)
 from archiver.store import safe_id
 
 CATALOG_SCHEMA = "lesson-archiver/catalog/1"
-TRACKS = ("zh-Hans", "en", "zh-Hans-en")
 # our key -> (key path in the catalog's `files`, fallback path inside packages/<id>/data/)
 DATA_FILES: dict[str, tuple[tuple[str, ...], str]] = {
     "access": (("access",), "access/{id}.mp4"),
@@ -27,26 +36,11 @@ DATA_FILES: dict[str, tuple[tuple[str, ...], str]] = {
     "provenance": (("provenance",), "provenance.json"),
     "videoobject": (("videoobject",), "videoobject.json"),
     "capture": (("capture_record",), "capture/capture.json"),  # `capture` is the WARC
-    **{f"track:{lang}": (("tracks", lang), f"subtitles/{{id}}.{lang}.vtt") for lang in TRACKS},
+    **{f"track:{t.key}": (("tracks", t.key), f"subtitles/{{id}}.{t.suffix}.vtt") for t in TRACKS},
 }
 # a lesson packaged before its transcript exists has no tracks, transcript or chapters yet
 REQUIRED = {"access", "provenance"}
 TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt")
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    start: float
-    end: float
-    en: str
-    zh: str
-
-
-@dataclass(frozen=True)
-class Chapter:
-    start: float
-    end: float
-    title: Bilingual
 
 
 @dataclass
@@ -81,8 +75,8 @@ class LessonData:
 
     @property
     def tracks(self) -> list[str]:
-        """The subtitle languages this lesson has, in TRACKS order."""
-        return [lang for lang in TRACKS if f"track:{lang}" in self.files]
+        """The keys of the subtitle tracks this lesson has, in the track table's order."""
+        return [t.key for t in TRACKS if f"track:{t.key}" in self.files]
 
 
 def read_json(path: Path, lesson: str | None = None) -> Any:
@@ -104,54 +98,6 @@ def bilingual(value: Any) -> Bilingual:
     if isinstance(value, str):
         return Bilingual(en=value)
     return Bilingual()
-
-
-def _seconds(value: Any, path: Path, lesson: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise PublishError(f"expected a time in seconds ≥ 0, got {value!r}",
-                           Location(path, lesson=lesson, key=key))
-    return float(value)
-
-
-def _text(value: Any, path: Path, lesson: str, key: str) -> str:
-    if not isinstance(value, str):
-        raise PublishError(f"expected a string, got {value!r}",
-                           Location(path, lesson=lesson, key=key))
-    return value
-
-
-def _objects(path: Path, lesson: str, shape: str) -> list[dict[str, Any]]:
-    """The JSON list of objects in `path`; anything else is a PublishError naming the item."""
-    data = read_json(path, lesson)
-    if not isinstance(data, list):
-        raise PublishError(f"expected a list of {shape}", Location(path, lesson=lesson))
-    for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise PublishError("expected an object", Location(path, lesson=lesson, key=f"[{i}]"))
-    return data
-
-
-def load_paragraphs(path: Path, lesson: str) -> list[Paragraph]:
-    out = []
-    for i, item in enumerate(_objects(path, lesson, "{start, end, en, zh}")):
-        start = _seconds(item.get("start"), path, lesson, f"[{i}].start")
-        end = _seconds(item.get("end"), path, lesson, f"[{i}].end")
-        if end < start:
-            raise PublishError(f"end {end} is before start {start}",
-                               Location(path, lesson=lesson, key=f"[{i}].end"))
-        out.append(Paragraph(start, end, _text(item.get("en", ""), path, lesson, f"[{i}].en"),
-                             _text(item.get("zh", ""), path, lesson, f"[{i}].zh")))
-    return out
-
-
-def load_chapters(path: Path, lesson: str) -> list[Chapter]:
-    out = []
-    for i, item in enumerate(_objects(path, lesson, "{start, end, title}")):
-        out.append(Chapter(_seconds(item.get("start"), path, lesson, f"[{i}].start"),
-                           _seconds(item.get("end", item.get("start")), path, lesson,
-                                    f"[{i}].end"),
-                           bilingual(item.get("title"))))
-    return out
 
 
 def load_catalog(output: Path) -> dict[str, Any]:
@@ -243,9 +189,9 @@ def _merge(output: Path, entry: dict[str, Any], known: Lesson | None) -> LessonD
         return data
     _locate(output, data)
     if "transcript" in data.files:
-        data.paragraphs = load_paragraphs(data.files["transcript"], lid)
+        data.paragraphs = read_transcript_json(data.files["transcript"], lid, PublishError)
     if "chapters" in data.files:
-        data.chapters = load_chapters(data.files["chapters"], lid)
+        data.chapters = read_chapters_json(data.files["chapters"], lid, PublishError)
     if "capture" in data.files:
         capture = read_json(data.files["capture"], lid)
         data.capture = capture if isinstance(capture, dict) else {}

@@ -10,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archiver.model import Bilingual
+from archiver.model import DEFAULT_TRACK, Bilingual, track
 from archiver.publish.inputs import LessonData
 from archiver.publish.markup import Markup, clock, esc, iso_duration, join, json_for_script, render
 
-TRACK_LABELS = {"zh-Hans": "中文", "en": "English", "zh-Hans-en": "中文 + English"}
-# the bilingual track's cue text is Chinese with <lang en> spans, so its language is zh-Hans
-TRACK_SRCLANG = {"zh-Hans": "zh-Hans", "en": "en", "zh-Hans-en": "zh-Hans"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'")
 
@@ -91,13 +88,13 @@ def tls_sentence(tls: dict[str, Any]) -> str:
 
 def video_element(pub: Published, prefix: str) -> Markup:
     lid = pub.lesson.id
-    langs = pub.lesson.tracks
-    default = "zh-Hans" if "zh-Hans" in langs else (langs[0] if langs else "")
-    tracks = [render('<track kind="subtitles" id="track-{lang}" srclang="{src}" label="{label}" '
-                     'src="{url}"{default}>', lang=lang, src=TRACK_SRCLANG[lang],
-                     label=TRACK_LABELS[lang], url=prefix + pub.urls[lang],
-                     default=Markup(" default") if lang == default else Markup(""))
-              for lang in langs]
+    keys = pub.lesson.tracks
+    default = DEFAULT_TRACK.key if DEFAULT_TRACK.key in keys else (keys[0] if keys else "")
+    tracks = [render('<track kind="subtitles" id="track-{key}" srclang="{src}" label="{label}" '
+                     'src="{url}"{default}>', key=key, src=track(key).bcp47,
+                     label=track(key).label, url=prefix + pub.urls[key],
+                     default=Markup(" default") if key == default else Markup(""))
+              for key in keys]
     return render('<video id="player" data-lesson="{lid}" controls preload="metadata" '
                   'crossorigin="anonymous" playsinline width="{w}" height="{h}" '
                   'poster="{poster}">\n<source src="{src}" type="video/mp4">\n{tracks}\n'
@@ -130,8 +127,8 @@ def json_ld(pub: Published, base_url: str) -> dict[str, Any]:
         "inLanguage": "zh-Hans", "encodingFormat": "video/mp4", "width": pub.width,
         "height": pub.height,
         "caption": [{"@type": "MediaObject", "encodingFormat": "text/vtt",
-                     "inLanguage": TRACK_SRCLANG[lang], "name": TRACK_LABELS[lang],
-                     "contentUrl": url(pub.urls[lang])} for lang in lesson.tracks],
+                     "inLanguage": track(key).bcp47, "name": track(key).label,
+                     "contentUrl": url(pub.urls[key])} for key in lesson.tracks],
     })
     return {k: v for k, v in data.items() if v is not None}
 
@@ -141,7 +138,7 @@ def _transcript(pub: Published) -> Markup:
                     '<button type="button" class="ts" aria-label="Play from {c}">'
                     '<time datetime="{iso}">{c}</time></button>'
                     '<p lang="zh-Hans">{zh}</p><p lang="en">{en}</p></li>',
-                    s=f"{p.start:.3f}", e=f"{p.end:.3f}", i=i, c=clock(p.start),
+                    s=f"{p.start:.3f}", e=f"{p.stop:.3f}", i=i, c=clock(p.start),
                     iso=iso_duration(p.start), zh=p.zh, en=p.en)
              for i, p in enumerate(pub.lesson.paragraphs)]
     if not items:
@@ -223,7 +220,7 @@ def lesson_page(pub: Published, base_url: str) -> Markup:
                    'allow="fullscreen" allowfullscreen loading="lazy"></iframe>',
                    u=base_url + pub.urls["embed"], w=640, h=round(640 * pub.height / pub.width),
                    t=title_of(lesson))
-    choices = [(lang, TRACK_LABELS[lang]) for lang in lesson.tracks]
+    choices = [(key, track(key).label) for key in lesson.tracks]
     switch = render('<fieldset class="subs"><legend>Subtitles 字幕</legend>{radios}</fieldset>',
                     radios=join(render('<label><input type="radio" name="subs" value="{v}"{c}> '
                                        '<span>{lab}</span></label>', v=v, lab=lab,

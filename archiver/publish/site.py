@@ -16,7 +16,7 @@ from typing import Any
 
 from archiver.errors import Location, PublishError
 from archiver.log import EventLog
-from archiver.model import Manifest, utcnow
+from archiver.model import Manifest, track, utcnow
 from archiver.publish.inputs import TAG_FILES, LessonData, load_catalog, load_lessons
 from archiver.publish.pages import Published, embed_page, index_page, lesson_page
 from archiver.store import (
@@ -97,9 +97,9 @@ def _publish_lesson(site: Path, lesson: LessonData, report: BuildReport) -> Publ
     urls = {"page": f"{lid}.html", "embed": f"embed/{lid}.html", "video": media + f"{lid}.mp4",
             "poster": media + "poster.jpg"}
     _place(lesson.files["access"], site / urls["video"])
-    for lang in lesson.tracks:
-        urls[lang] = media + f"{lid}.{lang}.vtt"
-        _place(lesson.files[f"track:{lang}"], site / urls[lang])
+    for key in lesson.tracks:
+        urls[key] = media + track(key).vtt_name(lid)
+        _place(lesson.files[f"track:{key}"], site / urls[key])
     for key in ("transcript", "chapters", "provenance", "videoobject", "capture"):
         if key in lesson.files:
             urls[key] = media + lesson.files[key].name if key != "capture" else media + \

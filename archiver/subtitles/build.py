@@ -7,7 +7,6 @@ be done for a single file pair from Python or a test without a manifest or an ou
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import statistics
@@ -16,6 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver.model import (
+    BILINGUAL_TRACK,
+    DEFAULT_TRACK,
+    TRACKS,
+    Paragraph,
+    TrackSpec,
+    chapters_json,
+    json_bytes,
+    tracks_showing,
+    transcript_json,
+)
+from archiver.model.timed import Cue as TrackCue
 from archiver.store import atomic_write_bytes, remove_stale_staging, staging_dir, swap_dir
 from archiver.subtitles import chapters as chapters_mod
 from archiver.subtitles.audio import AudioScan, Method, NoAudio, detect_pauses
@@ -26,9 +37,9 @@ from archiver.subtitles.segment import paragraph_units
 from archiver.subtitles.smooth import END_BOUND, START_BOUND, smooth_reading_speed
 from archiver.subtitles.style import Mode, display_timing, make_cues
 from archiver.subtitles.timing import time_paragraphs
-from archiver.subtitles.transcript import Paragraph, read_transcript
+from archiver.subtitles.transcript import read_transcript
 from archiver.subtitles.validate import check_vtt
-from archiver.subtitles.writers import TrackCue, write_srt, write_vtt
+from archiver.subtitles.writers import write_srt, write_vtt
 
 DIR_MODE = 0o755  # like store.FILE_MODE (0644) for the files in it
 # A footnote number glued to a word ("Commission7"): reported, kept as written.
@@ -51,17 +62,28 @@ class SubtitleBuild:
     track_cues: dict[str, list[Cue]] = field(default_factory=dict)
 
 
-MODES: dict[str, Mode] = {"zh-Hans": "zh", "en": "en", "zh-Hans-en": "both"}
+def mode(spec: TrackSpec) -> Mode:
+    """How a track's cues are grouped and styled, from the languages the track shows."""
+    if spec.bilingual:
+        return "both"
+    return "en" if spec.languages == ("en",) else "zh"
+
+
+MODES: dict[str, Mode] = {spec.key: mode(spec) for spec in TRACKS}
+
+
+def _written(cue: Cue, track_mode: Mode) -> TrackCue | None:
+    if track_mode == "zh":
+        return TrackCue(cue.start, cue.end, tuple(cue.zh_lines))
+    if track_mode == "en":
+        return TrackCue(cue.start, cue.end, tuple(cue.en_lines)) if cue.en else None
+    return TrackCue(cue.start, cue.end, tuple(cue.zh_lines), tuple(cue.en_lines))
 
 
 def tracks(by_track: dict[str, list[Cue]]) -> dict[str, list[TrackCue]]:
-    """The three tracks' cues as written: zh-Hans, en (cues with English only), bilingual."""
-    return {
-        "zh-Hans": [TrackCue(c.start, c.end, tuple(c.zh_lines)) for c in by_track["zh-Hans"]],
-        "en": [TrackCue(c.start, c.end, tuple(c.en_lines)) for c in by_track["en"] if c.en],
-        "zh-Hans-en": [TrackCue(c.start, c.end, tuple(c.zh_lines), tuple(c.en_lines))
-                       for c in by_track["zh-Hans-en"]],
-    }
+    """Every track's cues as written (an English-only track keeps cues with English only)."""
+    return {key: [w for c in by_track[key] if (w := _written(c, MODES[key])) is not None]
+            for key in MODES}
 
 
 def track_cues(units: list[list[Unit]], limit: float | None,
@@ -125,17 +147,15 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
         warnings.append(f"proportional timing: {reason}")
     moved: dict[str, int] = {}
     cues_by_track = track_cues(units, bound, pairs, moved)
-    cues = cues_by_track["zh-Hans-en"]
+    cues = cues_by_track[BILINGUAL_TRACK.key]
     by_track = tracks(cues_by_track)
-    files: dict[str, bytes] = {
-        f"{lesson_id}.zh-Hans.vtt": write_vtt(by_track["zh-Hans"], "zh-Hans").encode(),
-        f"{lesson_id}.en.vtt": write_vtt(by_track["en"], "en").encode(),
-        f"{lesson_id}.zh-Hans-en.vtt": write_vtt(by_track["zh-Hans-en"], "zh-Hans-en").encode(),
-        f"{lesson_id}.zh-Hans.srt": write_srt(by_track["zh-Hans"]).encode(),
-        f"{lesson_id}.en.srt": write_srt(by_track["en"]).encode(),
-    }
+    files: dict[str, bytes] = {spec.vtt_name(lesson_id): write_vtt(by_track[spec.key],
+                                                                   spec.key).encode()
+                               for spec in TRACKS}
+    files.update({name: write_srt(by_track[spec.key]).encode() for spec in TRACKS
+                  if (name := spec.srt_name(lesson_id)) is not None})
     dropped: dict[str, int] = {}
-    for cue in cues_by_track["zh-Hans"]:
+    for cue in cues_by_track[DEFAULT_TRACK.key]:
         if cue.dropped:
             dropped[cue.dropped] = dropped.get(cue.dropped, 0) + 1
     snaps = timing.snap_distances
@@ -159,13 +179,13 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
         "tracks": {name: check_track(cues_, bound, name) for name, cues_ in by_track.items()},
         "text": {
             "zh_preserved": all(preserved("".join(p.zh for p in paragraphs),
-                                          [c.zh for c in cues_by_track[t]],
-                                          [c.dropped for c in cues_by_track[t]])
-                                for t in ("zh-Hans", "zh-Hans-en")),
+                                          [c.zh for c in cues_by_track[t.key]],
+                                          [c.dropped for c in cues_by_track[t.key]])
+                                for t in tracks_showing("zh-Hans")),
             "en_preserved": all(preserved(" ".join(p.en for p in paragraphs),
-                                          [c.en for c in cues_by_track[t]],
-                                          [""] * len(cues_by_track[t]))
-                                for t in ("en", "zh-Hans-en")),
+                                          [c.en for c in cues_by_track[t.key]],
+                                          [""] * len(cues_by_track[t.key]))
+                                for t in tracks_showing("en")),
             "dropped_at_cue_end": dropped,
         },
         "footnote_markers": _footnote_markers(paragraphs, footnotes),
@@ -173,30 +193,28 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
             "a cue-final 。 or ，(also half-width ,) is not shown, by Chinese subtitle "
             "convention; every other character is kept, half-width punctuation included",
             "footnote markers in the English (e.g. Commission7) are kept as written",
-            f"to even out English reading speed, cue edges of the en and zh-Hans-en tracks "
+            f"to even out English reading speed, cue edges of the "
+            f"{' and '.join(t.key for t in tracks_showing('en'))} tracks "
             f"may move up to {START_BOUND:g} s (start) and {END_BOUND:g} s (end) from the "
             f"speech they carry; the zh-Hans track follows the speech",
         ],
     }
-    for name, data in files.items():
-        if name.endswith(".vtt"):
-            problems = check_vtt(data)
-            report["tracks"][name.split(".", 1)[1].removesuffix(".vtt")]["vtt_problems"] = problems
-            if problems:
-                warnings.append(f"{name}: {len(problems)} WebVTT problems: {problems[0]}")
-    chapters = chapters_mod.chapters_json(paragraphs, cues, bound)
-    files["transcript.json"] = _json(chapters_mod.transcript_json(paragraphs, cues))
-    files["chapters.json"] = _json(chapters)
-    files["quality.json"] = _json(report)
+    for spec in TRACKS:
+        name = spec.vtt_name(lesson_id)
+        problems = check_vtt(files[name])
+        report["tracks"][spec.key]["vtt_problems"] = problems
+        if problems:
+            warnings.append(f"{name}: {len(problems)} WebVTT problems: {problems[0]}")
+    chapters = chapters_mod.chapters(paragraphs, cues, bound)
+    files["transcript.json"] = json_bytes(transcript_json(
+        chapters_mod.timed_paragraphs(paragraphs, cues)))
+    files["chapters.json"] = json_bytes(chapters_json(chapters))
+    files["quality.json"] = json_bytes(report)
     files["quality.txt"] = summary(report).encode()
     return SubtitleBuild(lesson=lesson_id, paragraphs=paragraphs, cues=cues, files=files,
                          quality=report, transcript_format=fmt,
                          commands=[scan.command] if scan else [], warnings=warnings, scan=scan,
                          track_cues=cues_by_track)
-
-
-def _json(data: Any) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode()
 
 
 def write_outputs(build: SubtitleBuild, folder: Path) -> list[Path]:

@@ -10,16 +10,16 @@ chapter spanning the video would tell a viewer nothing.
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import replace
 
+from archiver.model import Bilingual, Chapter, Paragraph
 from archiver.subtitles.cues import Cue
 from archiver.subtitles.segment import en_sentences, zh_sentences
-from archiver.subtitles.transcript import Paragraph
 
 NUMERALS = "一二三四五六七八九十"
 OPENER = re.compile(rf"\s*(?:[{NUMERALS}]+是|第[{NUMERALS}]+(?:是|[,，、:：])"
                     r"|(?:首先|其次|再次|然后|最后)[,，、:：])")
-OPENING_TITLE = {"en": "Introduction", "zh": "引言"}
+OPENING_TITLE = Bilingual(en="Introduction", zh="引言")
 
 
 def paragraph_times(paragraphs: list[Paragraph], cues: list[Cue]) -> list[tuple[float, float]]:
@@ -31,9 +31,9 @@ def paragraph_times(paragraphs: list[Paragraph], cues: list[Cue]) -> list[tuple[
     return spans
 
 
-def transcript_json(paragraphs: list[Paragraph], cues: list[Cue]) -> list[dict[str, Any]]:
-    """[{start, end, en, zh}] per paragraph, in seconds (rounded to ms), text as written."""
-    return [{"start": round(start, 3), "end": round(end, 3), "en": p.en, "zh": p.zh}
+def timed_paragraphs(paragraphs: list[Paragraph], cues: list[Cue]) -> list[Paragraph]:
+    """The paragraphs with the times their cues got (what transcript.json holds)."""
+    return [replace(p, start=start, end=end)
             for p, (start, end) in zip(paragraphs, paragraph_times(paragraphs, cues),
                                        strict=True)]
 
@@ -42,24 +42,25 @@ def is_opener(zh: str) -> bool:
     return bool(OPENER.match(zh))
 
 
-def chapters_json(paragraphs: list[Paragraph], cues: list[Cue],
-                  duration: float | None) -> list[dict[str, Any]]:
-    """[{start, end, title: {en, zh}}] in seconds; chapters tile the video from 0 to its end."""
+def chapters(paragraphs: list[Paragraph], cues: list[Cue],
+             duration: float | None) -> list[Chapter]:
+    """The lesson's chapters; they tile the video from 0 to its end."""
     spans = paragraph_times(paragraphs, cues)
     openers = [i for i, p in enumerate(paragraphs) if is_opener(p.zh)]
     if not openers:
         return []
     end_of_video = duration if duration is not None else (cues[-1].end if cues else spans[-1][1])
-    starts: list[tuple[float, dict[str, str]]] = []
+    starts: list[tuple[float, Bilingual]] = []
     if openers[0] > 0:
-        starts.append((0.0, dict(OPENING_TITLE)))
+        starts.append((0.0, OPENING_TITLE))
     for i in openers:
         en = en_sentences(paragraphs[i].en)
         zh = zh_sentences(paragraphs[i].zh)
         start = 0.0 if not starts else spans[i][0]
-        starts.append((start, {"en": en[0] if en else "", "zh": zh[0].strip() if zh else ""}))
-    chapters: list[dict[str, Any]] = []
+        starts.append((start, Bilingual(en=en[0] if en else "",
+                                        zh=zh[0].strip() if zh else "")))
+    found: list[Chapter] = []
     for k, (start, title) in enumerate(starts):
         end = starts[k + 1][0] if k + 1 < len(starts) else max(end_of_video, start)
-        chapters.append({"start": round(start, 3), "end": round(end, 3), "title": title})
-    return chapters
+        found.append(Chapter(round(start, 3), round(end, 3), title))
+    return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from archiver.model.timed import Cue as TrackCue
 from archiver.subtitles.style import (
     EN_CPS,
     EN_LINE,
@@ -22,7 +23,7 @@ from archiver.subtitles.style import (
     ZH_LINE,
 )
 from archiver.subtitles.text import CLOSING, OPENING, display_width, spoken_count, squash
-from archiver.subtitles.writers import TrackCue, vtt_time
+from archiver.subtitles.writers import vtt_time
 
 SCHEMA = "lesson-archiver/subtitles-quality/1"
 WORST = 3

@@ -16,9 +16,9 @@ import itertools
 import statistics
 from dataclasses import dataclass, field
 
+from archiver.model import Paragraph
 from archiver.subtitles.audio import Pause
 from archiver.subtitles.cues import Unit
-from archiver.subtitles.transcript import Paragraph
 
 DEFAULT_RATE = 3.5  # Chinese characters per second, pauses included (SERIES-FACTS)
 START_WINDOW = (1.0, 1.5)  # a paragraph's speech may begin this much before/after its stamp

@@ -1,19 +1,19 @@
 """Transcript readers: the seed's timestamped paragraphs, WebVTT and SRT, into one model.
 
 Like pysubs2, formats live in a table (`READERS`) of a detector and a parser each, so a new
-format is one entry. Every reader returns `Paragraph`s (a start, an optional end, the English
-and Chinese text, the source line) and every problem is a `SubtitleError` naming file and line:
-a transcript is data somebody typed, and they need to find the mistake.
+format is one entry. Every reader returns the model's `Paragraph`s (a start, an optional
+end, the English and Chinese text, the source line) and every problem is a `SubtitleError`
+naming file and line: a transcript is data somebody typed, and they need to find the mistake.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.errors import Location, SubtitleError
+from archiver.model.timed import Paragraph
 from archiver.subtitles.text import has_cjk
 
 SEED_TIME = re.compile(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})")
@@ -22,17 +22,6 @@ VTT_TIME = re.compile(r"(?:(\d{2,}):)?(\d{2}):(\d{2})\.(\d{3})")
 SRT_TIME = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})[,.](\d{3})")
 TAG = re.compile(r"<[^>]*>")
 LANG_EN = re.compile(r"<lang en[^>]*>(.*?)</lang>", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """One timestamped block of the transcript: English translation and Chinese original."""
-
-    start: float
-    en: str
-    zh: str
-    line: int  # line of the timestamp (1-based) in the source file
-    end: float | None = None  # known only for cue-based inputs (WebVTT, SRT)
 
 
 def format_clock(seconds: float) -> str:

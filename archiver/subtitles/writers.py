@@ -10,17 +10,9 @@ rounding can never produce an empty or inverted cue.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class TrackCue:
-    """One cue of one track, ready to write: times in seconds, lines of plain text."""
-
-    start: float
-    end: float
-    lines: tuple[str, ...]
-    en_lines: tuple[str, ...] = ()  # bilingual track only: shown after `lines`, marked en
+# one cue of one track, ready to write (the model's record: times, lines, English lines)
+from archiver.model.timed import Cue as TrackCue
 
 
 def escape(text: str) -> str:

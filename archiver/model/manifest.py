@@ -1,21 +1,18 @@
-"""Typed records shared by every stage.
+"""The manifest's records: a series, its lessons and the sources each can be fetched from.
 
-The manifest becomes `Manifest`/`Lesson`/`Source` (immutable); every stage returns a
-`StageResult`, which is also what is persisted per lesson and stage, so a result doubles as
-provenance (command lines, tool versions, timings) and as the idempotency record (the
-fingerprint of the inputs it was computed from).
+`archiver.manifest.load_manifest` turns the TOML into these (immutable); every stage reads its
+lesson from here. Only what the manifest states is recorded (unknown facts stay None/empty).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 SourceKind = Literal["original", "mirror"]
 TlsMode = Literal["verify", "ca", "pin", "insecure"]
-Status = Literal["ok", "skipped", "failed", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -113,44 +110,3 @@ class Manifest:
             if lesson.id == lesson_id:
                 return lesson
         raise KeyError(lesson_id)
-
-
-@dataclass
-class Output:
-    """A file a stage wrote: path relative to the lesson's folder, size and digest."""
-
-    path: str
-    bytes: int
-    sha256: str
-
-
-def utcnow() -> str:
-    """An ISO 8601 UTC timestamp with seconds precision, as recorded everywhere."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class StageResult:
-    """What one stage did for one lesson (ArchiveBox's ArchiveResult, for our stages)."""
-
-    stage: str
-    lesson: str
-    status: Status
-    fingerprint: str = ""  # digest of the inputs; equal fingerprint = nothing to redo
-    outputs: list[Output] = field(default_factory=list)
-    commands: list[list[str]] = field(default_factory=list)
-    tool_versions: dict[str, str] = field(default_factory=dict)
-    started: str = field(default_factory=utcnow)
-    ended: str = ""
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StageResult:
-        data = dict(data)
-        data["outputs"] = [Output(**o) for o in data.get("outputs", [])]
-        return cls(**data)

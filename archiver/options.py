@@ -1,0 +1,156 @@
+"""Every stage's options: one typed, validated dataclass each, and the CLI flags that set it.
+
+Why typed and validated here: the stages are also driven from code (tests, benchmarks, other
+tools), where no argparse checks the values; a zero timeout or byte limit would fail every
+source with a misleading network or size error, zero retries would mean no request at all.
+So an invalid value is refused with a `UsageError` naming its flag when the options are made,
+before any stage runs. Each option has the flag that sets it, added by `add_*_arguments` to
+every command that runs the stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from archiver.errors import Location, UsageError
+
+PauseMethod = Literal["levels", "silencedetect"]
+PAUSE_METHODS: tuple[str, ...] = get_args(PauseMethod)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (jobs, retries, byte limits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (timeouts in seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _require_positive(values: dict[str, tuple[Any, str]]) -> None:
+    for value, flag in values.values():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise UsageError(f"{flag} must be a positive number, got {value!r}",
+                             Location(key=flag))
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How media is transferred (`--max-bytes`, `--timeout`, `--retries`).
+
+    The backoff values have no flag: they exist so tests can shorten the waits.
+    `warc_inline_media` (store the full payload in the WARC as well) is going away: issue 11
+    replaces it with full media records; it has no flag on purpose.
+    """
+
+    max_bytes: int = 8 << 30
+    timeout: float = 30.0
+    retries: int = 5
+    backoff: float = 1.0  # first wait in seconds, doubled per failed attempt
+    backoff_max: float = 60.0
+    retry_after_max: float = 120.0  # a longer Retry-After fails the source instead
+    warc_inline_media: bool = False
+
+    def __post_init__(self) -> None:
+        _require_positive({"timeout": (self.timeout, "--timeout"),
+                           "max_bytes": (self.max_bytes, "--max-bytes"),
+                           "retries": (self.retries, "--retries")})
+        for name in ("backoff", "backoff_max", "retry_after_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise UsageError(f"fetch option {name} must be a number ≥ 0, got {value!r}",
+                                 Location(key=name))
+
+
+@dataclass(frozen=True)
+class SubtitlesOptions:
+    """How subtitles are timed: `--pause-method levels|silencedetect` (see subtitles/audio.py)."""
+
+    pause_method: PauseMethod = "levels"
+
+    def __post_init__(self) -> None:
+        if self.pause_method not in PAUSE_METHODS:
+            raise UsageError(f"unknown pause method {self.pause_method!r} "
+                             f"({' or '.join(PAUSE_METHODS)})", Location(key="--pause-method"))
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """What the site is built for: `--base-url` (absolute URLs in JSON-LD and the embed
+    snippet; "" = relative) and `--only` (these lessons only; None = every lesson)."""
+
+    base_url: str = ""
+    only: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_url, str):
+            raise UsageError(f"--base-url must be a URL, got {self.base_url!r}",
+                             Location(key="--base-url"))
+
+    @property
+    def site_base(self) -> str:
+        """The base URL as pages use it: empty, or ending with '/'."""
+        return self.base_url if not self.base_url or self.base_url.endswith("/") \
+            else self.base_url + "/"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options of every stage of a run."""
+
+    fetch: FetchOptions = field(default_factory=FetchOptions)
+    subtitles: SubtitlesOptions = field(default_factory=SubtitlesOptions)
+    publish: PublishOptions = field(default_factory=PublishOptions)
+
+
+def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = FetchOptions()
+    parser.add_argument("--max-bytes", type=positive_int, default=defaults.max_bytes,
+                        help="refuse media larger than this many bytes; default: 8 GiB")
+    parser.add_argument("--timeout", type=positive_float, default=defaults.timeout,
+                        help="network timeout in seconds (connect and each read)")
+    parser.add_argument("--retries", type=positive_int, default=defaults.retries,
+                        help="attempts per source on transient errors; default: %(default)s")
+
+
+def add_subtitles_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pause-method", choices=PAUSE_METHODS,
+                        default=SubtitlesOptions().pause_method,
+                        help="how pauses in the sound track are found to time the cues: "
+                        "levels (short-term loudness, robust to music) or silencedetect "
+                        "(ffmpeg's silence filter); default: %(default)s")
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", default=PublishOptions().base_url,
+                        help="absolute URL the site will be served from (e.g. "
+                        "https://media.example.org/lessons/); used for JSON-LD and the embed "
+                        "snippet. Default: relative URLs")
+
+
+def from_args(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> Options:
+    """The options a parsed command line sets (flags the command lacks keep their defaults)."""
+    fetch, subtitles, publish = FetchOptions(), SubtitlesOptions(), PublishOptions()
+    if hasattr(args, "timeout"):
+        fetch = FetchOptions(max_bytes=args.max_bytes, timeout=args.timeout,
+                             retries=args.retries)
+    if hasattr(args, "pause_method"):
+        subtitles = SubtitlesOptions(pause_method=args.pause_method)
+    if hasattr(args, "base_url"):
+        publish = PublishOptions(base_url=args.base_url, only=only)
+    return Options(fetch=fetch, subtitles=subtitles, publish=publish)
