@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from archiver.model import BILINGUAL_TRACK, DEFAULT_TRACK, track
 from archiver.publish.serve import SiteServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,12 +43,13 @@ STATE_JS = """() => {
   const cur = document.querySelector('li.para.current');
   return {
     currentTime: v.currentTime, duration: v.duration, paused: v.paused,
-    zh: cueText('track-zh-Hans'), en: cueText('track-en'), both: cueText('track-zh-Hans-en'),
+    zh: cueText('track-ZH'), en: cueText('track-EN'), both: cueText('track-BOTH'),
     showing: Array.from(v.textTracks).filter(t => t.mode === 'showing').map(t => t.label),
     paragraphStart: cur ? parseFloat(cur.dataset.start) : null,
     paragraphZh: cur ? cur.querySelector('p[lang="zh-Hans"]').textContent : null,
   };
-}"""
+}""".replace("track-ZH", f"track-{DEFAULT_TRACK.key}").replace(
+    "track-EN", f"track-{track('en').key}").replace("track-BOTH", f"track-{BILINGUAL_TRACK.key}")
 
 
 @dataclass
@@ -101,11 +103,11 @@ def play_at(page: Any, at: float, timeout_ms: int = 30_000) -> dict[str, Any]:
       await seeked;
       await v.play();
     }""", at)
-    page.wait_for_function("""(at) => {
+    page.wait_for_function("""([at, id]) => {
       const v = document.querySelector('video[data-lesson]');
-      const t = document.getElementById('track-zh-Hans').track;
+      const t = document.getElementById(id).track;
       return !v.paused && v.currentTime > at + 0.2 && t.activeCues && t.activeCues.length > 0;
-    }""", arg=at, timeout=timeout_ms)
+    }""", arg=[at, f"track-{DEFAULT_TRACK.key}"], timeout=timeout_ms)
     # two animation frames: the cue box is painted before the screenshot
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     return dict(page.evaluate(STATE_JS))
