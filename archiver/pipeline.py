@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from archiver.errors import ArchiverError
 from archiver.log import EventLog
@@ -123,10 +123,11 @@ class StageBase(Generic[D, T]):
     failure_note = ""
 
     def reuse(self, lesson_id: str, ctx: Context, plan: Plan[T]) -> StageResult[D] | None:
-        """The earlier result to reuse instead of working (default: the recorded success
-        from the same fingerprint, outputs intact)."""
+        """The earlier success to reuse instead of working (default: the recorded success
+        from the same fingerprint, outputs intact). When it is not the recorded result (the
+        package stage's kept package after a failure), the runner records it."""
         previous = ctx.store.reusable(lesson_id, self.name, plan.fingerprint)
-        return None if previous is None else previous  # type: ignore[return-value]
+        return cast("StageResult[D] | None", previous)  # this stage's own record type
 
     def kept(self, lesson_id: str, ctx: Context) -> Kept | None:
         """What an earlier success leaves in place when this run fails (default: nothing)."""
@@ -227,6 +228,8 @@ def _outcome(stage: StageBase[D, T], lesson_id: str, ctx: Context, started: str,
         ctx.store.save_result(skipped)
         return skipped
     if not ctx.force and (previous := stage.reuse(lesson_id, ctx, plan)) is not None:
+        if ctx.store.load_result(lesson_id, stage.name) != previous:
+            ctx.store.save_result(previous)  # reused from elsewhere (a kept package): record it
         ctx.log.info(stage.unchanged_event, lesson=where, stage=stage.name)
         return replace(previous, status="unchanged")
     done = work_of(plan)

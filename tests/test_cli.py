@@ -54,3 +54,26 @@ def test_numbers_must_be_positive() -> None:
                         ("--jobs", "0"), ("--timeout", "soon")):
         proc = archiver("fetch", flag, value)
         assert proc.returncode == 2 and flag in proc.stderr, (flag, proc.stderr)
+
+
+def test_every_stage_option_has_its_flag_on_every_command_that_runs_the_stage() -> None:
+    from archiver.cli import build_parser
+    from archiver.options import FetchOptions, PublishOptions, SubtitlesOptions, from_args
+    from archiver.publish import command
+
+    parser = build_parser({"publish": command})
+    args = parser.parse_args(["archive", "--timeout", "7", "--retries", "2", "--max-bytes", "9",
+                              "--pause-method", "silencedetect", "--base-url", "https://x.test"])
+    options = from_args(args)
+    assert options.fetch == FetchOptions(max_bytes=9, timeout=7.0, retries=2)
+    assert options.subtitles == SubtitlesOptions(pause_method="silencedetect")
+    assert options.publish == PublishOptions(base_url="https://x.test")
+    assert options.publish.site_base == "https://x.test/"
+    assert from_args(parser.parse_args(["subtitles"])).subtitles.pause_method == "levels"
+    assert not hasattr(parser.parse_args(["fetch"]), "pause_method")  # fetch does not time
+
+
+def test_an_unknown_pause_method_is_a_usage_error() -> None:
+    proc = archiver("subtitles", "--pause-method", "vad")
+    assert proc.returncode == 2 and "--pause-method" in proc.stderr and "silencedetect" in \
+        proc.stderr

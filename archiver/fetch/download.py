@@ -157,10 +157,11 @@ class _Partial:
 
 
 def _validator(response: httpx.Response) -> str | None:
-    etag = response.headers.get("etag")
+    etag: str | None = response.headers.get("etag")
     if etag and not etag.startswith("W/"):
         return etag
-    return response.headers.get("last-modified")
+    modified: str | None = response.headers.get("last-modified")
+    return modified
 
 
 def _attempt(session: Session, url: str, part: _Partial, opts: Options,

@@ -103,9 +103,7 @@ class PackageStage(LessonStage[PackageDetails, PackageInputs]):
                 not record.describes_current(store, lesson_id, details) or \
                 not store.outputs_intact(lesson_id, outputs):
             return None
-        again = record.restored(lesson_id, plan.fingerprint, details, outputs)
-        store.save_result(again)  # the package in place is what these inputs make
-        return again
+        return record.restored(lesson_id, plan.fingerprint, details, outputs)
 
     def work(self, lesson: Lesson, ctx: Context,
              plan: Plan[PackageInputs]) -> Done[PackageDetails]:

@@ -22,11 +22,12 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from archiver.errors import Location, SubtitleError
+from archiver.options import PauseMethod
 
-Method = Literal["levels", "silencedetect"]
+Method = PauseMethod  # the pause detectors, named once in archiver/options.py (--pause-method)
 NOISE_DB = -35.0  # silencedetect's fixed threshold
 MIN_PAUSE = 0.2  # shorter gaps occur inside words; clause pauses are 0.2-0.8 s
 FRAME = 200  # samples at 8 kHz: 25 ms per level

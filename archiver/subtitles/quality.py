@@ -11,17 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from archiver.model.timed import Cue as TrackCue
-from archiver.subtitles.style import (
-    EN_CPS,
-    EN_LINE,
-    FRAME,
-    MAX_DURATION,
-    MAX_LINES,
-    MIN_DURATION,
-    MIN_GAP,
-    ZH_CPS,
-    ZH_LINE,
-)
+from archiver.subtitles.lines import EN_LINE, MAX_LINES, ZH_LINE
+from archiver.subtitles.style import EN_CPS, FRAME, MAX_DURATION, MIN_DURATION, MIN_GAP, ZH_CPS
 from archiver.subtitles.text import CLOSING, OPENING, display_width, spoken_count, squash
 from archiver.subtitles.writers import vtt_time
 
