@@ -14,12 +14,12 @@ the archiver's own vocabulary (`@vocab`), so the document stays valid JSON-LD.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from archiver import __version__
-from archiver.model import StageResult
+from archiver.errors import PackageError
+from archiver.model import StageResult, read_transcript_json
 from archiver.model.jsonio import dump
 from archiver.package.inputs import PackageInputs
 
@@ -216,9 +216,5 @@ def transcript_text(inputs: PackageInputs) -> str:
     path = next((f for f in inputs.subtitle_files if f.name == "transcript.json"), None)
     if path is None:
         return ""
-    try:
-        paragraphs = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return ""
-    return "\n\n".join("\n".join(p for p in (str(item.get("zh", "")), str(item.get("en", "")))
-                                 if p) for item in paragraphs if isinstance(item, dict))
+    paragraphs = read_transcript_json(path, inputs.lesson.id, PackageError)
+    return "\n\n".join("\n".join(t for t in (p.zh, p.en) if t) for p in paragraphs)
