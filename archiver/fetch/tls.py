@@ -259,11 +259,11 @@ def renegotiation_refusal(exc: ssl.SSLError, url: str, policy: TlsPolicy, lesson
     key = f"{source_key}.legacy_renegotiation"
     return TlsError(
         f"{url}: TLS handshake refused: the server does not support secure renegotiation "
-        f"(RFC 5746), and OpenSSL refuses such servers by default ({exc.reason or exc}). "
-        f"Such a connection is open to the renegotiation prefix-injection attack. If this "
-        f"old server is the only way to the lesson, set `legacy_renegotiation = true` on "
-        f"{source_key} in the manifest (tls={policy} still applies; the evidence will "
-        "record the opt-in)",
+        f"(RFC 5746), which OpenSSL requires by default ({exc.reason or exc}); such a "
+        "connection is open to the renegotiation prefix-injection attack (CVE-2009-3555). "
+        "If this old server is the only way to the lesson, opt in for this source only with "
+        f"`legacy_renegotiation = true` in its [[lessons.sources]] table (manifest key "
+        f"{key}); tls={policy} still applies and the evidence records the opt-in",
         Location(lesson=lesson, key=key), openssl_message=str(exc.reason or exc))
 
 
