@@ -75,16 +75,15 @@ class _CheckingBackend(httpcore.NetworkBackend):
 
 
 def checking_transport(ssl_context: ssl.SSLContext, check: Check, *,
-                       required: bool) -> tuple[httpx.HTTPTransport, bool]:
+                       required: bool) -> httpx.HTTPTransport:
     """An httpx transport whose new TLS connections are judged by `check` at handshake.
 
-    Returns (transport, installed). When the installed httpx offers no way to add the check,
-    `required` raises the adapter's ContractBroken; otherwise a plain transport comes back with
-    installed=False.
+    When the installed httpx offers no way to add the check, `required` re-raises the
+    adapter's ContractBroken; otherwise a plain transport comes back (per-response check only).
     """
     try:
-        return transport_with_backend(ssl_context, _CheckingBackend(check)), True
+        return transport_with_backend(ssl_context, _CheckingBackend(check))
     except ContractBroken:
         if required:
             raise
-    return httpx.HTTPTransport(verify=ssl_context, trust_env=False), False
+    return httpx.HTTPTransport(verify=ssl_context, trust_env=False)

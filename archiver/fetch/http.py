@@ -121,7 +121,7 @@ class Session:
         self.exchanges: list[Exchange] = []
         context = tls.client_context(policy, legacy_renegotiation=legacy_renegotiation)
         try:
-            transport, self.handshake_checked = checking_transport(
+            transport = checking_transport(
                 context, self._check_handshake, required=policy.mode == "pin")
         except ContractBroken as exc:
             raise TlsError(
