@@ -2,9 +2,12 @@
 # Both create .venv, install the package and the external programs they need.
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# constraints.txt pins every runtime and test dependency to the versions the tests passed with
+# (`make constraints` refreshes it); the install stamp changes when either file changes.
+CONSTRAINTS ?= constraints.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-12)
 MANIFEST ?= manifests/digital-china.toml
 OUTPUT ?= output
 JOBS ?= 2
@@ -13,18 +16,38 @@ RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg
 TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mkvtoolnix \
 	mediainfo:mediainfo curl:curl openssl:openssl strace:strace \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
-	libatomic.so.1:libatomic1
+	libatomic.so.1:libatomic1 libgnutls.so.30:libgnutls30
 
-.PHONY: all archive test demo verify bench lint tools test-tools clean
+.PHONY: all install archive test demo verify bench lint tools test-tools constraints clean
 all: archive
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@scripts/ensure-tools.sh $(PYTHON):python3
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || scripts/ensure-tools.sh _no_venv_:python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+# Resolve pyproject's dependencies afresh in a scratch venv and pin what was installed.
+# Review the diff, run `make test`, commit both files together.
+# Test-only tools with pins of their own (pywb's replay engine) live in a separate tool venv
+# with its own requirements, never here: their pins would hold back archiver's dependencies.
+CONSTRAINTS_VENV := .venv-constraints
+constraints:
+	rm -rf $(CONSTRAINTS_VENV)
+	$(PYTHON) -m venv $(CONSTRAINTS_VENV)
+	$(CONSTRAINTS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CONSTRAINTS_VENV)/bin/python -m pip install -q '.[test]'
+	{ echo '# Tested versions of every runtime and test dependency: make installs with'; \
+	  echo '# pip install -c constraints.txt -e ".[test]". Refresh: make constraints.'; \
+	  echo '# Generated from a fresh resolve with $(shell $(PYTHON) --version); do not edit.'; \
+	  $(CONSTRAINTS_VENV)/bin/python -m pip freeze --exclude lesson-archiver; \
+	} > $(CONSTRAINTS).tmp
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
+	rm -rf $(CONSTRAINTS_VENV) build
 
 tools:
 	@scripts/ensure-tools.sh $(RUNTIME_TOOLS)
@@ -51,4 +74,4 @@ bench: $(STAMP) test-tools
 	$(BIN)/python -m benchmarks --output $(OUTPUT)
 
 clean:
-	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache $(CONSTRAINTS_VENV)

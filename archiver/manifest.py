@@ -27,7 +27,7 @@ LESSON_KEYS = {
     "id", "number", "title", "released", "duration", "speaker", "synopsis", "transcript",
     "sha256", "sources", "page", "terms", "footnotes",
 }
-SOURCE_KEYS = {"url", "kind", "tls", "description"}
+SOURCE_KEYS = {"url", "kind", "tls", "description", "legacy_renegotiation"}
 TERM_KEYS = {"en", "zh", "note"}
 TOP_KEYS = {"series", "lessons"}
 
@@ -165,7 +165,12 @@ def _sources(check: _Checker, value: Any, base: Path) -> tuple[Source, ...]:
         except (ValueError, AttributeError) as exc:
             raise check.fail(f"{key}.tls", str(exc)) from None
         description = check.text(table.get("description"), f"{key}.description", required=False)
-        sources.append(Source(url=url, kind=kind, tls=tls, description=description))
+        legacy = table.get("legacy_renegotiation", False)
+        if not isinstance(legacy, bool):
+            raise check.fail(f"{key}.legacy_renegotiation",
+                             f"expected true or false, got {legacy!r}")
+        sources.append(Source(url=url, kind=kind, tls=tls, description=description,
+                              legacy_renegotiation=legacy))
     return tuple(sources)
 
 

@@ -55,7 +55,7 @@ SAMPLES: list[Details] = [
     FetchDetails(
         media="fetch/original.mp4", bytes=12, sha256="a" * 64, sha512="b" * 128,
         source=SourceRecord(url="https://x.test/l1", kind="mirror", tls="pin:sha256:" + "d" * 64,
-                            description="a mirror"),
+                            description="a mirror", legacy_renegotiation=True),
         media_url="https://x.test/m.mp4", content_type="video/mp4", page_url="https://x.test/p",
         source_index=1, capture="fetch/capture.json", warc="fetch/capture.warc.gz",
         tls={"outcome": "pinned", "problems": ["expired"], "verified": False},

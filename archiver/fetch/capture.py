@@ -17,8 +17,16 @@ SCHEMA = "lesson-archiver/capture/1"
 
 
 def source_json(source: Source) -> dict[str, Any]:
-    return {"url": source.url, "kind": source.kind, "tls": str(source.tls),
-            "description": source.description}
+    """A source as recorded (fetch record, capture.json, provenance) and fingerprinted.
+
+    `legacy_renegotiation` appears only when true: a source without it keeps the record, and
+    so the fetch fingerprint, it had before the key existed (no needless re-fetch).
+    """
+    record: dict[str, Any] = {"url": source.url, "kind": source.kind, "tls": str(source.tls),
+                              "description": source.description}
+    if source.legacy_renegotiation:
+        record["legacy_renegotiation"] = True
+    return record
 
 
 def build_capture(lesson: Lesson, source: Source | None, source_index: int | None,

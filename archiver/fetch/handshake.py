@@ -5,9 +5,13 @@ this the pin would be checked only when a response arrives: the request line and
 already have gone to a server that may be an interceptor. httpcore's documented extension
 point, a `NetworkBackend`, lets us wrap `start_tls`: the peer certificate is handed to the
 source's `TlsGuard` right after the handshake, and a refusal closes the connection before a
-single byte of HTTP is written. httpx exposes no argument for a backend, so the transport's
-connection pool is rebuilt with it (`HTTPTransport._pool`; if that attribute ever disappears,
-the per-response check in `Session._send` still refuses before any body is read).
+single byte of HTTP is written.
+
+httpx takes no backend argument, so archiver.adapters.httpcore installs it through a private
+attribute. If a release removes that attribute, `checking_transport` fails closed when the
+caller says the check is `required` (a `pin:` source: no request at all); otherwise it returns
+a plain transport and the per-response check in `Session._send` still refuses before any body
+is read (`verify`/`ca:` are judged by the SSLContext at the handshake anyway).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from archiver.adapters.contract import ContractBroken
+from archiver.adapters.httpcore import transport_with_backend
 
 Check = Callable[[Any, str, int], None]  # (ssl_object, host, port); raises to refuse
 
@@ -67,11 +74,16 @@ class _CheckingBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def checking_transport(ssl_context: ssl.SSLContext, check: Check) -> httpx.HTTPTransport:
-    """An httpx transport whose new TLS connections are judged by `check` at handshake."""
-    transport = httpx.HTTPTransport(verify=ssl_context, trust_env=False)
-    if isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
-        transport._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context, network_backend=_CheckingBackend(check),
-            max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
-    return transport
+def checking_transport(ssl_context: ssl.SSLContext, check: Check, *,
+                       required: bool) -> httpx.HTTPTransport:
+    """An httpx transport whose new TLS connections are judged by `check` at handshake.
+
+    When the installed httpx offers no way to add the check, `required` re-raises the
+    adapter's ContractBroken; otherwise a plain transport comes back (per-response check only).
+    """
+    try:
+        return transport_with_backend(ssl_context, _CheckingBackend(check))
+    except ContractBroken:
+        if required:
+            raise
+    return httpx.HTTPTransport(verify=ssl_context, trust_env=False)

@@ -3,8 +3,13 @@
 Why not httpx's `follow_redirects`: each hop must be checked (only http/https targets, a
 bounded chain without loops) and recorded for the capture; and every hop's connection must
 pass the source's TLS policy before any body byte is read. Errors are mapped here once:
-certificate problems become `TlsError` (never retried), network trouble becomes `Transient`
-(retried by the caller), everything else a plain `FetchError`.
+certificate problems (and a server refused for lacking secure renegotiation) become `TlsError`
+(never retried), network trouble becomes `Transient` (retried by the caller), everything else
+a plain `FetchError`.
+
+Fail closed: a `pin:` source is judged at the handshake (archiver.fetch.handshake). When the
+installed httpx offers no way to install that check, the session refuses to exist, so not a
+single request leaves; other policies fall back to the per-response check.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from archiver import __version__
+from archiver.adapters.contract import ContractBroken
 from archiver.errors import FetchError, Location, TlsError
 from archiver.fetch import tls
 from archiver.fetch.handshake import checking_transport
@@ -93,23 +99,39 @@ def _check_scheme(url: str, lesson: str) -> None:
 
 
 class Session:
-    """An httpx client bound to one source's TLS policy, recording every exchange."""
+    """An httpx client bound to one source's TLS policy, recording every exchange.
+
+    `legacy_renegotiation` is the source's manifest opt-in (see archiver.fetch.tls);
+    `source_index` its position in the lesson's sources, so errors name `sources[N].<key>`.
+    """
 
     def __init__(self, policy: TlsPolicy, lesson: str, timeout: float,
-                 source_url: str | None = None) -> None:
+                 source_url: str | None = None, *, legacy_renegotiation: bool = False,
+                 source_index: int | None = None) -> None:
         self.policy = policy
         self.lesson = lesson
+        self.legacy_renegotiation = legacy_renegotiation
+        self.source_key = "sources" if source_index is None else f"sources[{source_index}]"
         # An https source under a checking policy must stay https on every hop (redirects,
         # embedded media, playlists, segments): a plain http hop has no certificate to
         # check, so the policy (and the evidence naming it) would silently not apply.
         self.https_only = (source_url is not None and policy.mode != "insecure"
                            and urlsplit(source_url).scheme.lower() == "https")
-        self.guard = tls.TlsGuard(policy, lesson)
+        self.guard = tls.TlsGuard(policy, lesson, legacy_renegotiation=legacy_renegotiation)
         self.exchanges: list[Exchange] = []
-        context = tls.client_context(policy)
+        context = tls.client_context(policy, legacy_renegotiation=legacy_renegotiation)
+        try:
+            transport = checking_transport(
+                context, self._check_handshake, required=policy.mode == "pin")
+        except ContractBroken as exc:
+            raise TlsError(
+                f"{source_url or 'this source'}: refused to fetch under tls={policy}: the "
+                f"pin must be checked at the TLS handshake, before any request is sent, and "
+                f"the installed libraries do not allow that check ({exc.message}). Nothing "
+                "was requested. Install the tested versions: pip install -c constraints.txt "
+                "-e .", Location(lesson=lesson, key=f"{self.source_key}.tls")) from exc
         self.client = httpx.Client(
-            verify=context, timeout=httpx.Timeout(timeout),
-            transport=checking_transport(context, self._check_handshake),
+            verify=context, timeout=httpx.Timeout(timeout), transport=transport,
             follow_redirects=False, trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
 
@@ -162,7 +184,12 @@ class Session:
         if cert is not None:
             parts = urlsplit(url)
             return tls.refusal(cert, url, parts.hostname or "", parts.port or 443,
-                               self.policy, self.lesson)
+                               self.policy, self.lesson,
+                               legacy_renegotiation=self.legacy_renegotiation)
+        renegotiation = tls.renegotiation_refused(exc)
+        if renegotiation is not None and not self.legacy_renegotiation:
+            return tls.renegotiation_refusal(renegotiation, url, self.policy, self.lesson,
+                                             self.source_key)
         if isinstance(exc, httpx.TimeoutException):
             return Transient(f"{url}: timed out ({type(exc).__name__})", where)
         if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError) or (

@@ -9,8 +9,9 @@ bytes on the socket, so we `recv_into` a buffer directly (a few µs per record).
 Safety: used only when every precondition holds (HTTP/1.1, Content-Length, no
 Content-Encoding, no Transfer-Encoding, h11 waiting for exactly that body); bytes h11 already
 buffered past the head are taken first (`h11.Connection.trailing_data`, public h11 API). The
-handles to httpcore's connection are private attributes, so any surprise returns None and the
-caller uses httpx's ordinary `iter_raw`. The connection is not reused afterwards: h11 never
+h11 connection itself is reached through httpx/httpcore internals, so it comes from
+archiver.adapters.httpcore: any surprise there returns None and the caller uses httpx's
+ordinary `iter_raw`. The connection is not reused afterwards: h11 never
 saw the body, so closing the response closes the connection (httpcore does this itself).
 """
 
@@ -22,19 +23,9 @@ from typing import Any, cast
 import h11
 import httpx
 
+from archiver.adapters.httpcore import h11_state
+
 CHUNK = 1 << 20
-
-
-def _h11_connection(response: httpx.Response) -> Any:
-    """httpcore's h11.Connection behind a streamed httpx response, or None."""
-    outer: Any = response.stream
-    try:
-        stream = outer._stream._httpcore_stream
-        connection = stream._stream._connection
-        state = connection._h11_state
-    except AttributeError:
-        return None
-    return state if isinstance(state, h11.Connection) else None
 
 
 def raw_body(response: httpx.Response, timeout: float) -> Iterator[bytes] | None:
@@ -51,7 +42,7 @@ def raw_body(response: httpx.Response, timeout: float) -> Iterator[bytes] | None
         return None
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
-    state = _h11_connection(response)
+    state = h11_state(response)
     if sock is None or state is None or state.their_state is not h11.SEND_BODY:
         return None
     buffered, closed = state.trailing_data

@@ -4,10 +4,10 @@ Choice (why yt-dlp never touches the network here): the TLS policy must apply to
 request of a source, and yt-dlp has its own networking (certifi, its own redirect handling,
 `nocheckcertificate` all or nothing). So we fetch the page ourselves with the source's
 `Session` (which also records it for the WARC) and hand the HTML to yt-dlp's generic
-extractor helper `_parse_html5_media_entries` (the code behind its `HTML5MediaEmbed`
-handling of `<video>`/`<audio>`/`<source>`/`<track>`). Its m3u8/mpd branches would download
-the manifest with yt-dlp's networking, so our subclass returns the manifest URL unfetched
-and we parse the playlist ourselves with yt-dlp's `_parse_m3u8_formats_and_subtitles`.
+extractor's HTML5 parser (the code behind its `HTML5MediaEmbed` handling of
+`<video>`/`<audio>`/`<source>`/`<track>`), with its own manifest downloads disabled; a master
+playlist is parsed with yt-dlp's m3u8 parser. Both are yt-dlp internals, so they come from
+archiver.adapters.ytdlp (which refuses rather than let yt-dlp fetch anything itself).
 A direct media URL or a playlist URL is recognised by extension, else by sniffing the
 response (Content-Type and magic bytes), as yt-dlp's generic extractor does.
 """
@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from yt_dlp import YoutubeDL
-from yt_dlp.extractor.generic import GenericIE
-
+from archiver.adapters.ytdlp import html5_media_entries, m3u8_master_formats
 from archiver.errors import FetchError, Location, NoMediaError
 from archiver.fetch.download import check_media_start, looks_like_html
 from archiver.fetch.http import Session, Transient, parse_retry_after
@@ -30,23 +28,6 @@ from archiver.fetch.http import Session, Transient, parse_retry_after
 PAGE_LIMIT = 16 << 20  # a lesson page (or playlist) larger than this is not a page
 MEDIA_EXTS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".ts", ".flv", ".ogv", ".mp3", ".m4a")
 HLS_EXTS = (".m3u8",)
-
-
-class _OfflineGenericIE(GenericIE):
-    """yt-dlp's generic extractor with its manifest downloads disabled (see module doc)."""
-
-    def _extract_m3u8_formats(self, url: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        del args, kwargs
-        return [{"url": url, "protocol": "m3u8_native", "ext": "mp4"}]
-
-    def _extract_mpd_formats(self, url: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        del args, kwargs
-        return [{"url": url, "protocol": "http_dash_segments", "ext": "mp4"}]
-
-
-def _extractor() -> _OfflineGenericIE:
-    return _OfflineGenericIE(YoutubeDL({"quiet": True, "no_warnings": True,
-                                        "skip_download": True}))
 
 
 @dataclass
@@ -150,7 +131,7 @@ def resolve(session: Session, url: str, known_direct: bool = False) -> Resolutio
         html = body.decode(charset, errors="replace")
     except LookupError:
         html = body.decode("utf-8", errors="replace")
-    entries = _extractor()._parse_html5_media_entries(final_url, html, "lesson")
+    entries = html5_media_entries(final_url, html)
     formats = [f for entry in entries for f in entry.get("formats", [])]
     if not formats:
         raise NoMediaError(
@@ -176,7 +157,7 @@ def best_variant(session: Session, playlist: bytes, url: str) -> str | None:
     text = playlist.decode("utf-8", errors="replace")
     if "#EXT-X-STREAM-INF" not in text:
         return None
-    formats, _subs = _extractor()._parse_m3u8_formats_and_subtitles(text, url, ext="mp4")
+    formats = m3u8_master_formats(text, url)
     video = [f for f in formats if f.get("vcodec") != "none"] or formats
     if not video:
         raise NoMediaError(f"{url}: master playlist lists no variant",

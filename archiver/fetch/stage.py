@@ -121,7 +121,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     def on_retry(message: str, wait: float) -> None:
         log.warning("retry", lesson=lesson.id, stage=STAGE, message=message, wait=round(wait, 2))
 
-    with Session(source.tls, lesson.id, opts.timeout, source.url) as session:
+    with Session(source.tls, lesson.id, opts.timeout, source.url, source_index=index,
+                 legacy_renegotiation=source.legacy_renegotiation) as session:
         partial = partial_name(index)
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too

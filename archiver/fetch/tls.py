@@ -16,6 +16,14 @@ Policies (one per source, applied to every request of that source: page, playlis
 
 Under pin and insecure a handshake-only probe with verification records what OpenSSL would
 have said (`openssl_code`/`openssl_message`), so the evidence is comparable across policies.
+
+Legacy renegotiation is a separate, explicit per-source opt-in (`legacy_renegotiation = true`
+in the manifest): OpenSSL 3 refuses a server that does not support RFC 5746 secure
+renegotiation ("unsafe legacy renegotiation disabled"), because such a connection is open to
+the 2009 renegotiation prefix-injection attack. Only a source that sets the key gets
+`OP_LEGACY_SERVER_CONNECT`, on every context of that source (requests, probes, evidence
+captures); the evidence records `legacy_renegotiation` either way, and a handshake refused
+for that reason becomes an error that names the key (`renegotiation_refusal`).
 """
 
 from __future__ import annotations
@@ -28,12 +36,16 @@ import ssl
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from archiver.errors import Location, TlsError
 from archiver.model import TlsPolicy
 
-OP_LEGACY_SERVER_CONNECT = 0x4  # old government sites need it (as yt-dlp's legacyserverconnect)
+# ssl.OP_LEGACY_SERVER_CONNECT exists only from Python 3.12; the OpenSSL value is stable.
+# Set only for a source with `legacy_renegotiation = true` (as yt-dlp's legacyserverconnect).
+OP_LEGACY_SERVER_CONNECT = 0x4
+LEGACY_REASON = "UNSAFE_LEGACY_RENEGOTIATION_DISABLED"  # OpenSSL's reason code for the refusal
 # OpenSSL X509_V_ERR_* codes -> our problem names
 CODE_PROBLEMS = {
     18: "self-signed",
@@ -50,7 +62,17 @@ CODE_PROBLEMS = {
 PROBE_TIMEOUT = 10.0
 
 
-def client_context(policy: TlsPolicy) -> ssl.SSLContext:
+def _allow_legacy(context: ssl.SSLContext, legacy_renegotiation: bool) -> ssl.SSLContext:
+    """Allow servers without RFC 5746 only when the source opted in; clear it otherwise
+    (whatever an OpenSSL build or Python version sets by default)."""
+    if legacy_renegotiation:
+        context.options |= OP_LEGACY_SERVER_CONNECT
+    else:
+        context.options &= ~OP_LEGACY_SERVER_CONNECT
+    return context
+
+
+def client_context(policy: TlsPolicy, *, legacy_renegotiation: bool = False) -> ssl.SSLContext:
     """The SSLContext every request of a source uses (see the module docstring)."""
     if policy.mode in ("verify", "ca"):
         context = ssl.create_default_context()
@@ -60,17 +82,15 @@ def client_context(policy: TlsPolicy) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.options |= OP_LEGACY_SERVER_CONNECT
-    return context
+    return _allow_legacy(context, legacy_renegotiation)
 
 
-def _verifying_context(policy: TlsPolicy) -> ssl.SSLContext:
+def _verifying_context(policy: TlsPolicy, legacy_renegotiation: bool) -> ssl.SSLContext:
     """What `verify` (plus a `ca:` bundle) would accept: used for probes and classification."""
     context = ssl.create_default_context()
     if policy.mode == "ca" and policy.ca_bundle is not None:
         context.load_verify_locations(cafile=str(policy.ca_bundle))
-    context.options |= OP_LEGACY_SERVER_CONNECT
-    return context
+    return _allow_legacy(context, legacy_renegotiation)
 
 
 def _server_name(host: str) -> str | None:
@@ -81,9 +101,10 @@ def _server_name(host: str) -> str | None:
     return None  # no SNI for an IP address
 
 
-def probe(host: str, port: int, policy: TlsPolicy) -> tuple[int | None, str | None]:
+def probe(host: str, port: int, policy: TlsPolicy, *,
+          legacy_renegotiation: bool = False) -> tuple[int | None, str | None]:
     """Handshake only (no HTTP) with verification: OpenSSL's verdict as (code, message)."""
-    context = _verifying_context(policy)
+    context = _verifying_context(policy, legacy_renegotiation)
     try:
         with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as raw, \
                 context.wrap_socket(raw, server_hostname=host):
@@ -94,7 +115,8 @@ def probe(host: str, port: int, policy: TlsPolicy) -> tuple[int | None, str | No
         return None, f"probe failed: {exc}"
 
 
-def capture_unverified(host: str, port: int) -> tuple[bytes, str | None, Any]:
+def capture_unverified(host: str, port: int, *,
+                       legacy_renegotiation: bool = False) -> tuple[bytes, str | None, Any]:
     """Handshake only, without verification, to record the certificate as evidence.
 
     The socket is closed right after the handshake: nothing is requested or read over it.
@@ -102,7 +124,7 @@ def capture_unverified(host: str, port: int) -> tuple[bytes, str | None, Any]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    context.options |= OP_LEGACY_SERVER_CONNECT
+    _allow_legacy(context, legacy_renegotiation)
     with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as raw, \
             context.wrap_socket(raw, server_hostname=_server_name(host)) as tls:
         der = tls.getpeercert(True)
@@ -138,8 +160,8 @@ def _self_signed(cert: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except Exception:  # wrong signature or unsupported key: not provably self-signed
-        return False
+    except (InvalidSignature, ValueError, TypeError):  # wrong signature, unsupported key
+        return False  # or name mismatch: not provably self-signed
     return True
 
 
@@ -178,7 +200,7 @@ def fingerprint(der: bytes) -> str:
 
 def evidence(policy: TlsPolicy, der: bytes, protocol: str | None, cipher: Any, host: str,
              port: int, *, verified: bool, outcome: str, code: int | None,
-             message: str | None) -> dict[str, Any]:
+             message: str | None, legacy_renegotiation: bool = False) -> dict[str, Any]:
     """The TLS evidence record (capture.json `tls`, DESIGN.md field names)."""
     cert = x509.load_der_x509_certificate(der)
     record: dict[str, Any] = {
@@ -198,6 +220,7 @@ def evidence(policy: TlsPolicy, der: bytes, protocol: str | None, cipher: Any, h
         "openssl_code": code,
         "openssl_message": message,
         "outcome": outcome,
+        "legacy_renegotiation": legacy_renegotiation,
     }
     if policy.mode == "pin":
         record["pin_expected"] = policy.pin_sha256
@@ -217,12 +240,40 @@ def cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
+def renegotiation_refused(exc: BaseException) -> ssl.SSLError | None:
+    """OpenSSL's "unsafe legacy renegotiation disabled" in an exception's cause chain."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError) and (
+                seen.reason == LEGACY_REASON or "unsafe legacy renegotiation" in str(seen)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def renegotiation_refusal(exc: ssl.SSLError, url: str, policy: TlsPolicy, lesson: str,
+                          source_key: str) -> TlsError:
+    """The error for a server refused because it lacks RFC 5746, naming the opt-in key."""
+    key = f"{source_key}.legacy_renegotiation"
+    return TlsError(
+        f"{url}: TLS handshake refused: the server does not support secure renegotiation "
+        f"(RFC 5746), which OpenSSL requires by default ({exc.reason or exc}); such a "
+        "connection is open to the renegotiation prefix-injection attack (CVE-2009-3555). "
+        "If this old server is the only way to the lesson, opt in for this source only with "
+        f"`legacy_renegotiation = true` in its [[lessons.sources]] table (manifest key "
+        f"{key}); tls={policy} still applies and the evidence records the opt-in",
+        Location(lesson=lesson, key=key), openssl_message=str(exc.reason or exc))
+
+
 def refusal(exc: ssl.SSLCertVerificationError, url: str, host: str, port: int,
-            policy: TlsPolicy, lesson: str) -> TlsError:
+            policy: TlsPolicy, lesson: str, *, legacy_renegotiation: bool = False) -> TlsError:
     """Turn a failed verification into a TlsError naming every problem, with evidence."""
     code, message = exc.verify_code, exc.verify_message
     try:
-        der, protocol, cipher = capture_unverified(host, port)
+        der, protocol, cipher = capture_unverified(host, port,
+                                                   legacy_renegotiation=legacy_renegotiation)
     except (OSError, ssl.SSLError) as second:
         return TlsError(
             f"{url}: certificate refused under tls={policy}: {message} (OpenSSL {code}); "
@@ -230,7 +281,8 @@ def refusal(exc: ssl.SSLCertVerificationError, url: str, host: str, port: int,
             Location(lesson=lesson, key="sources.tls"),
             problems=[CODE_PROBLEMS.get(code or -1, "other")], openssl_message=message)
     record = evidence(policy, der, protocol, cipher, host, port, verified=False,
-                      outcome="refused", code=code, message=message)
+                      outcome="refused", code=code, message=message,
+                      legacy_renegotiation=legacy_renegotiation)
     problems = record["problems"]
     return TlsError(
         f"{url}: certificate refused under tls={policy}: {', '.join(problems)} "
@@ -242,9 +294,11 @@ def refusal(exc: ssl.SSLCertVerificationError, url: str, host: str, port: int,
 class TlsGuard:
     """Checks every response of one source against its policy and keeps the evidence."""
 
-    def __init__(self, policy: TlsPolicy, lesson: str) -> None:
+    def __init__(self, policy: TlsPolicy, lesson: str, *,
+                 legacy_renegotiation: bool = False) -> None:
         self.policy = policy
         self.lesson = lesson
+        self.legacy_renegotiation = legacy_renegotiation
         self.evidence: dict[str, Any] | None = None
         self.certificates: set[str] = set()
 
@@ -258,10 +312,11 @@ class TlsGuard:
                            Location(lesson=self.lesson, key="sources.tls"))
         digest = fingerprint(der)
         if self.policy.mode == "pin" and digest != (self.policy.pin_sha256 or "").lower():
-            code, message = probe(host, port, self.policy)
+            code, message = probe(host, port, self.policy,
+                                  legacy_renegotiation=self.legacy_renegotiation)
             record = evidence(self.policy, der, ssl_object.version(), ssl_object.cipher(),
                               host, port, verified=False, outcome="refused", code=code,
-                              message=message)
+                              message=message, legacy_renegotiation=self.legacy_renegotiation)
             raise TlsError(
                 f"{url}: certificate sha256 {digest} does not match the pin "
                 f"{self.policy.pin_sha256} (possible interception); refused",
@@ -278,9 +333,11 @@ class TlsGuard:
             outcome = "verified" if self.policy.mode == "verify" else "trusted-by-ca-bundle"
             verified = True
         else:
-            code, message = probe(host, port, self.policy)
+            code, message = probe(host, port, self.policy,
+                                  legacy_renegotiation=self.legacy_renegotiation)
             outcome = "pinned" if self.policy.mode == "pin" else "insecure"
             verified = False
         self.evidence = evidence(self.policy, der, ssl_object.version(), ssl_object.cipher(),
                                  host, port, verified=verified, outcome=outcome, code=code,
-                                 message=message)
+                                 message=message,
+                                 legacy_renegotiation=self.legacy_renegotiation)

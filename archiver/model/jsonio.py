@@ -23,10 +23,20 @@ T = TypeVar("T")
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
+OMIT_DEFAULT = {"omit_default": True}  # field metadata: written only when not the default
+
+
+def _omitted(value: Any, spec: dataclasses.Field[Any]) -> bool:
+    """An optional field added later that old files lack: left out while at its default, so
+    records (and fingerprints computed from them) stay byte-identical for the common case."""
+    return bool(spec.metadata.get("omit_default")) and getattr(value, spec.name) == spec.default
+
+
 def dump(value: Any) -> Any:
     """JSON-ready data of a record (nested records, lists, tuples, dicts, paths)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not _omitted(value, f)}
     if isinstance(value, list | tuple):
         return [dump(item) for item in value]
     if isinstance(value, dict):

@@ -45,12 +45,18 @@ class TlsPolicy:
 
 @dataclass(frozen=True)
 class Source:
-    """One place a lesson can be fetched from; sources are tried in manifest order."""
+    """One place a lesson can be fetched from; sources are tried in manifest order.
+
+    `legacy_renegotiation`: allow a server without RFC 5746 secure renegotiation (OpenSSL's
+    OP_LEGACY_SERVER_CONNECT) for this source only; explicit because such a connection is
+    open to a known attack, and recorded in the TLS evidence.
+    """
 
     url: str
     kind: SourceKind = "original"
     tls: TlsPolicy = field(default_factory=TlsPolicy)
     description: str = ""
+    legacy_renegotiation: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast
 
 from archiver.errors import Location, RecordError
-from archiver.model.jsonio import dump, load_record
+from archiver.model.jsonio import OMIT_DEFAULT, dump, load_record
 
 Status = Literal["ok", "skipped", "failed", "unchanged"]
 SCHEMA = re.compile(r"lesson-archiver/([a-z]+)-details/(\d+)")
@@ -121,6 +121,7 @@ class SourceRecord:
     kind: str = "original"
     tls: str = "verify"
     description: str = ""
+    legacy_renegotiation: bool = field(default=False, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
