@@ -111,7 +111,7 @@ def test_unchanged_source_is_ok_with_head_requests_only(site: Site) -> None:
     code, report = site.check()
     assert code == 0, report
     assert report["schema"] == "lesson-archiver/check-sources/1"
-    assert report["summary"] == {"lessons": 1, "urls": 2, "ok": 2, "problems": 0}
+    assert report["summary"] == {"lessons": 1, "urls": 2, "ok": 2, "problems": 0, "unsafe": 0}
     checks = by_role(report)
     for check in checks.values():
         assert check["outcome"] == "ok"
