@@ -413,3 +413,28 @@ def test_symlinked_package_folder_is_reported_not_checked(archive: Path, outside
     assert run.report is not None and run.report["outcome"] == "failed"
     assert [p["path"] for p in run.report["packages"]] == [f"packages/{LESSON}"]
     assert run.report["unsafe"] == [{"path": "packages/demo-02", "kind": "symlink"}]
+
+
+def test_package_stage_readers_follow_no_link_and_parse_with_a_bound(archive: Path,
+                                                                    outside: Path) -> None:
+    """archiver.package.bag reads the package in place on every rerun (versions, adoption):
+    the same rules apply there."""
+    from archiver.errors import PackageError
+    from archiver.package import bag as package_bag
+
+    current = archive / "packages" / LESSON
+    info = current / "bag-info.txt"
+    absurd = f"Internal-Sender-Identifier: {LESSON}/v{'9' * 5000}\n"
+    info.write_text(info.read_text("utf-8") + absurd, "utf-8")
+    assert package_bag.version_of(current) is None  # no int() of 5000 digits
+    token = f"SECRET-{uuid.uuid4().hex}"
+    secret = write_secret(outside, token)
+    info.unlink()
+    info.symlink_to(secret)
+    assert package_bag.info_of(current) == {}  # as for no bag: the link is not read
+    manifest = current / "manifest-sha256.txt"
+    manifest.unlink()
+    manifest.symlink_to(secret)
+    with pytest.raises(PackageError) as caught:
+        package_bag.manifest_digests(current)
+    assert "symlink" in str(caught.value) and token not in str(caught.value)

@@ -92,7 +92,11 @@ def manifest_digests(path: Path, algorithm: str = "sha256") -> dict[str, str]:
     Read through archiver.safefs (no symlink followed, bounded): an existing package is
     untrusted input."""
     digests = {}
-    text = safefs.read_bytes(path, f"manifest-{algorithm}.txt").decode("utf-8")
+    try:
+        text = safefs.read_bytes(path, f"manifest-{algorithm}.txt").decode("utf-8")
+    except safefs.UnsafePath as exc:
+        raise PackageError(f"{exc.path} is a {exc.kind}, not a regular file; not read",
+                           Location(path)) from None
     for line in text.splitlines():
         digest, _, name = line.partition(" ")
         digests[name.strip().removeprefix("data/")] = digest
