@@ -14,7 +14,7 @@ JOBS ?= 2
 
 RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg
 TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mkvtoolnix \
-	mediainfo:mediainfo curl:curl openssl:openssl strace:strace \
+	mediainfo:mediainfo curl:curl openssl:openssl strace:strace systemd-analyze:systemd \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
 	libatomic.so.1:libatomic1 libgnutls.so.30:libgnutls30
 

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,10 +270,19 @@ class Store:
         path = self.root / ".lock"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+")  # noqa: SIM115 (closed by the with below)
+            # O_NOFOLLOW: anyone who can write into the archive could make `.lock` a symlink,
+            # and a run (perhaps as root) would then truncate whatever it points to
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+                         | os.O_CLOEXEC, FILE_MODE)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(errno.EINVAL, f"{path.name} is not a regular file")
+            handle = os.fdopen(fd, "r+")
         except OSError as exc:
+            reason = f"{path.name} is a symlink" if exc.errno == errno.ELOOP else \
+                exc.strerror or str(exc)
             raise UsageError(f"--output {self.root}: cannot be used as the archive folder: "
-                             f"{exc.strerror or exc}") from None
+                             f"{reason}") from None
         with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -7,6 +7,7 @@ server exactly as written (httpx normalises `..` away before sending).
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import signal
 import subprocess
@@ -84,3 +85,33 @@ def test_serve_command_runs_and_stops_on_ctrl_c(archive: tuple[Path, Path]) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_never_follows_a_symlink_out_of_its_root(tmp_path: Path) -> None:
+    """A site folder someone else can write into: links out of it, a FIFO, a hidden file."""
+    root, outside = tmp_path / "site", tmp_path / "elsewhere"
+    (root / "media").mkdir(parents=True)
+    outside.mkdir()
+    token = "SECRET-not-for-the-web"
+    secret = outside / "secret.vtt"
+    secret.write_text(f"WEBVTT\n\n00:00.000 --> 00:01.000\n{token}\n", "utf-8")
+    secret.chmod(0o600)
+    (root / "index.html").write_text("<!doctype html><title>site</title>", "utf-8")
+    (root / "media" / "ok.vtt").write_text("WEBVTT\n", "utf-8")
+    (root / "media" / "leak.vtt").symlink_to(secret)                 # a file link out
+    (root / "linked").symlink_to(outside, target_is_directory=True)  # a folder link out
+    (root / "etc-passwd.txt").symlink_to("/etc/passwd")
+    (root / "inside.html").symlink_to(root / "index.html")          # even inside: not followed
+    os.mkfifo(root / "media" / "pipe.vtt")
+    with SiteServer(root) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("media/ok.vtt").status_code == 200
+        for path in ("media/leak.vtt", "linked/secret.vtt", "linked/", "etc-passwd.txt",
+                     "inside.html", "media/pipe.vtt"):
+            for response in (client.get(path), client.get(path, headers={"Range": "bytes=0-"}),
+                             client.head(path)):
+                assert response.status_code == 404, (path, response.status_code)
+                assert token not in response.text and "root:" not in response.text
+        (root / "index.html").unlink()
+        (root / "index.html").symlink_to(outside / "secret.vtt")  # the folder's own index
+        front = client.get("")
+        assert front.status_code == 404 and token not in front.text

@@ -111,7 +111,7 @@ def test_unchanged_source_is_ok_with_head_requests_only(site: Site) -> None:
     code, report = site.check()
     assert code == 0, report
     assert report["schema"] == "lesson-archiver/check-sources/1"
-    assert report["summary"] == {"lessons": 1, "urls": 2, "ok": 2, "problems": 0}
+    assert report["summary"] == {"lessons": 1, "urls": 2, "ok": 2, "problems": 0, "unsafe": 0}
     checks = by_role(report)
     for check in checks.values():
         assert check["outcome"] == "ok"
@@ -274,3 +274,31 @@ def test_rehash_reads_bytes_only_under_the_source_policy(
     assert code == 1 and rehashed["match"] is False and rehashed["actual"] is None
     assert "does not match the pin" in rehashed["error"]
     assert rehashed["bytes"] == 0  # refused before a single body byte was read
+
+
+def test_symlinked_capture_record_is_reported_not_followed(
+        tmp_path: Path, tiny_media: Path, cert_factory: Callable[[str], CertSet],
+        serve: Callable[..., MediaServer]) -> None:
+    """A package whose capture.json is a link to a record someone planted outside the bag:
+    check-sources must not read it (it would send requests to the URLs it names)."""
+    certs = cert_factory("valid")
+    server = serve(resources(tiny_media), certs)
+    site = Site(tmp_path, server, certs, tiny_media, [certs.ca], in_package=True)
+    record = site.output / "packages" / LESSON / "data" / "capture" / "capture.json"
+    planted = tmp_path / "planted.json"
+    capture = json.loads(record.read_text("utf-8"))
+    for exchange in capture["exchanges"]:
+        if exchange["role"] == "media":
+            exchange["final_url"] = exchange["requested_url"] = server.url("/planted")
+    planted.write_text(json.dumps(capture), "utf-8")
+    record.unlink()
+    record.symlink_to(planted)
+    code, report = site.check()
+    assert "/planted" not in {r.path for r in site.server.requests}  # nothing it names is asked
+    assert code == 1
+    lesson = report["lessons"][0]
+    assert lesson["capture"] is None
+    assert lesson["unsafe"] == [{"path": f"packages/{LESSON}/data/capture/capture.json",
+                                 "kind": "symlink"}]
+    assert report["outcome"] == "failed" and report["summary"]["unsafe"] == 1
+    assert record.is_symlink()

@@ -31,13 +31,15 @@ from typing import Any
 
 import bagit
 
+from archiver import safefs
 from archiver.errors import Location, PackageError
 from archiver.store import TEMP_MARK, Store, atomic_write_bytes, atomic_write_text
+from archiver.verify.discover import parse_bag_info
 
 CHECKSUMS = ["sha256", "sha512"]
 STAGING_PREFIX = f".bag{TEMP_MARK}"
 PREMIS_FILE = "premis-events.jsonl"
-VERSION = re.compile(r"/v(\d+)$")
+VERSION = re.compile(r"/v(\d{1,9})$")  # bounded: int() of 5000 digits raises
 # bag-info field holding the package stage's inputs fingerprint (inputs.compute_fingerprint):
 # a rerun that finds no record of its result recognises the package it made by this field
 FINGERPRINT_FIELD = "Archiver-Inputs-Fingerprint"
@@ -85,22 +87,37 @@ def validate(path: Path, lesson_id: str) -> bagit.Bag:
 
 
 def manifest_digests(path: Path, algorithm: str = "sha256") -> dict[str, str]:
-    """payload path (without `data/`) -> digest, from a bag's manifest."""
+    """payload path (without `data/`) -> digest, from a bag's manifest.
+
+    Read through archiver.safefs (no symlink followed, bounded): an existing package is
+    untrusted input."""
     digests = {}
-    for line in (path / f"manifest-{algorithm}.txt").read_text("utf-8").splitlines():
+    try:
+        text = safefs.read_bytes(path, f"manifest-{algorithm}.txt").decode("utf-8")
+    except safefs.UnsafePath as exc:
+        raise PackageError(f"{exc.path} is a {exc.kind}, not a regular file; not read",
+                           Location(path)) from None
+    for line in text.splitlines():
         digest, _, name = line.partition(" ")
         digests[name.strip().removeprefix("data/")] = digest
     return digests
 
 
 def info_of(bag_dir: Path) -> dict[str, str]:
-    """A bag's `bag-info.txt` (the last value of a repeated field), or {} if it is no bag."""
+    """A bag's `bag-info.txt` (the last value of a repeated field), or {} if it is no bag.
+
+    Read through archiver.safefs, not bagit.Bag (which follows symlinks and reads every
+    manifest whole): a symlinked bag-info.txt or bagit.txt makes it "no bag"."""
     try:
-        info = bagit.Bag(str(bag_dir)).info
-    except (bagit.BagError, OSError, UnicodeError):
+        if safefs.kind_of(safefs.lstat(bag_dir, "bagit.txt").st_mode) != safefs.FILE:
+            return {}
+        text = safefs.read_bytes(bag_dir, "bag-info.txt").decode("utf-8-sig")
+    except (OSError, UnicodeError, safefs.UnsafePath):
         return {}
-    return {key: str(value[-1] if isinstance(value, list) else value)
-            for key, value in info.items()}
+    values, _lines, bad = parse_bag_info(text)
+    if bad:  # as bagit.Bag: a line that is no `Label: value` makes the bag unreadable
+        return {}
+    return {key: found[-1] for key, found in values.items()}
 
 
 def version_of(bag_dir: Path) -> int | None:

@@ -5,22 +5,33 @@ and single byte-range requests (206, 416, If-Range, ETag, Last-Modified) correct
 seeking needs, and its threaded server runs the HTTP protocol; this module only chooses files,
 MIME types and headers, so no HTTP parsing is done here. The same headers for nginx and Apache
 are in docs/serving.md.
+
+Files are opened through `archiver.safefs`, one path component at a time from the root's
+folder descriptor with O_NOFOLLOW: a symlink anywhere on the way (a published site holds none)
+is a 404, so nothing outside the root is ever served, whatever anyone put inside it; FIFOs and
+devices are 404 too and are never opened. The open descriptor is what is sent, so Werkzeug's
+conditional and Range handling (`make_conditional`) works on exactly the file we checked.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import mimetypes
+import os
 import threading
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archiver import safefs
 from archiver.errors import UsageError
 from archiver.log import EventLog
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
+    from werkzeug.wrappers import Response
 
 HELP = "preview <output>/site over HTTP with correct MIME types, Range and CORS headers"
 NEEDS_MANIFEST = False
@@ -63,14 +74,59 @@ def mime_type(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
+def _open_request_path(root: Path, url_path: str) -> tuple[int, os.stat_result, str]:
+    """(descriptor, fstat, relative path) of the file a request names, or NotFound.
+
+    `..`, absolute and hidden components (temporary `.tmp-` files are hidden) are refused
+    before any system call; a folder serves its index.html; no symlink is followed."""
+    from werkzeug.exceptions import NotFound
+
+    try:
+        parts = safefs.split(url_path.lstrip("/"))
+    except safefs.UnsafePath:
+        raise NotFound() from None
+    if any(p.startswith(".") for p in parts):
+        raise NotFound()
+    rel = "/".join(parts)
+    try:
+        if not parts or safefs.kind_of(safefs.lstat(root, rel).st_mode) == safefs.DIRECTORY:
+            rel = f"{rel}/index.html" if rel else "index.html"
+        fd, st = safefs.open_regular(root, rel)
+    except (OSError, safefs.UnsafePath):
+        raise NotFound() from None
+    return fd, st, rel
+
+
+def send_under(root: Path, url_path: str, environ: dict[str, Any]) -> Response:
+    """The response for GET/HEAD of `url_path` below `root`: 200, 206, 304, 416 or 404."""
+    from werkzeug.exceptions import RequestedRangeNotSatisfiable
+    from werkzeug.wrappers import Response
+    from werkzeug.wsgi import wrap_file
+
+    fd, st, rel = _open_request_path(root, url_path)
+    handle = os.fdopen(fd, "rb")
+    mimetype = mime_type(Path(rel))
+    response = Response(wrap_file(environ, handle), mimetype=mimetype,
+                        direct_passthrough=True)
+    response.headers["Content-Type"] = mimetype  # keep charset as given
+    response.content_length = st.st_size
+    response.last_modified = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+    response.set_etag(f"{st.st_mtime}-{st.st_size}-{zlib.adler32(rel.encode()) & 0xFFFFFFFF}")
+    response.cache_control.no_cache = True
+    try:
+        return response.make_conditional(environ, accept_ranges=True,
+                                         complete_length=st.st_size)
+    except RequestedRangeNotSatisfiable:
+        handle.close()
+        raise
+
+
 def make_app(root: Path, cors: bool = True) -> WSGIApp:
     """A WSGI app serving the files under `root` (read-only, GET/HEAD/OPTIONS).
 
     `cors=False` leaves out the CORS headers: only for tests that show they are needed.
     """
-    from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-    from werkzeug.security import safe_join
-    from werkzeug.utils import send_file
+    from werkzeug.exceptions import HTTPException, MethodNotAllowed
     from werkzeug.wrappers import Request, Response
 
     root = root.resolve()
@@ -87,18 +143,7 @@ def make_app(root: Path, cors: bool = True) -> WSGIApp:
             elif request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(valid_methods=["GET", "HEAD", "OPTIONS"])
             else:
-                joined = safe_join(str(root), request.path.lstrip("/"))
-                if joined is None:
-                    raise NotFound()
-                path = Path(joined)
-                if path.is_dir():
-                    path = path / "index.html"
-                if not path.is_file() or any(p.startswith(".") for p in
-                                             path.relative_to(root).parts):
-                    raise NotFound()  # hidden names include temporary `.tmp-` files
-                response = send_file(path, environ, mimetype=mime_type(path), conditional=True,
-                                     max_age=None)
-                response.headers["Content-Type"] = mime_type(path)  # keep charset as given
+                response = send_under(root, request.path, environ)
         except HTTPException as exc:
             response = exc.get_response(environ)
         for key, value in COMMON_HEADERS.items():

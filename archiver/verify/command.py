@@ -19,17 +19,21 @@ from archiver.errors import FixityError, UsageError
 from archiver.log import EventLog
 from archiver.model import utcnow
 from archiver.report import print_table
+from archiver.safefs import Unsafe
 from archiver.store import Store
 from archiver.verify.deep import deep_check
-from archiver.verify.discover import find_bags, load_bag
+from archiver.verify.discover import Bag, find_bags, load_bag
 from archiver.verify.events import record, recover_interrupted_append
 from archiver.verify.fixity import PackageCheck, bag_oxum, judge, lesson_of, plan, summary_note
 from archiver.verify.hashing import HashTask, hash_many
 from archiver.verify.report import (
+    ReportStoreError,
     add_report_arguments,
+    archive_file_mode,
     human_size,
     keep_report,
     post_report,
+    shown,
     tool_info,
     write_json,
 )
@@ -62,10 +66,23 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError(f"--report-url must be an http(s) URL, got {args.report_url!r}")
 
 
+def _load(output: Path, rel: str) -> Bag:
+    """One package, whatever is wrong with it: a damaged bag fails alone, with the reason in
+    its `errors`, and never stops the report for the others."""
+    try:
+        return load_bag(output, rel)
+    except (OSError, ValueError) as exc:
+        bag = Bag(base=output, rel=rel)
+        bag.errors.append(f"{rel}: cannot be read ({exc.__class__.__name__})")
+        return bag
+
+
 def check_packages(output: Path, fast: bool, deep: bool, jobs: int,
-                   log: EventLog) -> tuple[list[PackageCheck], float]:
-    """Plan, hash and judge every package under `output` (no writes); also the hashing time."""
-    bags = [load_bag(root, output) for root in find_bags(output)]
+                   log: EventLog) -> tuple[list[PackageCheck], list[Unsafe], float]:
+    """Plan, hash and judge every package under `output` (no writes); also the unsafe entries
+    outside any package and the hashing time."""
+    found, unsafe = find_bags(output)
+    bags = [_load(output, rel) for rel in found]
     checks: list[PackageCheck] = []
     tasks: list[HashTask] = []
     for bag in bags:
@@ -86,8 +103,8 @@ def check_packages(output: Path, fast: bool, deep: bool, jobs: int,
     for check in checks:
         judge(check, results)
         if deep:
-            check.deep = deep_check(check.bag.root, jobs)
-    return checks, hash_seconds
+            check.deep = deep_check(check.bag, jobs)
+    return checks, unsafe, hash_seconds
 
 
 def package_json(check: PackageCheck) -> dict[str, Any]:
@@ -106,13 +123,14 @@ def package_json(check: PackageCheck) -> dict[str, Any]:
         "untracked": check.untracked,
         "errors": check.errors,
         "notes": check.notes,
+        "unsafe": [u.to_json() for u in check.unsafe],
         "deep": check.deep,
         "event": check.event,
     }
 
 
-def build_report(checks: list[PackageCheck], args: argparse.Namespace, started: str,
-                 seconds: float, hash_seconds: float) -> dict[str, Any]:
+def build_report(checks: list[PackageCheck], unsafe: list[Unsafe], args: argparse.Namespace,
+                 started: str, seconds: float, hash_seconds: float) -> dict[str, Any]:
     failed = sum(1 for c in checks if not c.ok)
     hashed = sum(c.hashed_bytes for c in checks)
     return {
@@ -125,7 +143,7 @@ def build_report(checks: list[PackageCheck], args: argparse.Namespace, started: 
         "jobs": args.jobs,
         "started": started,
         "ended": utcnow(),
-        "outcome": "ok" if checks and not failed else "failed",
+        "outcome": "ok" if checks and not failed and not unsafe else "failed",
         "summary": {"packages": len(checks), "ok": len(checks) - failed, "failed": failed,
                     "files": sum(c.files for c in checks),
                     "bytes": sum(c.bytes for c in checks),
@@ -134,6 +152,7 @@ def build_report(checks: list[PackageCheck], args: argparse.Namespace, started: 
                     "bytes_per_second": round(hashed / hash_seconds) if hash_seconds > 0
                     else None},
         "packages": [package_json(c) for c in checks],
+        "unsafe": [u.to_json() for u in unsafe],   # under packages/, outside any package
     }
 
 
@@ -141,25 +160,38 @@ def print_summary(report: dict[str, Any], checks: list[PackageCheck],
                   stream: IO[str] | None = None) -> None:
     """The table for people, then one line per problem (full digests: they are evidence)."""
     stream = stream or sys.stdout
-    rows = [[p["path"], p["outcome"], str(p["files"]), human_size(p["bytes"]),
-             summary_note(c)] for p, c in zip(report["packages"], checks, strict=True)]
+    rows = [[shown(p["path"]), p["outcome"], str(p["files"]), human_size(p["bytes"]),
+             shown(summary_note(c))] for p, c in zip(report["packages"], checks, strict=True)]
     print_table(rows, headers=("package", "outcome", "files", "size", "note"), stream=stream)
     for package in report["packages"]:
-        for change in package["changed"]:
-            print(f"CHANGED   {package['path']}/{change['path']} {change['algorithm']} "
-                  f"expected {change['expected']} actual {change['actual']}", file=stream)
-        for path in package["missing"]:
-            print(f"MISSING   {package['path']}/{path}", file=stream)
-        for path in package["untracked"]:
-            print(f"UNTRACKED {package['path']}/{path}", file=stream)
-        for deep in package["deep"] or []:
-            if deep["outcome"] != "ok":
-                print(f"UNDECODABLE {package['path']}/{deep['path']}: {deep['errors']} errors "
-                      f"({deep['decoded_seconds']}s of {deep['declared_seconds']}s decoded)",
-                      file=stream)
+        _print_problems(package, stream)
+    for entry in report["unsafe"]:
+        print(f"UNSAFE    {shown(entry['path'])} ({entry['kind']}, not followed)", file=stream)
     s = report["summary"]
     print(f"{report['mode']} check: {s['ok']}/{s['packages']} packages ok, {s['files']} files, "
           f"{human_size(s['bytes'])}, {s['seconds']:.1f} s", file=stream)
+
+
+def _print_problems(package: dict[str, Any], stream: IO[str]) -> None:
+    """One line per problem of a package; names from the bag are shown with control
+    characters escaped (a file name must not drive the terminal)."""
+    where = shown(package["path"])
+    for change in package["changed"]:
+        grew = f" ({change['reason']})" if change.get("reason") else ""
+        print(f"CHANGED   {where}/{shown(change['path'])} {change['algorithm']} "
+              f"expected {change['expected']} actual {change['actual']}{grew}", file=stream)
+    for path in package["missing"]:
+        print(f"MISSING   {where}/{shown(path)}", file=stream)
+    for path in package["untracked"]:
+        print(f"UNTRACKED {where}/{shown(path)}", file=stream)
+    for entry in package["unsafe"]:
+        print(f"UNSAFE    {where}/{shown(entry['path'])} ({entry['kind']}, not opened)",
+              file=stream)
+    for deep in package["deep"] or []:
+        if deep["outcome"] != "ok":
+            print(f"UNDECODABLE {where}/{shown(deep['path'])}: {deep['errors']} errors "
+                  f"({deep['decoded_seconds']}s of {deep['declared_seconds']}s decoded)",
+                  file=stream)
 
 
 def run(args: argparse.Namespace, log: EventLog) -> int:
@@ -168,8 +200,8 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
     started, clock = utcnow(), time.perf_counter()
     lock = contextlib.nullcontext() if args.no_event else store.locked(wait=args.wait)
     with lock:
-        checks, hash_seconds = check_packages(args.output, args.fast, args.deep, args.jobs,
-                                              log)
+        checks, unsafe, hash_seconds = check_packages(args.output, args.fast, args.deep,
+                                                      args.jobs, log)
         seconds = time.perf_counter() - clock
         for check in checks:
             repaired = recover_interrupted_append(check, repairing=not args.no_event)
@@ -180,19 +212,32 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
                                 message=check.event["reason"])
             level = "info" if check.ok else "error"
             log.event(level, "package-ok" if check.ok else "package-failed",
-                      lesson=check.bag.rel, stage="verify", message=summary_note(check))
-        report = build_report(checks, args, started, seconds, hash_seconds)
+                      lesson=shown(check.bag.rel), stage="verify",
+                      message=shown(summary_note(check)))
+        for entry in unsafe:
+            log.error("unsafe-entry", stage="verify", path=shown(entry.path), kind=entry.kind)
+        report = build_report(checks, unsafe, args, started, seconds, hash_seconds)
         # stored while the lock is held: pruning old reports is a write to the archive too
-        stored = keep_report(report, store.reports_dir, f"verify-{report['mode']}", args.keep)
-    if stored is not None:
-        log.info("report-stored", path=str(stored))
+        not_stored = _store(report, store, args.keep, log)
     to_stdout = args.json is not None and str(args.json) == "-"
     print_summary(report, checks, sys.stderr if to_stdout else sys.stdout)
     if args.json is not None:
-        write_json(report, args.json)
+        write_json(report, args.json, archive_file_mode(args.output))
     if args.report_url:
         status = post_report(report, args.report_url)
         log.info("report-posted", url=args.report_url, status=status)
     if not checks:
         raise FixityError(f"no BagIt package (bagit.txt) under {args.output / 'packages'}")
-    return 0 if report["outcome"] == "ok" else 1
+    return 0 if report["outcome"] == "ok" and not not_stored else 1
+
+
+def _store(report: dict[str, Any], store: Store, keep: int, log: EventLog) -> bool:
+    """Keep the report in `<output>/reports/`; True (and an error logged) if it could not be."""
+    try:
+        stored = keep_report(report, store.reports_dir, f"verify-{report['mode']}", keep)
+    except ReportStoreError as exc:
+        log.error("report-not-stored", stage="verify", message=str(exc))
+        return True
+    if stored is not None:
+        log.info("report-stored", path=str(stored))
+    return False

@@ -11,22 +11,28 @@ Both writes are atomic, but they are two writes. If a run dies between them, the
 events the tag manifests do not cover yet; `recover_interrupted_append` recognises exactly that
 case (a prefix at a line boundary matches the recorded digest and the rest are our own fixity
 events) so it is repaired and noted instead of being reported as tampering.
+
+The bag is untrusted input: the log and the tag manifests are read and rewritten through
+`archiver.safefs` (no symlink followed or replaced, bounded reads), and each rewritten file
+keeps the permission bits and owner of the one it replaces, so a check never makes a log more
+readable than it was. When the log or a tag manifest is not a regular file, nothing is
+appended and the package fails (its `unsafe` entry says why).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
-from archiver import __version__
+from archiver import __version__, safefs
 from archiver.model import utcnow
-from archiver.store import atomic_write_bytes
-from archiver.verify.discover import TAGMANIFEST
+from archiver.safefs import UnsafePath
+from archiver.verify.discover import TAG_FILE_LIMIT, TAGMANIFEST, Bag
 from archiver.verify.fixity import PackageCheck, lesson_of, summary_note
 
 EVENTS = "premis-events.jsonl"
@@ -67,6 +73,7 @@ def make_event(check: PackageCheck, deep: bool) -> dict[str, Any]:
                 "changed": [c.to_json() for c in check.changed],
                 "missing": check.missing, "untracked": check.untracked,
                 "errors": check.errors,
+                "unsafe": [u.to_json() for u in check.unsafe],
                 "undecodable": [d["path"] for d in check.deep or [] if d["outcome"] != "ok"],
             },
         },
@@ -92,14 +99,16 @@ def _digest(data: bytes, alg: str) -> str:
     return hashlib.new(alg, data).hexdigest()
 
 
-def _tagmanifests(root: Path) -> list[tuple[Path, str]]:
-    return sorted((root / name, m.group(1)) for name in (p.name for p in root.iterdir())
+def _tagmanifests(bag: Bag) -> list[tuple[str, str]]:
+    """(name, algorithm) of every tag manifest the walk found as a regular file."""
+    return sorted((name, m.group(1)) for name in bag.files
                   if (m := TAGMANIFEST.match(name)) is not None)
 
 
-def _set_entry(manifest: Path, alg: str, name: str, data: bytes) -> None:
+def _set_entry(bag: Bag, manifest: str, alg: str, name: str, data: bytes) -> None:
     """Rewrite `name`'s line of one tag manifest (adding it when absent); keep every other."""
-    lines = manifest.read_text("utf-8").splitlines()
+    raw, st = safefs.read_file(bag.base, f"{bag.rel}/{manifest}", TAG_FILE_LIMIT)
+    lines = raw.decode("utf-8").splitlines()
     entry = f"{_digest(data, alg)} {name}"
     pattern = re.compile(rf"^[0-9a-fA-F]+\s+\*?{re.escape(name)}$")
     replaced = False
@@ -113,19 +122,34 @@ def _set_entry(manifest: Path, alg: str, name: str, data: bytes) -> None:
             out.append(line)
     if not replaced:
         out.append(entry)
-    atomic_write_bytes(manifest, ("\n".join(out) + "\n").encode("utf-8"))
+    safefs.write_file(bag.base, f"{bag.rel}/{manifest}", ("\n".join(out) + "\n").encode("utf-8"),
+                      safefs.file_mode_for(st), like=st)
 
 
-def append_event(root: Path, event: dict[str, Any]) -> None:
-    """Append one JSON line to the event log, then update its digests in the tag manifests."""
-    path = root / EVENTS
-    old = path.read_bytes() if path.exists() else b""
+def _read_log(bag: Bag) -> tuple[bytes, os.stat_result | None]:
+    try:
+        return safefs.read_file(bag.base, f"{bag.rel}/{EVENTS}", TAG_FILE_LIMIT)
+    except FileNotFoundError:
+        return b"", None
+
+
+def append_event(bag: Bag, event: dict[str, Any]) -> None:
+    """Append one JSON line to the event log, then update its digests in the tag manifests.
+
+    Raises UnsafePath when the log (or a tag manifest) is not a regular file by now."""
+    old, st = _read_log(bag)
     if old and not old.endswith(b"\n"):
         old += b"\n"
     data = old + json.dumps(event, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
-    atomic_write_bytes(path, data)
-    for manifest, alg in _tagmanifests(root):
-        _set_entry(manifest, alg, EVENTS, data)
+    if st is None:  # a new log: as open as the bag's folder allows, less the umask
+        folder = safefs.lstat(bag.base, bag.rel)
+        safefs.write_file(bag.base, f"{bag.rel}/{EVENTS}", data, safefs.file_mode_for(folder),
+                          owner=folder)
+    else:
+        safefs.write_file(bag.base, f"{bag.rel}/{EVENTS}", data, safefs.file_mode_for(st),
+                          like=st)
+    for manifest, alg in _tagmanifests(bag):
+        _set_entry(bag, manifest, alg, EVENTS, data)
 
 
 def recover_interrupted_append(check: PackageCheck, repairing: bool = True) -> bool:
@@ -138,7 +162,10 @@ def recover_interrupted_append(check: PackageCheck, repairing: bool = True) -> b
     mismatches = [c for c in check.changed if c.path == EVENTS]
     if not mismatches:
         return False
-    data = (check.bag.root / EVENTS).read_bytes()
+    try:
+        data = safefs.read_bytes(check.bag.base, f"{check.bag.rel}/{EVENTS}", TAG_FILE_LIMIT)
+    except (OSError, UnsafePath):
+        return False
     for change in mismatches:
         prefix_end = _matching_prefix(data, change.algorithm, change.expected)
         if prefix_end is None or not _all_ours(data[prefix_end:]):
@@ -184,12 +211,21 @@ def record(check: PackageCheck, deep: bool, repaired: bool) -> dict[str, Any]:
     if any(c.path == EVENTS for c in check.changed) or EVENTS in check.missing:
         return {"recorded": False, "file": EVENTS,
                 "reason": f"{EVENTS} does not match its tag manifest; not appending to it"}
+    unsafe = [u for u in check.unsafe if u.path in (EVENTS, ".") or TAGMANIFEST.match(u.path)]
+    if unsafe:
+        return {"recorded": False, "file": EVENTS,
+                "reason": f"{unsafe[0].path} is a {unsafe[0].kind}, not a regular file; "
+                          "nothing appended, nothing followed or replaced"}
     event = make_event(check, deep)
     try:
-        append_event(check.bag.root, event)
-    except OSError as exc:
+        append_event(check.bag, event)
+    except UnsafePath as exc:
         return {"recorded": False, "file": EVENTS,
-                "reason": f"cannot write the event ({exc.__class__.__name__}: {exc})"}
+                "reason": f"{exc.path} is a {exc.kind}, not a regular file; nothing appended"}
+    except (OSError, UnicodeDecodeError) as exc:
+        return {"recorded": False, "file": EVENTS,
+                "reason": f"cannot write the event ({exc.__class__.__name__}: "
+                          f"{getattr(exc, 'strerror', None) or exc})"}
     return {"recorded": True, "file": EVENTS, "repaired": repaired,
             "identifier": event["eventIdentifier"]["eventIdentifierValue"],
             "outcome": event["eventOutcomeInformation"]["eventOutcome"]}

@@ -5,6 +5,10 @@ unlisted file, Payload-Oxum bytes and count equal) for frequent runs, and `full`
 checksum of every manifest) for the weekly run. Tag files (bag-info.txt, the manifests,
 premis-events.jsonl, ...) are small, so their tag-manifest checksums are checked at both depths:
 an edited tag file is news even on a fast run.
+
+Every path comes from one walk of the bag that follows nothing (`discover.scan`), with the
+size `lstat` saw then: that size bounds the hashing reads, and a symlink, FIFO, device or
+socket is an `unsafe` entry of the verdict, never opened.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archiver.verify.discover import Bag, payload_on_disk
+from archiver.safefs import Unsafe
+from archiver.verify.discover import Bag, lesson_name
 from archiver.verify.hashing import HashResult, HashTask
+
+GREW = "grew while being read"
 
 
 @dataclass
@@ -25,10 +32,14 @@ class Change:
     algorithm: str
     expected: str
     actual: str
+    reason: str | None = None  # set when the digest could not cover the whole file
 
     def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "algorithm": self.algorithm, "expected": self.expected,
-                "actual": self.actual}
+        entry = {"path": self.path, "algorithm": self.algorithm, "expected": self.expected,
+                 "actual": self.actual}
+        if self.reason is not None:
+            entry["reason"] = self.reason
+        return entry
 
 
 @dataclass
@@ -45,6 +56,7 @@ class PackageCheck:
     untracked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unsafe: list[Unsafe] = field(default_factory=list)
     deep: list[dict[str, Any]] | None = None
     event: dict[str, Any] | None = None
     on_disk: dict[str, int] = field(default_factory=dict)
@@ -59,20 +71,21 @@ class PackageCheck:
     def ok(self) -> bool:
         deep_bad = any(d["outcome"] != "ok" for d in self.deep or [])
         return not (self.changed or self.missing or self.untracked or self.errors or deep_bad
-                    or self.oxum_ok is False)
+                    or self.unsafe or self.oxum_ok is False)
 
     def changed_paths(self) -> set[str]:
         return {c.path for c in self.changed}
 
 
 def plan(bag: Bag, fast: bool) -> tuple[PackageCheck, list[HashTask]]:
-    """Look at the disk (stat only) and list what must be hashed for this package."""
-    check = PackageCheck(bag=bag, mode="fast" if fast else "full", errors=list(bag.errors))
-    check.on_disk = payload_on_disk(bag.root)
+    """List what must be hashed for this package, from the walk `load_bag` made (no I/O)."""
+    check = PackageCheck(bag=bag, mode="fast" if fast else "full", errors=list(bag.errors),
+                         unsafe=list(bag.unsafe))
+    check.on_disk = {p: size for p, size in bag.files.items() if p.startswith("data/")}
     check.files = len(check.on_disk)
     check.bytes = sum(check.on_disk.values())
     listed = bag.payload_paths()
-    check.missing = sorted(p for p in listed if p not in check.on_disk)
+    check.missing = sorted(p for p in listed if p not in check.on_disk and not bag.blocked(p))
     check.untracked = sorted(p for p in check.on_disk if p not in listed)
     for alg, entries in sorted(bag.payload.items()):
         for path in sorted(listed - set(entries)):
@@ -81,14 +94,14 @@ def plan(bag: Bag, fast: bool) -> tuple[PackageCheck, list[HashTask]]:
     if not fast:
         for path in sorted(listed & set(check.on_disk)):
             algs = tuple(a for a in bag.algorithms if path in bag.payload[a])
-            tasks.append(HashTask(bag.root / path, algs, check.on_disk[path]))
+            tasks.append(HashTask(bag.base, f"{bag.rel}/{path}", algs, check.on_disk[path]))
     for path in sorted(bag.tag_paths()):
-        full = bag.root / path
-        if not full.is_file():
-            check.missing.append(path)
+        if path not in bag.files:
+            if not bag.blocked(path):
+                check.missing.append(path)
             continue
         algs = tuple(a for a in sorted(bag.tags) if path in bag.tags[a])
-        tasks.append(HashTask(full, algs, full.stat().st_size))
+        tasks.append(HashTask(bag.base, f"{bag.rel}/{path}", algs, bag.files[path]))
     check.missing.sort()
     return check, tasks
 
@@ -106,15 +119,25 @@ def judge(check: PackageCheck, results: dict[Path, HashResult]) -> PackageCheck:
             if result is None:
                 continue  # missing: already reported
             check.hashed_bytes += result.bytes
+            if result.unsafe is not None:  # swapped for a symlink, FIFO... since the walk
+                check.unsafe.append(Unsafe(path, result.unsafe))
+                continue
             if result.error is not None:
                 check.errors.append(f"{path}: unreadable ({result.error})")
                 continue
-            for alg in sorted(manifests):
-                expected = manifests[alg].get(path)
-                actual = result.digests.get(alg)
-                if expected is not None and actual is not None and actual != expected:
-                    check.changed.append(Change(path, alg, expected, actual))
+            _compare(check, path, manifests, result)
     return check
+
+
+def _compare(check: PackageCheck, path: str, manifests: dict[str, dict[str, str]],
+             result: HashResult) -> None:
+    reason = (f"{GREW}: {check.bag.files.get(path, 0)} bytes when the check began"
+              if result.grew else None)
+    for alg in sorted(manifests):
+        expected = manifests[alg].get(path)
+        actual = result.digests.get(alg)
+        if expected is not None and actual is not None and (actual != expected or reason):
+            check.changed.append(Change(path, alg, expected, actual, reason))
 
 
 def summary_note(check: PackageCheck, limit: int = 3) -> str:
@@ -129,6 +152,9 @@ def summary_note(check: PackageCheck, limit: int = 3) -> str:
     if check.untracked:
         parts.append(f"untracked: {', '.join(check.untracked[:limit])}"
                      + (" …" if len(check.untracked) > limit else ""))
+    if check.unsafe:
+        parts.append("unsafe: " + ", ".join(f"{u.path} ({u.kind})" for u in check.unsafe[:limit])
+                     + (" …" if len(check.unsafe) > limit else ""))
     if check.oxum_ok is False and bag_oxum(check):
         parts.append(f"Payload-Oxum {bag_oxum(check)} != {check.bytes}.{check.files}")
     for deep in check.deep or []:
@@ -141,8 +167,8 @@ def summary_note(check: PackageCheck, limit: int = 3) -> str:
 def lesson_of(check: PackageCheck) -> str:
     """The lesson id: bag-info's first External-Identifier (or Bag-Group-Identifier), else the
     folder (`packages/<id>/`, or `packages/.versions/<id>/v<N>/` for an older version)."""
-    info, root = check.bag.info, check.bag.root
-    named = info.get("External-Identifier") or info.get("Bag-Group-Identifier")
+    root = check.bag.root
+    named = lesson_name(check.bag)
     if named:
         return named
     return root.parent.name if root.parent.parent.name == ".versions" else root.name

@@ -16,20 +16,25 @@ import argparse
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import IO, Any
 
+from archiver import safefs
 from archiver.errors import UsageError
 from archiver.log import EventLog
 from archiver.manifest import load_manifest, select
 from archiver.model import Lesson, Source, utcnow
 from archiver.report import print_table
+from archiver.safefs import Unsafe, UnsafePath
 from archiver.store import Store
 from archiver.verify.certcheck import applies, check_certificate
 from archiver.verify.probe import drift, make_client, probe_url, rehash
 from archiver.verify.report import (
+    ReportStoreError,
     add_report_arguments,
+    archive_file_mode,
     keep_report,
     post_report,
+    shown,
     tool_info,
     write_json,
 )
@@ -49,19 +54,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_report_arguments(parser, "check-sources")
 
 
-def load_capture(store: Store, lesson_id: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The lesson's capture record (package copy first), and its path relative to output."""
+CAPTURE_LIMIT = safefs.READ_LIMIT
+
+
+def load_capture(store: Store, lesson_id: str
+                 ) -> tuple[dict[str, Any] | None, str | None, list[Unsafe]]:
+    """The lesson's capture record (package copy first), its path relative to output, and
+    the unsafe entries met on the way.
+
+    The package and the lesson folder are untrusted input: the record is opened through
+    `archiver.safefs` (no symlink followed, no FIFO or device opened, bounded read). A record
+    that is not a regular file is reported, not read, and the search stops there: the fetch
+    stage's copy is not silently used in its place.
+    """
     for path in (store.package_dir(lesson_id) / "data" / "capture" / "capture.json",
                  store.stage_dir(lesson_id, "fetch") / "capture.json"):
+        rel = path.relative_to(store.root).as_posix()
         try:
-            data = json.loads(path.read_text("utf-8"))
+            data = json.loads(safefs.read_bytes(store.root, rel, CAPTURE_LIMIT))
         except FileNotFoundError:
             continue
+        except UnsafePath as exc:
+            return None, None, [Unsafe(exc.path, exc.kind)]
         except (OSError, ValueError) as exc:
-            raise UsageError(f"{path}: unreadable capture record ({exc})") from exc
+            raise UsageError(f"{path}: unreadable capture record ({exc.__class__.__name__}: "
+                             f"{getattr(exc, 'strerror', None) or exc})") from exc
         if isinstance(data, dict):
-            return data, path.relative_to(store.root).as_posix()
-    return None, None
+            return data, rel, []
+    return None, None, []
 
 
 def _exchange(capture: dict[str, Any], url: str, role: str | None = None
@@ -144,13 +164,38 @@ def _note(check: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def run(args: argparse.Namespace, log: EventLog) -> int:
+def _validate(args: argparse.Namespace) -> None:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     if args.keep < 0:
         raise UsageError(f"--keep must be 0 or more, got {args.keep}")
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
+
+
+def _print(report: dict[str, Any], checks: list[dict[str, Any]], stream: IO[str]) -> None:
+    print_table([[c["lesson"], c["role"], c["outcome"], c["certificate"]["status"],
+                  c["drift"]["status"], c["url"], _note(c)] for c in checks],
+                headers=("lesson", "role", "outcome", "certificate", "content", "url", "note"),
+                stream=stream)
+    for lesson in report["lessons"]:
+        for entry in lesson["unsafe"]:
+            print(f"UNSAFE    {shown(entry['path'])} ({entry['kind']}, not opened)",
+                  file=stream)
+
+
+def _store(report: dict[str, Any], store: Store, keep: int, log: EventLog) -> bool:
+    """Keep the report in `<output>/reports/`; True (and an error logged) if it could not be."""
+    try:
+        keep_report(report, store.reports_dir, "check-sources", keep)
+    except ReportStoreError as exc:
+        log.error("report-not-stored", stage="check-sources", message=str(exc))
+        return True
+    return False
+
+
+def run(args: argparse.Namespace, log: EventLog) -> int:
+    _validate(args)
     manifest = load_manifest(args.manifest)
     lessons = select(manifest, args.only, fail=UsageError)
     store = Store(args.output)
@@ -158,9 +203,14 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
     plans: list[tuple[Lesson, int, Source, str, str, dict[str, Any] | None,
                       dict[str, Any] | None]] = []
     captures: dict[str, str | None] = {}
+    unsafe: dict[str, list[Unsafe]] = {}
     for lesson in lessons:
-        capture, where = load_capture(store, lesson.id)
+        capture, where, unsafe[lesson.id] = load_capture(store, lesson.id)
         captures[lesson.id] = where
+        for entry in unsafe[lesson.id]:
+            log.error("unsafe-entry", lesson=lesson.id, stage="check-sources",
+                      path=shown(entry.path), kind=entry.kind,
+                      message="capture record not opened")
         for index, source, role, url, recorded in _targets(lesson, capture):
             plans.append((lesson, index, source, role, url, recorded, capture))
     log.info("check-sources-start", lessons=len(lessons), urls=len(plans))
@@ -172,25 +222,26 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
         log.event(level, f"source-{check['outcome']}", lesson=check["lesson"],
                   stage="check-sources", url=check["url"], message=_note(check))
     problems = sum(1 for c in checks if c["outcome"] != "ok")
+    unsafe_count = sum(len(found) for found in unsafe.values())
     report = {
         "schema": SCHEMA, "tool": tool_info(), "command": "check-sources",
         "manifest": str(args.manifest), "output": str(args.output), "rehash": bool(args.rehash),
-        "started": started, "ended": utcnow(), "outcome": "ok" if not problems else "failed",
+        "started": started, "ended": utcnow(),
+        "outcome": "ok" if not problems and not unsafe_count else "failed",
         "summary": {"lessons": len(lessons), "urls": len(checks),
-                    "ok": len(checks) - problems, "problems": problems},
+                    "ok": len(checks) - problems, "problems": problems,
+                    "unsafe": unsafe_count},
         "lessons": [{"id": lesson.id, "capture": captures[lesson.id],
+                     "unsafe": [u.to_json() for u in unsafe[lesson.id]],
                      "checks": [c for c in checks if c["lesson"] == lesson.id]}
                     for lesson in lessons],
     }
-    stream = sys.stderr if args.json is not None and str(args.json) == "-" else sys.stdout
-    print_table([[c["lesson"], c["role"], c["outcome"], c["certificate"]["status"],
-                  c["drift"]["status"], c["url"], _note(c)] for c in checks],
-                headers=("lesson", "role", "outcome", "certificate", "content", "url", "note"),
-                stream=stream)
+    _print(report, checks,
+           sys.stderr if args.json is not None and str(args.json) == "-" else sys.stdout)
     if args.json is not None:
-        write_json(report, args.json)
-    keep_report(report, store.reports_dir, "check-sources", args.keep)
+        write_json(report, args.json, archive_file_mode(args.output))
+    not_stored = _store(report, store, args.keep, log)
     if args.report_url:
         log.info("report-posted", url=args.report_url,
                  status=post_report(report, args.report_url))
-    return 0 if not problems else 1
+    return 0 if report["outcome"] == "ok" and not not_stored else 1
