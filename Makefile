@@ -11,11 +11,12 @@ JOBS ?= 2
 
 RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg
 TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mkvtoolnix \
-	mediainfo:mediainfo curl:curl openssl:openssl strace:strace \
+	mediainfo:mediainfo mediaconch:mediaconch mkvextract:mkvtoolnix node:nodejs npm:npm \
+	curl:curl openssl:openssl strace:strace \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
 	libatomic.so.1:libatomic1
 
-.PHONY: all archive test demo verify bench lint tools test-tools clean
+.PHONY: all archive test demo verify bench lint tools test-tools test-clients clean
 all: archive
 
 $(STAMP): pyproject.toml
@@ -32,6 +33,11 @@ tools:
 test-tools:
 	@scripts/ensure-tools.sh $(TEST_TOOLS)
 
+# third-party clients the tests judge our outputs with (pywb in .venv-tools/, the W3C WebVTT
+# parser from npm); pinned, stamped, kept out of .venv (see the script)
+test-clients: test-tools
+	@scripts/install-test-clients.sh $(PYTHON)
+
 archive: $(STAMP) tools
 	$(BIN)/archiver archive --manifest $(MANIFEST) --output $(OUTPUT) --jobs $(JOBS)
 
@@ -42,7 +48,7 @@ demo: $(STAMP) tools
 verify: $(STAMP) tools
 	$(BIN)/archiver verify --output $(OUTPUT)
 
-test: $(STAMP) test-tools
+test: $(STAMP) test-tools test-clients
 	$(BIN)/ruff check archiver tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -51,4 +57,5 @@ bench: $(STAMP) test-tools
 	$(BIN)/python -m benchmarks --output $(OUTPUT)
 
 clean:
-	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache .venv-tools \
+		tests/tools/js/node_modules
