@@ -7,6 +7,7 @@ Everything is real: ffmpeg makes the media, `cryptography` the certificates, and
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from archiver.demo.certs import CertSet, make_certs
+from archiver.demo.corpus.site import Corpus, CorpusSite, build_corpus, serve_corpus
 from archiver.demo.server import MediaServer, Resource
 
 # a two-paragraph lesson (the first sentences of lesson 13) for short end-to-end runs
@@ -94,3 +96,22 @@ def lock_held_elsewhere(output: Path) -> Iterator[int]:
         holder.stdin.write("\n")
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """The generated media matrix, streams and poster (archiver.demo.corpus), made once per
+    session; set LESSON_ARCHIVER_CORPUS to a folder to keep it between sessions (the build
+    is fingerprinted, so a stale folder is rebuilt). Do not modify its files."""
+    cache = os.environ.get("LESSON_ARCHIVER_CORPUS")
+    return build_corpus(Path(cache) if cache else tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus_site(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[CorpusSite]:
+    """Every page shape served over HTTPS by one multi-host server on 127.0.0.1 (one
+    certificate per host under a test CA); see CorpusSite for --resolve maps and Chromium
+    arguments. Shared by the session: tests read `server.requests` from their own start."""
+    with serve_corpus(corpus, tmp_path_factory.mktemp("corpus-certs")) as site:
+        yield site
