@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from archiver.demo.certs import CertSet, make_certs
+from archiver.demo.corpus.archiveorg import ArchiveSite, serve_archive_org
 from archiver.demo.corpus.site import Corpus, CorpusSite, build_corpus, serve_corpus
 from archiver.demo.server import MediaServer, Resource
 
@@ -115,3 +116,19 @@ def corpus_site(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
     arguments. Shared by the session: tests read `server.requests` from their own start."""
     with serve_corpus(corpus, tmp_path_factory.mktemp("corpus-certs")) as site:
         yield site
+
+
+@pytest.fixture(scope="session")
+def archive_org(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[ArchiveSite]:
+    """A fake archive.org (embed page, metadata API, storage-node redirect) that yt-dlp's own
+    ArchiveOrgIE extracts, on port 443 of a random 127.x.y.z address; reach it with
+    `archive_org.resolve_map()` / `resolve_args()` and trust `archive_org.certs.ca`."""
+    vtt = "WEBVTT\n\n00:01.000 --> 00:02.150\n数字中国。\n".encode()
+    try:
+        with serve_archive_org(corpus.media["mp4-h264-aac-44100-stereo"].path,
+                               corpus.media["webm-vp9-opus-48000-stereo"].path, corpus.poster,
+                               vtt, tmp_path_factory.mktemp("archive-org-certs")) as site:
+            yield site
+    except PermissionError:
+        pytest.skip("serving port 443 needs root or CAP_NET_BIND_SERVICE")

@@ -19,12 +19,15 @@ archiver's own `--resolve`.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.demo.server import Resource
+from archiver.demo.certs import SiteCerts, make_site_certs
+from archiver.demo.server import MultiHostServer, Resource, free_loopback_address
 
 ARCHIVE = "archive.org"
 NODE = "ia800202.us.archive.org"
@@ -131,3 +134,39 @@ def archive_sites(media: Path, webm: Path, poster: Path, vtt: bytes
         preferred=f"https://{ARCHIVE}/download/{IDENTIFIER}/{ORIGINAL}",
         requests=(f"/embed/{IDENTIFIER}", f"/metadata/{IDENTIFIER}"))
     return {ARCHIVE: archive, NODE: node}, item
+
+
+@dataclass
+class ArchiveSite:
+    """The fake archive.org running on ADDRESS:443, and what a client needs to reach it."""
+
+    server: MultiHostServer
+    certs: SiteCerts
+    item: ArchiveItem
+
+    @property
+    def address(self) -> str:
+        return str(self.server.server_address[0])
+
+    def resolve_map(self) -> dict[str, str]:
+        """{"archive.org:443": ADDRESS, ...}: curl's --resolve HOST:PORT:ADDRESS."""
+        return {f"{host}:443": self.address for host in HOSTS}
+
+    def resolve_args(self) -> list[str]:
+        return [item for key, address in self.resolve_map().items()
+                for item in ("--resolve", f"{key}:{address}")]
+
+
+@contextlib.contextmanager
+def serve_archive_org(media: Path, webm: Path, poster: Path, vtt: bytes,
+                      certs_folder: Path) -> Iterator[ArchiveSite]:
+    """Serve the fake on port 443 of a free loopback address (127.x.y.z; binding port 443
+    needs root or CAP_NET_BIND_SERVICE: PermissionError otherwise)."""
+    sites, item = archive_sites(media, webm, poster, vtt)
+    certs = make_site_certs(certs_folder, HOSTS)
+    server = MultiHostServer(sites, certs, port=443, address=free_loopback_address(443))
+    server.start()
+    try:
+        yield ArchiveSite(server, certs, item)
+    finally:
+        server.stop()
