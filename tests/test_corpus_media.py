@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def _stream(info: dict[str, Any], kind: str) -> dict[str, Any] | None:
 def test_every_variant_was_built(corpus: Corpus) -> None:
     assert corpus.media.missing == {}, "this Debian ffmpeg has every encoder of the matrix"
     assert sorted(corpus.media.variants) == sorted(IDS)
+    assert all(re.fullmatch(r"[a-z0-9-]+", vid) for vid in IDS), "usable as lesson ids"
     rates = {v.sample_rate for v in VARIANTS if v.audio == "aac"}
     assert rates >= {8000, 11025, 16000, 22050, 32000, 44100, 48000}
     assert {v.channels for v in VARIANTS if v.has_audio} == {1, 2}
