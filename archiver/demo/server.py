@@ -364,9 +364,9 @@ def free_loopback_address(port: int, tries: int = 32, seed: int | None = None) -
         with socket.socket() as probe:
             try:
                 probe.bind((address, port))
-            except PermissionError:
-                raise
             except OSError as exc:
+                if isinstance(exc, PermissionError):
+                    raise
                 last = exc
                 continue
         return address

@@ -23,7 +23,7 @@ import contextlib
 import html
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.demo.certs import SiteCerts, make_site_certs
@@ -50,7 +50,7 @@ class ArchiveItem:
     formats: dict[str, str]  # download URL -> the file it must deliver (by bytes)
     preferred: str           # the format a default `yt-dlp` run downloads (the original)
     title: str = TITLE
-    requests: tuple[str, ...] = field(default=())  # paths the extractor must request
+    requests: tuple[str, ...] = ()  # paths the extractor must request, in order
 
 
 def _node_path(name: str) -> str:

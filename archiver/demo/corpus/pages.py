@@ -23,6 +23,7 @@ import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 SITE = "lessons.example.edu"         # the lecture site an archivist points at
 PLAYER = "player.example.net"        # a video platform's player pages (iframe targets)
@@ -69,8 +70,6 @@ class PageShape:
     @property
     def hosts(self) -> tuple[str, ...]:
         """Every host a resolver must contact, in first-use order."""
-        from urllib.parse import urlsplit
-
         seen: dict[str, None] = {}
         urls = (self.url, *self.chain, *self.media, *(u for s in self.segments.values()
                                                       for u in s))
