@@ -112,16 +112,16 @@ def _outcome(store: Store, lesson: str) -> tuple[str, str]:
 
 
 def _shape_rows(site: CorpusSite, store: Store) -> list[str]:
-    rows = ["| shape | truth | fetch fetched | = truth | audio kept | outcome | error |",
+    rows = ["| shape | truth | fetched | resolved = truth | audio kept | outcome | error |",
             "|---|---|---|---|---|---|---|"]
-    requested = {(r.host, r.path.split("?")[0]) for r in site.server.requests}
     for shape in site.shapes.values():
         lesson = f"shape-{shape.id}"
         originals = sorted(store.lesson_dir(lesson).rglob("original*"))
         originals = [p for p in originals if p.is_file() and p.suffix != ".json"]
         truth = ", ".join(m.rsplit("/", 2)[-1] for m in shape.media) or shape.error or ""
-        got = requested >= {(m.split("/")[2].split(":")[0],
-                             "/" + m.split("/", 3)[3].split("?")[0]) for m in shape.media}
+        fetch = store.load_result(lesson, "fetch")
+        resolved = (fetch.details.get("media_url") if fetch is not None else None) or ""
+        got = resolved in shape.media[:1]  # the browser's choice (or the video component)
         audio = "yes" if originals and _has_audio(originals[0]) else "no"
         reached, error = _outcome(store, lesson)
         rows.append(f"| {shape.id} | {truth} | {'yes' if originals else 'no'} | "
