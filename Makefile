@@ -14,11 +14,12 @@ JOBS ?= 2
 
 RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg
 TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mkvtoolnix \
-	mediainfo:mediainfo curl:curl openssl:openssl strace:strace systemd-analyze:systemd \
+	mediainfo:mediainfo mediaconch:mediaconch mkvextract:mkvtoolnix node:nodejs npm:npm \
+	curl:curl openssl:openssl strace:strace systemd-analyze:systemd \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
 	libatomic.so.1:libatomic1 libgnutls.so.30:libgnutls30
 
-.PHONY: all install archive test demo verify bench lint tools test-tools constraints clean
+.PHONY: all install archive test demo verify bench lint tools test-tools test-clients constraints clean
 all: archive
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -55,6 +56,11 @@ tools:
 test-tools:
 	@scripts/ensure-tools.sh $(TEST_TOOLS)
 
+# third-party clients the tests judge our outputs with (pywb in .venv-tools/, the W3C WebVTT
+# parser from npm); pinned, stamped, kept out of .venv (see the script)
+test-clients: test-tools
+	@scripts/install-test-clients.sh $(PYTHON)
+
 archive: $(STAMP) tools
 	$(BIN)/archiver archive --manifest $(MANIFEST) --output $(OUTPUT) --jobs $(JOBS)
 
@@ -65,7 +71,7 @@ demo: $(STAMP) tools
 verify: $(STAMP) tools
 	$(BIN)/archiver verify --output $(OUTPUT)
 
-test: $(STAMP) test-tools
+test: $(STAMP) test-tools test-clients
 	$(BIN)/ruff check archiver tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -74,4 +80,5 @@ bench: $(STAMP) test-tools
 	$(BIN)/python -m benchmarks --output $(OUTPUT)
 
 clean:
-	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache $(CONSTRAINTS_VENV)
+	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache $(CONSTRAINTS_VENV) \
+		.venv-tools tests/tools/js/node_modules

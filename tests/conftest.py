@@ -7,6 +7,7 @@ Everything is real: ffmpeg makes the media, `cryptography` the certificates, and
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from archiver.demo.certs import CertSet, make_certs
+from archiver.demo.corpus.archiveorg import ArchiveSite, serve_archive_org
+from archiver.demo.corpus.site import Corpus, CorpusSite, build_corpus, serve_corpus
 from archiver.demo.server import MediaServer, Resource
 
 # a two-paragraph lesson (the first sentences of lesson 13) for short end-to-end runs
@@ -94,3 +97,38 @@ def lock_held_elsewhere(output: Path) -> Iterator[int]:
         holder.stdin.write("\n")
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """The generated media matrix, streams and poster (archiver.demo.corpus), made once per
+    session; set LESSON_ARCHIVER_CORPUS to a folder to keep it between sessions (the build
+    is fingerprinted, so a stale folder is rebuilt). Do not modify its files."""
+    cache = os.environ.get("LESSON_ARCHIVER_CORPUS")
+    return build_corpus(Path(cache) if cache else tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus_site(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[CorpusSite]:
+    """Every page shape served over HTTPS by one multi-host server on 127.0.0.1 (one
+    certificate per host under a test CA); see CorpusSite for --resolve maps and Chromium
+    arguments. Shared by the session: tests read `server.requests` from their own start."""
+    with serve_corpus(corpus, tmp_path_factory.mktemp("corpus-certs")) as site:
+        yield site
+
+
+@pytest.fixture(scope="session")
+def archive_org(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[ArchiveSite]:
+    """A fake archive.org (embed page, metadata API, storage-node redirect) that yt-dlp's own
+    ArchiveOrgIE extracts, on port 443 of a random 127.x.y.z address; reach it with
+    `archive_org.resolve_map()` / `resolve_args()` and trust `archive_org.certs.ca`."""
+    vtt = "WEBVTT\n\n00:01.000 --> 00:02.150\n数字中国。\n".encode()
+    try:
+        with serve_archive_org(corpus.media["mp4-h264-aac-44100-stereo"].path,
+                               corpus.media["webm-vp9-opus-48000-stereo"].path, corpus.poster,
+                               vtt, tmp_path_factory.mktemp("archive-org-certs")) as site:
+            yield site
+    except PermissionError:
+        pytest.skip("serving port 443 needs root or CAP_NET_BIND_SERVICE")

@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import shutil
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,18 +91,12 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def make_certs(folder: Path, kind: str = "valid", host: str = "127.0.0.1") -> CertSet:
-    """Write a server identity of `kind` into `folder` and return its files.
-
-    `ca` is always the bundle of the *test* CA: trusting it makes "valid" verify, while
-    "untrusted" and "expired-untrusted" are signed by a second CA nobody is given.
-    """
+def _leaf_of_kind(ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], kind: str,
+                  hosts: list[str], now: dt.datetime
+                  ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A leaf for `hosts` signed by `ca`, with the defect `kind` names."""
     if kind not in KINDS:
         raise ValueError(f"unknown certificate kind {kind!r}; expected one of {KINDS}")
-    folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca = _ca("lesson-archiver test CA")
-    hosts = [host, "localhost"] if host != "localhost" else ["localhost", "127.0.0.1"]
     window = (now - DAY, now + 365 * DAY)
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = ca
     if kind == "self-signed":
@@ -114,17 +109,67 @@ def make_certs(folder: Path, kind: str = "valid", host: str = "127.0.0.1") -> Ce
         window = (now + 30 * DAY, now + 400 * DAY)
     elif kind == "wrong-host":
         hosts = ["other.example"]
-    leaf, key = _leaf(hosts, issuer, *window)
+    return _leaf(hosts, issuer, *window)
+
+
+def _write_identity(folder: Path, leaf: x509.Certificate, key: ec.EllipticCurvePrivateKey,
+                    ca_path: Path) -> CertSet:
+    folder.mkdir(parents=True, exist_ok=True)
     chain = folder / "chain.pem"
     chain.write_bytes(_pem(leaf))  # leaf only: a missing intermediate, as on the real sites
     key_path = folder / "key.pem"
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
-    ca_path = folder / "ca.pem"
-    ca_path.write_bytes(_pem(ca[0]))
     digest = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
     return CertSet(chain=chain, key=key_path, ca=ca_path, fingerprint=digest)
+
+
+def make_certs(folder: Path, kind: str = "valid", host: str = "127.0.0.1") -> CertSet:
+    """Write a server identity of `kind` into `folder` and return its files.
+
+    `ca` is always the bundle of the *test* CA: trusting it makes "valid" verify, while
+    "untrusted" and "expired-untrusted" are signed by a second CA nobody is given.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown certificate kind {kind!r}; expected one of {KINDS}")
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = _ca("lesson-archiver test CA")
+    hosts = [host, "localhost"] if host != "localhost" else ["localhost", "127.0.0.1"]
+    leaf, key = _leaf_of_kind(ca, kind, hosts, dt.datetime.now(dt.UTC))
+    ca_path = folder / "ca.pem"
+    ca_path.write_bytes(_pem(ca[0]))
+    return _write_identity(folder, leaf, key, ca_path)
+
+
+@dataclass(frozen=True)
+class SiteCerts:
+    """Identities of several host names under one test CA (`ca`): one leaf per host, each
+    with its own defect, so one server can present a different certificate per SNI name."""
+
+    ca: Path
+    hosts: dict[str, CertSet]
+
+    def __getitem__(self, host: str) -> CertSet:
+        return self.hosts[host]
+
+
+def make_site_certs(folder: Path, hosts: Sequence[str],
+                    kinds: Mapping[str, str] | None = None) -> SiteCerts:
+    """One test CA and a leaf per host name (kind "valid" unless `kinds` names another)."""
+    unknown = set(kinds or {}) - set(hosts)
+    if unknown:
+        raise ValueError(f"certificate kinds given for hosts not served: {sorted(unknown)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = _ca("lesson-archiver test CA")
+    ca_path = folder / "ca.pem"
+    ca_path.write_bytes(_pem(ca[0]))
+    now = dt.datetime.now(dt.UTC)
+    identities = {}
+    for index, host in enumerate(hosts):
+        leaf, key = _leaf_of_kind(ca, (kinds or {}).get(host, "valid"), [host], now)
+        identities[host] = _write_identity(folder / f"host-{index}", leaf, key, ca_path)
+    return SiteCerts(ca=ca_path, hosts=identities)
 
 
 def leaf_fingerprint(chain: Path) -> str:

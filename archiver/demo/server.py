@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import random
 import re
 import socket
 import ssl
@@ -22,7 +23,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from archiver.demo.certs import CertSet
+from archiver.demo.certs import CertSet, SiteCerts
 
 CHUNK = 1 << 20
 RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
@@ -54,6 +55,7 @@ class Resource:
     faults: list[Fault] = field(default_factory=list)
     etag: str | None = None
     last_modified: float | None = None
+    redirect: str | None = None  # answer every request with a 302 to this URL
 
     def size(self) -> int:
         return self.body.stat().st_size if isinstance(self.body, Path) else len(self.body)
@@ -87,6 +89,12 @@ class RequestRecord:
     path: str
     headers: dict[str, str]
     status: int = 0
+    host: str = ""          # the Host header's name (no port), lower case
+    tls_host: str | None = None  # whose certificate the connection was given (SNI), if TLS
+
+    @property
+    def range(self) -> str | None:
+        return self.headers.get("Range")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -114,11 +122,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _serve(self, head: bool) -> None:
-        record = RequestRecord(self.command, self.path, dict(self.headers.items()))
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        context = getattr(self.connection, "context", None)
+        record = RequestRecord(self.command, self.path, dict(self.headers.items()), host=host,
+                               tls_host=self.server.identity_of(context))
         self.server.requests.append(record)
-        resource = self.server.resources.get(self.path.split("?")[0])
+        resource = self.server.resources_for(host).get(self.path.split("?")[0])
         if resource is None:
             self._send_simple(404, {}, record, head)
+            return
+        if resource.redirect is not None and not resource.faults:
+            self._send_simple(302, {"Location": resource.redirect}, record, head)
             return
         fault = resource.faults.pop(0) if resource.faults else Fault()
         if fault.status is not None:
@@ -221,6 +235,16 @@ class MediaServer(http.server.ThreadingHTTPServer):
         context.load_cert_chain(certs.chain, certs.key)
         self.ssl_context = context
 
+    def resources_for(self, host: str) -> dict[str, Resource]:
+        """The resources a request for `host` sees (one site here; see MultiHostServer)."""
+        del host
+        return self.resources
+
+    def identity_of(self, context: ssl.SSLContext | None) -> str | None:
+        """The host name whose certificate `context` presents (None for one identity)."""
+        del context
+        return None
+
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
         if self.ssl_context is not None:  # handshake happens in the handler thread
@@ -258,3 +282,92 @@ class MediaServer(http.server.ThreadingHTTPServer):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class MultiHostServer(MediaServer):
+    """Several HTTPS sites on one 127.0.0.1 port, as a CDN or a shared host serves them.
+
+    `sites` maps a host name to its resources; the Host header picks the site, and the TLS
+    server name (SNI) picks the certificate: `certs` holds one identity per host (see
+    `archiver.demo.certs.make_site_certs`), so per-host TLS defects and pins can be tested
+    on one server. A client must resolve the names to this address itself (curl's --resolve,
+    Chromium's --host-resolver-rules). An unknown SNI name gets the first host's
+    certificate and an unknown Host a 404, as a real shared server answers. Every request
+    is logged in `requests` with its host and the identity its connection was given.
+    """
+
+    def __init__(self, sites: dict[str, dict[str, Resource]], certs: SiteCerts,
+                 port: int = 0, address: str = "127.0.0.1") -> None:
+        missing = set(sites) - set(certs.hosts)
+        if missing:
+            raise ValueError(f"no certificate for hosts {sorted(missing)}")
+        self.sites = {host.lower(): resources for host, resources in sites.items()}
+        self.certs = certs
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        super().__init__({}, None, port=port, host=address)
+        self.use_site_certs(certs)
+
+    def use_site_certs(self, certs: SiteCerts) -> None:
+        """Load one TLS context per host; the handshake's SNI callback chooses among them."""
+        contexts: dict[str, ssl.SSLContext] = {}
+        for host, identity in certs.hosts.items():
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(identity.chain, identity.key)
+            contexts[host.lower()] = context
+        default = contexts[next(iter(contexts))]
+        default.sni_callback = self._choose
+        self._contexts = contexts
+        self.ssl_context = default
+
+    def _choose(self, sock: ssl.SSLObject | ssl.SSLSocket, name: str | None,
+                context: ssl.SSLContext) -> None:
+        del context
+        chosen = self._contexts.get((name or "").lower())
+        if chosen is not None:
+            sock.context = chosen
+
+    def resources_for(self, host: str) -> dict[str, Resource]:
+        return self.sites.get(host, {})
+
+    def identity_of(self, context: ssl.SSLContext | None) -> str | None:
+        return next((host for host, c in self._contexts.items() if c is context), None)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def origin(self, host: str) -> str:
+        """https://HOST[:PORT] (the port is left out when it is 443)."""
+        return f"https://{host}" if self.port == 443 else f"https://{host}:{self.port}"
+
+    def site_url(self, host: str, path: str) -> str:
+        return self.origin(host) + path
+
+    def resolve_map(self) -> dict[str, str]:
+        """{"host:port": address} for every host served: what a client's --resolve needs."""
+        address = str(self.server_address[0])
+        return {f"{host}:{self.port}": address for host in self.sites}
+
+    def requests_to(self, host: str) -> list[RequestRecord]:
+        return [r for r in self.requests if r.host == host.lower()]
+
+
+def free_loopback_address(port: int, tries: int = 32, seed: int | None = None) -> str:
+    """A random 127.x.y.z address on which `port` can be bound (Linux routes all of 127/8 to
+    loopback), so a test can serve a site on its real port (443, as a site-specific extractor
+    requires) without colliding with other tests running at the same time. Raises
+    PermissionError when ports below 1024 need privileges this process lacks."""
+    rng = random.Random(seed)
+    last: OSError | None = None
+    for _ in range(tries):
+        address = f"127.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(1, 254)}"
+        with socket.socket() as probe:
+            try:
+                probe.bind((address, port))
+            except OSError as exc:
+                if isinstance(exc, PermissionError):
+                    raise
+                last = exc
+                continue
+        return address
+    raise OSError(f"no free loopback address for port {port} after {tries} tries: {last}")

@@ -1,0 +1,176 @@
+"""What the archiver does today with every corpus page shape and media variant: two tables.
+
+    .venv/bin/python tests/tools/corpus_report.py [--work DIR] [--only shapes|media]
+
+Serves the corpus (archiver.demo.corpus) on 127.0.0.1, writes one manifest lesson per page
+shape (source = the shape's URL, tls = the test CA) and one per media variant (source = the
+clip as a direct URL on the CDN host, transcript = its own), runs the real `archiver archive`
+as a subprocess, and reads every lesson's stage records back. The archiver has no way yet to
+reach fake host names (issue_10's `--resolve` does not exist), so the subprocess gets the
+same getaddrinfo hook as tests/clients.py's ytdlp_client: this tool measures what the stages
+do with the shapes, not the name resolution. Prints Markdown tables (and writes them to
+DIR/report.md): shape -> resolved? (media fetched, equal to the truth, audio kept) and
+variant -> packaged? (first cue error against the transcript's truth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from archiver.demo.corpus.media import BURSTS  # noqa: E402
+from archiver.demo.corpus.pages import CDN  # noqa: E402
+from archiver.demo.corpus.site import CorpusSite, build_corpus, serve_corpus  # noqa: E402
+from archiver.demo.manifest import render_manifest  # noqa: E402
+from archiver.demo.server import Resource  # noqa: E402
+from archiver.store import Store  # noqa: E402
+
+HOOK = """
+import json, os, socket, sys
+table = json.loads(os.environ.pop("CORPUS_RESOLVE"))
+original = socket.getaddrinfo
+def getaddrinfo(host, port, *args, **kwargs):
+    return original(table.get(f"{host}:{port}".lower(), host), port, *args, **kwargs)
+socket.getaddrinfo = getaddrinfo
+from archiver.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+STAGES = ("fetch", "subtitles", "package")
+
+
+def _lessons(site: CorpusSite, only: str | None) -> list[dict[str, Any]]:
+    media = site.corpus.media
+    transcript = str(media["mp4-h264-aac-44100-stereo"].transcript)
+    tls = f"ca:{site.certs.ca}"
+    lessons: list[dict[str, Any]] = []
+    if only in (None, "shapes"):
+        for shape in site.shapes.values():
+            lessons.append({"id": f"shape-{shape.id}", "title": {"en": shape.id},
+                            "transcript": transcript,
+                            "sources": [{"url": shape.url, "kind": "original", "tls": tls}]})
+    if only in (None, "media"):
+        for vid, built in media.variants.items():
+            path = f"/matrix/{built.path.name}"
+            site.server.sites[CDN][path] = Resource(built.path, "application/octet-stream")
+            lessons.append({"id": f"media-{vid}", "title": {"en": vid},
+                            "transcript": str(built.transcript),
+                            "sources": [{"url": site.server.site_url(CDN, path),
+                                         "kind": "original", "tls": tls}]})
+    return lessons
+
+
+def _cue_start(text: str) -> float | None:
+    for line in text.splitlines():
+        if "-->" in line:
+            h, m, s = (["0", *line.split("-->")[0].strip().split(":")])[-3:]
+            return int(h) * 3600 + int(m) * 60 + float(s)
+    return None
+
+
+def _first_cues(store: Store, lesson: str) -> tuple[float | None, float | None]:
+    """The zh-Hans track's first cue start: in the .vtt the stage wrote, and read back from
+    the master (its first subtitle stream, decoded by ffmpeg on the master's timeline)."""
+    vtt = next(iter(sorted(store.lesson_dir(lesson).rglob("*.zh-Hans.vtt"))), None)
+    written = _cue_start(vtt.read_text("utf-8")) if vtt else None
+    master = next(iter(sorted(store.package_dir(lesson).rglob("master/*.mk[av]"))), None)
+    read_back = None
+    if master is not None:
+        proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(master), "-map",
+                               "0:s:0", "-f", "webvtt", "-"], capture_output=True, text=True,
+                              check=False)
+        read_back = _cue_start(proc.stdout) if proc.returncode == 0 else None
+    return written, read_back
+
+
+def _has_audio(path: Path) -> bool:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of",
+                          "csv=p=0", str(path)], capture_output=True, text=True, check=False)
+    return "audio" in out.stdout
+
+
+def _outcome(store: Store, lesson: str) -> tuple[str, str]:
+    """(last stage reached and its status, the error of the first failure)."""
+    reached, error = "not run", ""
+    for stage in STAGES:
+        result = store.load_result(lesson, stage)
+        if result is None:
+            break
+        reached = f"{stage}: {result.status}"
+        if result.status == "failed":
+            error = (result.error or "").rsplit("': ", 1)[-1]  # drop path and lesson prefix
+            error = error.replace("|", "/").replace("\n", " ")[:150]
+            break
+    return reached, error
+
+
+def _shape_rows(site: CorpusSite, store: Store) -> list[str]:
+    rows = ["| shape | truth | fetched | resolved = truth | audio kept | outcome | error |",
+            "|---|---|---|---|---|---|---|"]
+    for shape in site.shapes.values():
+        lesson = f"shape-{shape.id}"
+        originals = sorted(store.lesson_dir(lesson).rglob("original*"))
+        originals = [p for p in originals if p.is_file() and p.suffix != ".json"]
+        truth = ", ".join(m.rsplit("/", 2)[-1] for m in shape.media) or shape.error or ""
+        fetch = store.load_result(lesson, "fetch")
+        resolved = (fetch.details.get("media_url") if fetch is not None else None) or ""
+        got = resolved in shape.media[:1]  # the browser's choice (or the video component)
+        audio = "yes" if originals and _has_audio(originals[0]) else "no"
+        reached, error = _outcome(store, lesson)
+        rows.append(f"| {shape.id} | {truth} | {'yes' if originals else 'no'} | "
+                    f"{('yes' if got else 'no') if shape.media else '-'} | "
+                    f"{audio if originals else '-'} | {reached} | {error} |")
+    return rows
+
+
+def _media_rows(site: CorpusSite, store: Store) -> list[str]:
+    rows = ["| variant | outcome | first cue .vtt - truth (s) | first cue in master - truth (s)"
+            " | error |", "|---|---|---|---|---|"]
+    for vid in site.corpus.media.variants:
+        lesson = f"media-{vid}"
+        reached, error = _outcome(store, lesson)
+        cues = _first_cues(store, lesson)
+        written, read_back = (f"{c - BURSTS[0]:+.3f}" if c is not None else "-" for c in cues)
+        rows.append(f"| {vid} | {reached} | {written} | {read_back} | {error} |")
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="corpus-")))
+    parser.add_argument("--only", choices=("shapes", "media"))
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    corpus = build_corpus(args.work / "corpus")
+    with serve_corpus(corpus, args.work / "certs") as site:
+        manifest = args.work / "manifest.toml"
+        manifest.write_text(render_manifest(_lessons(site, args.only), "corpus"), "utf-8")
+        output = args.work / "output"
+        env = {"CORPUS_RESOLVE": json.dumps(site.resolve_map()), "PATH": "/usr/bin:/bin"}
+        proc = subprocess.run([sys.executable, "-c", HOOK, "archive", "--manifest",
+                               str(manifest), "--output", str(output), "--jobs",
+                               str(args.jobs)], capture_output=True, text=True, env=env,
+                              timeout=3600, check=False, cwd=ROOT)
+        (args.work / "archive.log").write_text(proc.stdout + proc.stderr, "utf-8")
+        store = Store(output)
+        report = []
+        if args.only in (None, "shapes"):
+            report += ["## Page shapes", "", *_shape_rows(site, store), ""]
+        if args.only in (None, "media"):
+            report += ["## Media variants", "", *_media_rows(site, store), ""]
+    text = "\n".join(report)
+    (args.work / "report.md").write_text(text, "utf-8")
+    print(text)
+    print(f"(archive exit {proc.returncode}; log, manifest and output in {args.work})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
