@@ -19,7 +19,7 @@ TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mk
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
 	libatomic.so.1:libatomic1 libgnutls.so.30:libgnutls30
 
-.PHONY: all install archive test demo verify bench lint tools test-tools test-clients constraints clean
+.PHONY: all install archive test demo verify bench lint tools test-tools test-clients viewer constraints clean
 all: archive
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -61,17 +61,23 @@ test-tools:
 test-clients: test-tools
 	@scripts/install-test-clients.sh $(PYTHON)
 
-archive: $(STAMP) tools
+# the IIIF AV viewer publish copies into site/viewer/ (Samvera Ramp, pinned by
+# viewer/package-lock.json, bundled once by esbuild; see the script)
+viewer:
+	@scripts/ensure-tools.sh node:nodejs npm:npm
+	@scripts/install-viewer.sh
+
+archive: $(STAMP) tools viewer
 	$(BIN)/archiver archive --manifest $(MANIFEST) --output $(OUTPUT) --jobs $(JOBS)
 
-demo: $(STAMP) tools
+demo: $(STAMP) tools viewer
 	@scripts/ensure-tools.sh espeak-ng:espeak-ng
 	$(BIN)/archiver demo --output $(OUTPUT)/demo
 
 verify: $(STAMP) tools
 	$(BIN)/archiver verify --output $(OUTPUT)
 
-test: $(STAMP) test-tools test-clients
+test: $(STAMP) test-tools test-clients viewer
 	$(BIN)/ruff check archiver tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -81,4 +87,4 @@ bench: $(STAMP) test-tools
 
 clean:
 	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache $(CONSTRAINTS_VENV) \
-		.venv-tools tests/tools/js/node_modules
+		.venv-tools tests/tools/js/node_modules viewer/node_modules viewer/dist

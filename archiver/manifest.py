@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from archiver.errors import Location, ManifestError
-from archiver.model import Bilingual, Lesson, Manifest, Series, Source, Term, TlsPolicy
+from archiver.model import (
+    Bilingual,
+    Lesson,
+    Manifest,
+    Series,
+    SiteSettings,
+    Source,
+    Term,
+    TlsPolicy,
+)
 from archiver.store import LESSON_ID
 
 DURATION = re.compile(r"(?:(\d+):)?([0-5]?\d):([0-5]\d)")
@@ -29,7 +38,8 @@ LESSON_KEYS = {
 }
 SOURCE_KEYS = {"url", "kind", "tls", "description", "legacy_renegotiation"}
 TERM_KEYS = {"en", "zh", "note"}
-TOP_KEYS = {"series", "lessons"}
+SITE_KEYS = {"base_url", "embed_base_url", "provider_name", "provider_url", "attribution"}
+TOP_KEYS = {"series", "lessons", "site"}
 
 
 class _Lines:
@@ -190,6 +200,31 @@ def _terms(check: _Checker, value: Any) -> tuple[Term, ...]:
     return tuple(terms)
 
 
+def _site_url(check: _Checker, value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    url = check.text(value, key)
+    if not URL.fullmatch(url):
+        raise check.fail(key, f"expected an absolute http(s) URL, got {url!r}")
+    return url if url.endswith("/") else url + "/"
+
+
+def _site(check: _Checker, value: Any) -> SiteSettings:
+    """The optional `[site]` table (docs/serving.md): where and by whom the site is published."""
+    if value is None:
+        return SiteSettings()
+    table = check.table(value, "site", SITE_KEYS)
+    return SiteSettings(
+        base_url=_site_url(check, table.get("base_url"), "site.base_url"),
+        embed_base_url=_site_url(check, table.get("embed_base_url"), "site.embed_base_url"),
+        provider_name=check.bilingual(table.get("provider_name"), "site.provider_name",
+                                      required=False),
+        provider_url=_site_url(check, table.get("provider_url"), "site.provider_url"),
+        attribution=check.bilingual(table.get("attribution"), "site.attribution",
+                                    required=False),
+    )
+
+
 def _lesson(check: _Checker, raw: Any, base: Path) -> Lesson:
     if not isinstance(raw, dict):
         raise check.fail(None, "each [[lessons]] entry must be a table")
@@ -264,6 +299,7 @@ def load_manifest(path: Path) -> Manifest:
         description=check.bilingual(series_raw.get("description"), "series.description",
                                     required=False),
     )
+    site = _site(check, data.get("site"))
     raw_lessons = data.get("lessons")
     if not isinstance(raw_lessons, list) or not raw_lessons:
         raise check.fail("lessons", "expected at least one [[lessons]] table")
@@ -276,7 +312,7 @@ def load_manifest(path: Path) -> Manifest:
             raise check.fail("id", f"duplicate lesson id (also lesson #{seen[lesson.id] + 1})")
         seen[lesson.id] = index
         lessons.append(lesson)
-    return Manifest(path=path.resolve(), series=series, lessons=tuple(lessons))
+    return Manifest(path=path.resolve(), series=series, lessons=tuple(lessons), site=site)
 
 
 def select(manifest: Manifest, only: list[str] | None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from archiver.errors import Location, UsageError
 
@@ -89,24 +90,45 @@ class SubtitlesOptions:
                              f"({' or '.join(PAUSE_METHODS)})", Location(key="--pause-method"))
 
 
+def _absolute_url(value: object, flag: str) -> str:
+    """"" (not given) or an absolute http(s) URL, normalised to end with '/'."""
+    if not isinstance(value, str):
+        raise UsageError(f"{flag} must be a URL, got {value!r}", Location(key=flag))
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+            or parts.fragment or any(c.isspace() for c in value):
+        raise UsageError(f"{flag} must be an absolute http(s) URL such as "
+                         f"https://media.example.org/lessons/, got {value!r}", Location(key=flag))
+    return value if value.endswith("/") else value + "/"
+
+
 @dataclass(frozen=True)
 class PublishOptions:
-    """What the site is built for: `--base-url` (absolute URLs in JSON-LD and the embed
-    snippet; "" = relative) and `--only` (these lessons only; None = every lesson)."""
+    """What the site is built for: `--base-url` (where the site will be served; every URL that
+    leaves the site is absolute against it; "" = the manifest's `[site] base_url`, else
+    `archiver serve`'s address), `--embed-base-url` (where the embed pages are served, when
+    they have an origin of their own; "" = the manifest's, else the base URL) and `--only`
+    (these lessons only; None = every lesson)."""
 
     base_url: str = ""
     only: tuple[str, ...] | None = None
+    embed_base_url: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base_url, str):
-            raise UsageError(f"--base-url must be a URL, got {self.base_url!r}",
-                             Location(key="--base-url"))
+        _absolute_url(self.base_url, "--base-url")
+        _absolute_url(self.embed_base_url, "--embed-base-url")
 
     @property
     def site_base(self) -> str:
-        """The base URL as pages use it: empty, or ending with '/'."""
-        return self.base_url if not self.base_url or self.base_url.endswith("/") \
-            else self.base_url + "/"
+        """The base URL given on the command line: empty, or ending with '/'."""
+        return _absolute_url(self.base_url, "--base-url")
+
+    @property
+    def embed_base(self) -> str:
+        """The embed pages' base URL given on the command line: empty, or ending with '/'."""
+        return _absolute_url(self.embed_base_url, "--embed-base-url")
 
 
 @dataclass(frozen=True)
@@ -139,8 +161,14 @@ def add_subtitles_arguments(parser: argparse.ArgumentParser) -> None:
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=PublishOptions().base_url,
                         help="absolute URL the site will be served from (e.g. "
-                        "https://media.example.org/lessons/); used for JSON-LD and the embed "
-                        "snippet. Default: relative URLs")
+                        "https://media.example.org/lessons/); every URL that leaves the site "
+                        "(oEmbed, Open Graph, JSON-LD, IIIF, the embed snippet) is made "
+                        "absolute against it. Default: the manifest's [site] base_url, else "
+                        "http://127.0.0.1:8000/ (archiver serve)")
+    parser.add_argument("--embed-base-url", default=PublishOptions().embed_base_url,
+                        help="absolute URL the embed pages are served from when they have "
+                        "an origin of their own (docs/serving.md). Default: the manifest's "
+                        "[site] embed_base_url, else the base URL")
 
 
 def from_args(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> Options:
@@ -152,5 +180,6 @@ def from_args(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> 
     if hasattr(args, "pause_method"):
         subtitles = SubtitlesOptions(pause_method=args.pause_method)
     if hasattr(args, "base_url"):
-        publish = PublishOptions(base_url=args.base_url, only=only)
+        publish = PublishOptions(base_url=args.base_url, only=only,
+                                 embed_base_url=getattr(args, "embed_base_url", ""))
     return Options(fetch=fetch, subtitles=subtitles, publish=publish)

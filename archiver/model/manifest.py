@@ -106,10 +106,30 @@ class Series:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """The manifest's `[site]` table: how the published site presents itself to others.
+
+    `base_url`: where the site will be served (every URL that leaves the site is made absolute
+    against it: oEmbed, Open Graph, JSON-LD, IIIF, the embed snippet); `embed_base_url`: where
+    the embed pages are served when they have an origin of their own (docs/serving.md);
+    `provider_name`/`provider_url`: who publishes this archive (oEmbed provider, IIIF
+    provider); `attribution`: the IIIF `requiredStatement` text. None = not stated (publish
+    chooses a documented default).
+    """
+
+    base_url: str | None = None
+    embed_base_url: str | None = None
+    provider_name: Bilingual | None = None
+    provider_url: str | None = None
+    attribution: Bilingual | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     series: Series
     lessons: tuple[Lesson, ...]
+    site: SiteSettings = field(default_factory=SiteSettings)
 
     def lesson(self, lesson_id: str) -> Lesson:
         for lesson in self.lessons:

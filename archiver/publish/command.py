@@ -20,7 +20,9 @@ from archiver.manifest import load_manifest, select
 from archiver.model import Output, PublishDetails, StageResult
 from archiver.options import Options, PublishOptions, add_publish_arguments
 from archiver.pipeline import Context, Done, Plan, SiteStage, run_site_stage
+from archiver.publish import viewer
 from archiver.publish.site import publish
+from archiver.publish.siteconfig import SiteConfig, resolve
 from archiver.store import Store, fingerprint, sha256_file
 
 HELP = "write the static site (lesson pages, embed pages, catalog) to <output>/site"
@@ -36,42 +38,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _code_digest() -> str:
-    """Digest of the publish code and assets: a new version of the pages means a rebuild."""
+    """Digest of the publish code, assets and viewer bundle: a new version of the pages (or a
+    viewer built since) means a rebuild."""
     digest = hashlib.sha256()
     here = Path(__file__).parent
     for path in sorted([*here.glob("*.py"), *here.glob("static/*")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in viewer.bundle() or []:
+        digest.update(path.name.encode() + b"\0" + sha256_file(path).encode())
     return digest.hexdigest()
 
 
-class PublishStage(SiteStage[PublishDetails, PublishOptions]):
+class PublishStage(SiteStage[PublishDetails, SiteConfig]):
     """Build `<output>/site/` in a staging folder and swap it in (publish/site.py)."""
 
     name = "publish"
     unchanged_event = "site unchanged"
     failure_note = " (previous site kept)"
 
-    def plan(self, ctx: Context) -> Plan[PublishOptions]:
+    def plan(self, ctx: Context) -> Plan[SiteConfig]:
         opts = ctx.options.publish
+        cfg = resolve(opts, ctx.manifest)
         catalog = ctx.store.catalog_path
         fp = fingerprint(
             sha256_file(catalog) if catalog.is_file() else None,
             sha256_file(ctx.manifest.path) if ctx.manifest.path.is_file() else None,
-            opts.site_base, sorted(opts.only or []), _code_digest())
-        return Plan(fp, opts)
+            repr(cfg), sorted(opts.only or []), _code_digest())
+        return Plan(fp, cfg)
 
-    def reuse(self, lesson_id: str, ctx: Context, plan: Plan[PublishOptions]
+    def reuse(self, lesson_id: str, ctx: Context, plan: Plan[SiteConfig]
               ) -> StageResult[PublishDetails] | None:
         if not (ctx.store.site_dir / "index.html").is_file():
             return None
         previous = ctx.store.reusable(lesson_id, self.name, plan.fingerprint)
         return previous.typed(PublishDetails) if previous is not None else None
 
-    def work(self, ctx: Context, plan: Plan[PublishOptions]) -> Done[PublishDetails]:
-        opts = plan.ready
+    def work(self, ctx: Context, plan: Plan[SiteConfig]) -> Done[PublishDetails]:
+        cfg, only = plan.ready, ctx.options.publish.only
         try:
-            report = publish(ctx.output, ctx.manifest, opts.site_base,
-                             set(opts.only) if opts.only else None, ctx.log)
+            report = publish(ctx.output, ctx.manifest, cfg, set(only) if only else None,
+                             ctx.log)
         except OSError as exc:  # disk full, file size limit, permissions: not a bug
             raise PublishError(f"cannot write the site: {exc}",
                                Location(file=ctx.store.site_dir)) from exc
@@ -80,7 +86,7 @@ class PublishStage(SiteStage[PublishDetails, PublishOptions]):
                           sha256=sha256_file(site / rel)) for rel in report.pages]
         ctx.log.info("site written", stage=self.name, lessons=report.lessons, path=str(site))
         return Done(PublishDetails(lessons=report.lessons, site="site/",
-                                   base_url=opts.site_base),
+                                   base_url=cfg.base_url),
                     outputs, report.commands, report.warnings)
 
 
@@ -98,7 +104,8 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
     lessons = select(manifest, args.only, fail=UsageError)
     store = Store(args.output)
     only = tuple(lesson.id for lesson in lessons) if args.only else None
-    options = replace(Options(), publish=PublishOptions(base_url=args.base_url, only=only))
+    options = replace(Options(), publish=PublishOptions(
+        base_url=args.base_url, only=only, embed_base_url=args.embed_base_url))
     with store.locked(wait=args.wait):
         ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs, force=args.force,
                       options=options)

@@ -38,6 +38,9 @@ DATA_FILES: dict[str, tuple[tuple[str, ...], str]] = {
     "capture": (("capture_record",), "capture/capture.json"),  # `capture` is the WARC
     **{f"track:{t.key}": (("tracks", t.key), f"subtitles/{{id}}.{t.suffix}.vtt") for t in TRACKS},
 }
+# an audio-only lesson's access copy is an M4A (docs/package.md); the catalog names it, this is
+# only the fallback when it does not
+ACCESS_FALLBACKS = ("access/{id}.mp4", "access/{id}.m4a")
 # a lesson packaged before its transcript exists has no tracks, transcript or chapters yet
 REQUIRED = {"access", "provenance"}
 TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt")
@@ -139,6 +142,9 @@ def _locate(output: Path, data: LessonData) -> None:
     for key, (keys, fallback) in DATA_FILES.items():
         path = _catalog_path(output, data.entry, keys) or package / "data" / fallback.format(
             id=lid)
+        if key == "access" and not path.is_file():
+            path = next((candidate for f in ACCESS_FALLBACKS
+                         if (candidate := package / "data" / f.format(id=lid)).is_file()), path)
         if path.is_file():
             data.files[key] = path
         elif key in REQUIRED:

@@ -1,35 +1,32 @@
-"""The site's HTML: index, lesson page and embed page, built with `markup` (autoescaped).
+"""The site's HTML: index, lesson page, embed page and IIIF viewer page (`markup`, autoescaped).
 
 Pages load only files from the site itself (no third-party resources; a CSP meta tag makes
 that a rule the browser enforces), mark every Chinese and English text with `lang`, and give the
-video a fixed aspect-ratio box (width/height attributes) so nothing moves when it loads.
+player a fixed aspect-ratio box (width/height attributes) so nothing moves when it loads. The
+lesson page's head carries what other sites read: the VideoObject (jsonld.py), the Open Graph
+and Twitter cards (social.py), the oEmbed discovery link (oembed.py) and the canonical URL.
+
+An audio-only lesson is played by a `<video>` element too, with the waveform as its poster:
+an `<audio>` element renders no cues, and the subtitles are the point of the site.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from archiver.model import DEFAULT_TRACK, Bilingual, track
+from archiver.publish import oembed
 from archiver.publish.inputs import LessonData
+from archiver.publish.jsonld import media_object
 from archiver.publish.markup import Markup, clock, esc, iso_duration, join, json_for_script, render
+from archiver.publish.published import Published, title_of
+from archiver.publish.reasons import public_reason
+from archiver.publish.siteconfig import SiteConfig
+from archiver.publish.social import meta_tags
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'")
-
-
-@dataclass
-class Published:
-    """An archived lesson as placed in the site: URLs are relative to the site root."""
-
-    lesson: LessonData
-    urls: dict[str, str]
-    width: int
-    height: int
-    duration: float
-    access_sha256: str
-    access_bytes: int
-
+       "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'none'")
 
 NOTHING = Markup("")
 
@@ -54,10 +51,6 @@ def both(text: Bilingual, tag: str = "span", cls: str = "") -> Markup:
     if text.en:
         parts.append(render(f'<{tag} lang="en"{klass}>{{t}}</{tag}>', t=text.en))
     return join(parts, " ")
-
-
-def title_of(lesson: LessonData) -> str:
-    return lesson.title.en or lesson.title.zh or f"Lesson {lesson.number}"
 
 
 # problem names recorded by fetch (archiver/fetch/tls.py), in words for people
@@ -85,8 +78,35 @@ def tls_sentence(tls: dict[str, Any]) -> str:
         return f"{was}; NOT verified (insecure policy chosen in the manifest; sha256 {fp})"
     return f"{was}; outcome {outcome} (sha256 {fp})"
 
+def lesson_tls(lesson: LessonData) -> dict[str, Any]:
+    """The TLS evidence summary of the capture (the catalog's, over the capture record's)."""
+    tls: dict[str, Any] = {}
+    for record in (lesson.capture.get("tls"), lesson.source.get("tls")):  # catalog wins
+        if isinstance(record, dict):
+            tls.update(record)
+    return tls
+
+
+def tls_line(lesson: LessonData) -> str:
+    """The TLS status at capture in one line, as the page and the IIIF metadata show it."""
+    tls = lesson_tls(lesson)
+    return tls_sentence(tls) + (f" (valid until {tls['not_after']})"
+                                if tls.get("not_after") else "")
+
+
+def failure_reason(lesson: LessonData) -> str | None:
+    """The public one-line reason of a failed lesson (error class and message, no paths)."""
+    if lesson.status != "failed":
+        return None
+    entry = lesson.entry
+    error, error_class = entry.get("error"), entry.get("error_class")
+    return public_reason(error if isinstance(error, str) else None,
+                         error_class if isinstance(error_class, str) else None) or "failed"
+
 
 def video_element(pub: Published, prefix: str) -> Markup:
+    """The player: a `<video>` with its poster, the access copy (video or sound) and one
+    `<track>` per subtitle track, `srclang` from the track table."""
     lid = pub.lesson.id
     keys = pub.lesson.tracks
     default = DEFAULT_TRACK.key if DEFAULT_TRACK.key in keys else (keys[0] if keys else "")
@@ -95,42 +115,13 @@ def video_element(pub: Published, prefix: str) -> Markup:
                      label=track(key).label, url=prefix + pub.urls[key],
                      default=Markup(" default") if key == default else Markup(""))
               for key in keys]
-    return render('<video id="player" data-lesson="{lid}" controls preload="metadata" '
-                  'crossorigin="anonymous" playsinline width="{w}" height="{h}" '
-                  'poster="{poster}">\n<source src="{src}" type="video/mp4">\n{tracks}\n'
-                  '</video>', lid=lid, w=pub.width, h=pub.height,
-                  poster=prefix + pub.urls["poster"], src=prefix + pub.urls["video"],
-                  tracks=join(tracks))
-
-
-def json_ld(pub: Published, base_url: str) -> dict[str, Any]:
-    """schema.org VideoObject: the package's record, pointed at the copies in this site."""
-    lesson = pub.lesson
-
-    def url(rel: str) -> str:
-        return base_url + rel
-
-    data: dict[str, Any] = dict(lesson.videoobject)
-    # the package's record names files inside the package (the master MKV, the original's
-    # digest); in the site, contentUrl is the access copy, so the digest must be that file's
-    data.pop("associatedMedia", None)
-    data.update({
-        "sha256": pub.access_sha256, "contentSize": str(pub.access_bytes),
-        "@context": "https://schema.org", "@type": "VideoObject",
-        "name": title_of(lesson),
-        "alternateName": lesson.title.zh or None,
-        "description": (lesson.synopsis.en or lesson.synopsis.zh) if lesson.synopsis else
-        title_of(lesson),
-        "thumbnailUrl": url(pub.urls["poster"]), "contentUrl": url(pub.urls["video"]),
-        "embedUrl": url(pub.urls["embed"]), "url": url(pub.urls["page"]),
-        "duration": iso_duration(pub.duration), "uploadDate": lesson.released,
-        "inLanguage": "zh-Hans", "encodingFormat": "video/mp4", "width": pub.width,
-        "height": pub.height,
-        "caption": [{"@type": "MediaObject", "encodingFormat": "text/vtt",
-                     "inLanguage": track(key).bcp47, "name": track(key).label,
-                     "contentUrl": url(pub.urls[key])} for key in lesson.tracks],
-    })
-    return {k: v for k, v in data.items() if v is not None}
+    return render('<video id="player" class="{kind}" data-lesson="{lid}" controls '
+                  'preload="metadata" crossorigin="anonymous" playsinline width="{w}" '
+                  'height="{h}" poster="{poster}">\n'
+                  '<source src="{src}" type="{type}">\n{tracks}\n</video>',
+                  kind="audio" if pub.audio_only else "video", lid=lid, w=pub.width,
+                  h=pub.height, poster=prefix + pub.urls["poster"],
+                  src=prefix + pub.urls["video"], type=pub.info.mime_type, tracks=join(tracks))
 
 
 def _transcript(pub: Published) -> Markup:
@@ -143,13 +134,13 @@ def _transcript(pub: Published) -> Markup:
              for i, p in enumerate(pub.lesson.paragraphs)]
     if not items:
         return Markup("<p>No transcript.</p>")
-    return render('<ol class="transcript" id="transcript" aria-label="Transcript">{items}</ol>',
-                  items=join(items))
+    return render('<ol class="transcript" id="transcript" aria-label="Transcript" tabindex="0">'
+                  '{items}</ol>', items=join(items))
 
 
 def _chapters(pub: Published) -> Markup:
     if not pub.lesson.chapters:
-        return Markup("")
+        return NOTHING
     items = [render('<li><button type="button" data-seek="{s}"><time>{c}</time> {t}</button>'
                     '</li>', s=f"{ch.start:.3f}", c=clock(ch.start), t=both(ch.title))
              for ch in pub.lesson.chapters]
@@ -176,86 +167,145 @@ def _terms(lesson: LessonData) -> Markup:
     return join(out)
 
 
+def _hash(digest: object, size: object) -> Markup:
+    """A digest that wraps at character boundaries in its own box, with the size beside it."""
+    return render('<code class="hash">{s}</code> <span class="bytes">{b} bytes</span>',
+                  s=digest, b=size)
+
+
 def _provenance(pub: Published) -> Markup:
     lesson, urls = pub.lesson, pub.urls
     source = lesson.source
-    tls: dict[str, Any] = {}
-    for record in (lesson.capture.get("tls"), source.get("tls")):  # catalog wins
-        if isinstance(record, dict):
-            tls.update(record)
     original = (lesson.entry.get("files") or {}).get("original") or {}
     rows = [
         ("Source", render('<a href="{u}" rel="nofollow noreferrer">{u}</a> ({k})',
                           u=source.get("url", ""), k=source.get("kind", "unknown"))
          if source.get("url") else "unknown"),
         ("Captured", source.get("captured") or lesson.capture.get("ended") or "unknown"),
-        ("TLS at capture", tls_sentence(tls) + (
-            f" (valid until {tls['not_after']})" if tls.get("not_after") else "")),
-        ("Original file sha256", render('<code>{s}</code> ({b} bytes)', s=original.get("sha256"),
-                                        b=original.get("bytes")) if original else "unknown"),
-        ("This video sha256", render('<code>{s}</code> ({b} bytes)', s=pub.access_sha256,
-                                     b=pub.access_bytes)),
+        ("TLS at capture", tls_line(lesson)),
+        ("Original file sha256", _hash(original.get("sha256"), original.get("bytes"))
+         if original else "unknown"),
+        (f"This {'recording' if pub.audio_only else 'video'} sha256",
+         _hash(pub.access_sha256, pub.access_bytes)),
         ("Records", join([render('<a href="{u}">{n}</a>', u=urls[key], n=name)
                           for key, name in (("provenance", "provenance (JSON-LD)"),
                                             ("capture", "capture record"),
                                             ("bag-info", "package info"),
-                                            ("manifest", "package checksums"))
+                                            ("manifest", "package checksums"),
+                                            ("iiif", "IIIF manifest"))
                           if key in urls], " · ")),
         ("Package", render("<code>{p}</code> in the archive (BagIt)",
                            p=lesson.entry.get("package") or f"packages/{lesson.id}")),
     ]
-    items = join(render("<dt>{k}</dt><dd>{v}</dd>", k=k, v=v) for k, v in rows)
+    items = join(render('<div class="row"><dt>{k}</dt><dd>{v}</dd></div>', k=k, v=v)
+                 for k, v in rows)
     return render('<section aria-labelledby="h-prov"><h2 id="h-prov">Provenance 来源</h2>'
                   '<dl class="prov">{items}</dl></section>', items=items)
 
 
-def lesson_page(pub: Published, base_url: str) -> Markup:
+def _lesson_head(pub: Published, cfg: SiteConfig) -> Markup:
+    return render(
+        '<link rel="canonical" href="{page}">\n'
+        '<link rel="alternate" type="application/json+oembed" href="{oembed}" title="{t}">\n'
+        '{meta}\n<script type="application/ld+json">{j}</script>\n'
+        '<script src="assets/player.js" defer></script>\n',
+        page=cfg.url(pub.urls["page"]), oembed=cfg.url(pub.urls["oembed"]),
+        t=title_of(pub.lesson), meta=meta_tags(pub, cfg),
+        j=json_for_script(media_object(pub, cfg)))
+
+
+def _switch(lesson: LessonData) -> Markup:
+    choices = [(key, track(key).label) for key in lesson.tracks]
+    if not choices:
+        return Markup('<p class="hint">No subtitles yet.</p>')
+    return render('<fieldset class="subs"><legend>Subtitles 字幕</legend>{radios}</fieldset>',
+                  radios=join(render('<label><input type="radio" name="subs" value="{v}"{c}> '
+                                     '<span>{lab}</span></label>', v=v, lab=lab,
+                                     c=Markup(" checked") if i == 0 else Markup(""))
+                              for i, (v, lab) in enumerate([*choices, ("off", "Off 关闭")])))
+
+
+VIEWER_PAGE = "viewer/index.html"
+
+
+def viewer_link(iiif_rel: str) -> str:
+    """The viewer page's URL (relative to the site root) showing one of the site's manifests."""
+    return f"{VIEWER_PAGE}?manifest=../{iiif_rel}"
+
+
+def _reuse(pub: Published, cfg: SiteConfig, viewer: bool) -> Markup:
+    """The embed snippet and the machine-readable ways to reuse the lesson."""
+    width, height = pub.embed_size()
+    snippet = oembed.iframe(cfg.embed_url(pub.urls["embed"]), width, height,
+                            title_of(pub.lesson))
+    links = [render('<a href="{u}">oEmbed</a>', u=pub.urls["oembed"]),
+             render('<a href="{u}">IIIF manifest</a>', u=pub.urls["iiif"])]
+    if viewer:
+        links.append(render('<a href="{u}">open in the IIIF viewer</a>',
+                            u=viewer_link(pub.urls["iiif"])))
+    return render('<section aria-labelledby="h-embed"><h2 id="h-embed">Embed 嵌入</h2>'
+                  '<label for="embed-code">Copy this into your page:</label>'
+                  '<textarea id="embed-code" readonly rows="4">{snippet}</textarea>'
+                  '<p class="reuse">{links}</p></section>',
+                  snippet=str(snippet),  # shown as text: the snippet's markup, escaped once more
+                  links=join(links, " · "))
+
+
+def _failure_note(lesson: LessonData) -> Markup:
+    reason = failure_reason(lesson)
+    if reason is None:
+        return NOTHING
+    return render('<p class="note" role="note">The last archiving run of this lesson failed '
+                  '({r}); this page shows its previous, intact package.</p>\n', r=reason)
+
+
+def lesson_page(pub: Published, cfg: SiteConfig, viewer: bool = False) -> Markup:
     lesson = pub.lesson
     meta = [("Lesson", str(lesson.number)), ("Released", lesson.released or "unknown"),
             ("Duration", clock(pub.duration))]
-    head = _head(f"{title_of(lesson)} · {lesson.title.zh}".strip(" ·"), "", render(
-        '<script type="application/ld+json">{j}</script>\n<script src="assets/player.js" '
-        'defer></script>\n', j=json_for_script(json_ld(pub, base_url))))
-    embed = render('<iframe src="{u}" width="{w}" height="{h}" title="{t}" '
-                   'allow="fullscreen" allowfullscreen loading="lazy"></iframe>',
-                   u=base_url + pub.urls["embed"], w=640, h=round(640 * pub.height / pub.width),
-                   t=title_of(lesson))
-    choices = [(key, track(key).label) for key in lesson.tracks]
-    switch = render('<fieldset class="subs"><legend>Subtitles 字幕</legend>{radios}</fieldset>',
-                    radios=join(render('<label><input type="radio" name="subs" value="{v}"{c}> '
-                                       '<span>{lab}</span></label>', v=v, lab=lab,
-                                       c=Markup(" checked") if i == 0 else Markup(""))
-                                for i, (v, lab) in enumerate([*choices, ("off", "Off 关闭")]))
-                    ) if choices else Markup('<p class="hint">No subtitles yet.</p>')
+    if pub.audio_only:
+        meta.append(("Recording", "audio only (the picture is its waveform)"))
+    head = _head(f"{title_of(lesson)} · {lesson.title.zh}".strip(" ·"), "",
+                 _lesson_head(pub, cfg))
     speaker = both(lesson.speaker) if (lesson.speaker.en or lesson.speaker.zh) else "unknown"
     synopsis = render('<section aria-labelledby="h-syn"><h2 id="h-syn">Synopsis 简介</h2>{t}'
                       '</section>', t=both(lesson.synopsis, "p")) if lesson.synopsis else ""
     body = render(
         '<body>\n<header class="top"><a href="index.html">← All lessons 全部课程</a></header>\n'
-        '<main class="lesson">\n<h1>{title}</h1>\n<div class="player">{video}</div>\n'
+        '<main class="lesson">\n<h1>{title}</h1>\n{note}<div class="player">{video}</div>\n'
         '{switch}\n'
         '<dl class="meta">{meta}<dt>Speaker</dt><dd>{speaker}</dd></dl>\n{synopsis}\n'
-        '{chapters}\n<section aria-labelledby="h-tr"><h2 id="h-tr">Transcript 文字稿</h2>'
-        '<p class="hint">Select a timestamp (or click a passage) to play from there.</p>'
-        '{transcript}</section>\n{terms}\n<section aria-labelledby="h-embed"><h2 id="h-embed">'
-        'Embed 嵌入</h2><label for="embed-code">Copy this into your page:</label>'
-        '<textarea id="embed-code" readonly rows="3" data-embed="{embed_url}">{embed}</textarea>'
-        '</section>\n{prov}\n</main>\n</body>\n</html>\n',
-        title=both(lesson.title), video=video_element(pub, ""), switch=switch,
+        '{chapters}\n<section class="tr" aria-labelledby="h-tr"><h2 id="h-tr">Transcript 文字稿'
+        '</h2><p class="hint">Select a timestamp (or click a passage) to play from there.</p>'
+        '{transcript}</section>\n{terms}\n{reuse}\n{prov}\n</main>\n</body>\n</html>\n',
+        title=both(lesson.title), note=_failure_note(lesson), video=video_element(pub, ""),
+        switch=_switch(lesson),
         meta=join(render("<dt>{k}</dt><dd>{v}</dd>", k=k, v=v) for k, v in meta),
         speaker=speaker, synopsis=synopsis, chapters=_chapters(pub),
-        transcript=_transcript(pub), terms=_terms(lesson), embed_url=pub.urls["embed"],
-        embed=str(embed),  # shown as text: the snippet's markup, escaped once more
+        transcript=_transcript(pub), terms=_terms(lesson), reuse=_reuse(pub, cfg, viewer),
         prov=_provenance(pub))
     return Markup(head + body)
 
 
 def embed_page(pub: Published) -> Markup:
-    """A chrome-free player for iframes: the video with its three tracks and nothing else."""
+    """A chrome-free player for iframes: the player with its three tracks and nothing else."""
     head = _head(title_of(pub.lesson), "../", Markup(
         '<script src="../assets/player.js" defer></script>\n'))
     return Markup(head + render('<body class="embed">\n{video}\n</body>\n</html>\n',
                                 video=video_element(pub, "../")))
+
+
+def viewer_page(assets: list[str]) -> Markup:
+    """The IIIF AV viewer page: shows the manifest its `?manifest=` names (same site only)."""
+    styles = join(render('<link rel="stylesheet" href="{u}">', u=a) for a in assets
+                  if a.endswith(".css"))
+    scripts = join(render('<script src="{u}" defer></script>', u=a) for a in assets
+                   if a.endswith(".js"))
+    head = _head("IIIF viewer · lesson-archiver", "../", Markup(f"{styles}\n{scripts}\n"))
+    return Markup(head + Markup(
+        '<body class="viewer">\n<header class="top"><a href="../index.html">← All lessons '
+        '全部课程</a></header>\n<main class="viewer"><div id="iiif-viewer">'
+        '<p class="hint">Loading the IIIF manifest…</p></div></main>\n</body>\n</html>\n'))
 
 
 def index_page(series: dict[str, Any], lessons: list[LessonData],
@@ -271,20 +321,23 @@ def index_page(series: dict[str, Any], lessons: list[LessonData],
             picture = render('<img src="{src}" width="{w}" height="{h}" alt="" loading="lazy">',
                              src=pub.urls["poster"], w=pub.width, h=pub.height)
             heading = render('<a href="{u}">{t}</a>', u=pub.urls["page"], t=both(lesson.title))
-            length = clock(pub.duration)
+            length = clock(pub.duration) + (" · audio only" if pub.audio_only else "")
         else:
             picture = Markup('<div class="noposter" aria-hidden="true"></div>')
             heading = both(lesson.title) if (lesson.title.en or lesson.title.zh) else esc(
                 "(title not known)")
             length = lesson.duration_published or "unknown"
+        reason = failure_reason(lesson)
+        why = render('<p class="reason">{r}</p>', r=reason) if reason else NOTHING
         cards.append(render(
             '<li class="card status-{st}">{pic}<h2><span class="num">{n}.</span> {head}</h2>'
             '<p class="facts">{length} · released {rel} · <span class="status">{st}</span>'
-            '</p></li>', st=lesson.status, pic=picture, n=lesson.number, head=heading,
-            length=length, rel=lesson.released or "unknown"))
+            '</p>{why}</li>', st=lesson.status, pic=picture, n=lesson.number, head=heading,
+            length=length, rel=lesson.released or "unknown", why=why))
     head = _head(title.en or title.zh or "Lessons", "")
     return Markup(head + render(
         '<body>\n<main class="index">\n<h1>{title}</h1>\n<p class="publisher">{pub}</p>\n'
         '<ol class="cards">{cards}</ol>\n<p><a href="catalog.json">catalog.json</a> '
-        '(machine-readable)</p>\n</main>\n</body>\n</html>\n',
+        '(machine-readable) · <a href="iiif/collection.json">IIIF collection</a></p>\n'
+        '</main>\n</body>\n</html>\n',
         title=both(title), pub=both(publisher), cards=join(cards)))

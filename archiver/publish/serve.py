@@ -11,14 +11,22 @@ folder descriptor with O_NOFOLLOW: a symlink anywhere on the way (a published si
 is a 404, so nothing outside the root is ever served, whatever anyone put inside it; FIFOs and
 devices are 404 too and are never opened. The open descriptor is what is sent, so Werkzeug's
 conditional and Range handling (`make_conditional`) works on exactly the file we checked.
+
+Two answers beyond files: `/oembed?url=…` is the oEmbed endpoint (oembed_endpoint.py), and
+every HTML page carries `Content-Security-Policy: frame-ancestors …` as a header, because
+browsers ignore `frame-ancestors` in a `<meta>` CSP. Embed pages (and the IIIF viewer) may be
+framed by the sites `--frame-ancestors` names (default `*`, any site); every other page only
+by the site itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import mimetypes
 import os
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterable
@@ -26,8 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver import safefs
-from archiver.errors import UsageError
+from archiver.errors import Location, UsageError
 from archiver.log import EventLog
+from archiver.publish.oembed_endpoint import answer
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
@@ -65,6 +74,38 @@ COMMON_HEADERS = {
 }
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+FRAMEABLE = ("embed/", "viewer/")  # pages meant to be shown inside other sites' iframes
+# one CSP source expression: a keyword, `*`, a scheme (`https:`) or a host source
+_SOURCE = re.compile(r"\*|'self'|'none'|[a-z][a-z0-9+.-]*:|"
+                     r"(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[a-z0-9.-]+(?::(?:\d+|\*))?(?:/\S*)?",
+                     re.IGNORECASE)
+
+
+def frame_ancestors(value: str) -> str:
+    """Validate `--frame-ancestors`: CSP source expressions separated by spaces (`*`,
+    `'self'`, `'none'`, `https:`, `https://cms.example.org`); nothing that could end the
+    header or add another directive."""
+    sources = value.split()
+    bad = [s for s in sources if not _SOURCE.fullmatch(s) or ";" in s or "," in s]
+    if not sources or bad or ("'none'" in sources and len(sources) > 1):
+        raise UsageError(f"--frame-ancestors expects CSP sources such as * or 'self' or "
+                         f"https://cms.example.org, separated by spaces; got {value!r}",
+                         Location(key="--frame-ancestors"))
+    return " ".join(sources)
+
+
+def _csp_frame_header(rel_path: str, ancestors: str) -> str:
+    framed = rel_path.startswith(FRAMEABLE)
+    return f"frame-ancestors {ancestors if framed else chr(39) + 'self' + chr(39)}"
+
+
+def _oembed(root: Path, request: Any) -> Response:
+    from werkzeug.wrappers import Response
+
+    result = answer(root, {k: request.args.get(k) for k in request.args}, request.host_url)
+    return Response(json.dumps(result.body, ensure_ascii=False), status=result.status,
+                    mimetype="application/json")
 
 
 def mime_type(path: Path) -> str:
@@ -121,11 +162,13 @@ def send_under(root: Path, url_path: str, environ: dict[str, Any]) -> Response:
         raise
 
 
-def make_app(root: Path, cors: bool = True) -> WSGIApp:
-    """A WSGI app serving the files under `root` (read-only, GET/HEAD/OPTIONS).
+def make_app(root: Path, cors: bool = True, ancestors: str = "*") -> WSGIApp:
+    """A WSGI app serving the files under `root` (read-only, GET/HEAD/OPTIONS), plus the
+    oEmbed endpoint. `ancestors`: who may frame the embed pages (`--frame-ancestors`).
 
     `cors=False` leaves out the CORS headers: only for tests that show they are needed.
     """
+    ancestors = frame_ancestors(ancestors)
     from werkzeug.exceptions import HTTPException, MethodNotAllowed
     from werkzeug.wrappers import Request, Response
 
@@ -142,10 +185,15 @@ def make_app(root: Path, cors: bool = True) -> WSGIApp:
                     response.headers["Access-Control-Max-Age"] = "86400"
             elif request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(valid_methods=["GET", "HEAD", "OPTIONS"])
+            elif request.path == "/oembed":
+                response = _oembed(root, request)
             else:
                 response = send_under(root, request.path, environ)
         except HTTPException as exc:
             response = exc.get_response(environ)
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = _csp_frame_header(
+                request.path.lstrip("/"), ancestors)
         for key, value in COMMON_HEADERS.items():
             if cors or not key.startswith("Access-Control-"):
                 response.headers[key] = value
@@ -158,7 +206,8 @@ class SiteServer:
     """The preview server on a background thread (tests and `check` use it with port 0)."""
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
-                 log: EventLog | None = None, cors: bool = True) -> None:
+                 log: EventLog | None = None, cors: bool = True,
+                 ancestors: str = "*") -> None:
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         if not root.is_dir():
@@ -173,7 +222,8 @@ class SiteServer:
                                     status=str(code))
 
         try:
-            self.server: BaseWSGIServer = make_server(host, port, make_app(root, cors),
+            self.server: BaseWSGIServer = make_server(host, port,
+                                                      make_app(root, cors, ancestors),
                                                       threaded=True,
                                                       request_handler=Handler)
         except OSError as exc:
@@ -211,11 +261,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port; default: %(default)s")
     parser.add_argument("--root", type=Path, default=None,
                         help="folder to serve; default: <output>/site")
+    parser.add_argument("--frame-ancestors", default="*",
+                        help="who may show the embed pages in an iframe, sent as the HTTP "
+                        "header Content-Security-Policy: frame-ancestors (a <meta> tag cannot "
+                        "set it): CSP sources separated by spaces, e.g. \"'self' "
+                        "https://cms.example.org\"; default: %(default)s (any site). Other "
+                        "pages may be framed only by the site itself")
 
 
 def run(args: argparse.Namespace, log: EventLog) -> int:
     root = args.root if args.root is not None else args.output / "site"
-    server = SiteServer(root, args.host, args.port, log)
+    server = SiteServer(root, args.host, args.port, log, ancestors=args.frame_ancestors)
     log.info("serving", path=str(root), url=server.url,
              message="press Ctrl-C to stop")
     try:

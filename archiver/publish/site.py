@@ -2,23 +2,32 @@
 
 A failed publish (bad input, ffmpeg error, full disk) removes its staging folder and leaves the
 previous `site/` untouched; readers never see a half-built site. Media and tracks are copied
-from the packages so the site is self-contained and can be moved or hosted on its own.
+from the packages so the site is self-contained and can be moved or hosted on its own; every
+URL that leaves the site is absolute against the configured base URL (siteconfig.py).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import Location, PublishError
 from archiver.log import EventLog
 from archiver.model import Manifest, track, utcnow
+from archiver.publish import iiif, media, oembed, viewer
 from archiver.publish.inputs import TAG_FILES, LessonData, load_catalog, load_lessons
-from archiver.publish.pages import Published, embed_page, index_page, lesson_page
+from archiver.publish.pages import (
+    VIEWER_PAGE,
+    embed_page,
+    failure_reason,
+    index_page,
+    lesson_page,
+    tls_line,
+    viewer_page,
+)
+from archiver.publish.published import Published
+from archiver.publish.siteconfig import DEFAULT_WARNING, SiteConfig
 from archiver.store import (
     atomic_write_json,
     atomic_write_text,
@@ -56,99 +65,121 @@ def _place(src: Path, dest: Path) -> None:
     publish_file(tmp, dest)
 
 
-def probe(path: Path, lesson: str, report: BuildReport) -> tuple[int, int, float]:
-    """Width, height and duration of the access copy (ffprobe), for the aspect box and JSON-LD."""
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-           "stream=width,height:format=duration", "-of", "json", str(path)]
-    report.commands.append(cmd)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    try:
-        info = json.loads(proc.stdout)
-        stream = info["streams"][0]
-        return int(stream["width"]), int(stream["height"]), float(info["format"]["duration"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise PublishError(f"ffprobe cannot read the access copy: {proc.stderr.strip()[:300]}",
-                           Location(path, lesson=lesson)) from None
-
-
-def poster(video: Path, dest: Path, duration: float, lesson: str, report: BuildReport) -> None:
-    """Extract one frame (10% in, at most 30 s) as the poster JPEG."""
-    at = min(duration * 0.1, 30.0)
-    tmp = temp_path_for(dest)
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-ss", f"{at:.3f}",
-           "-i", str(video), "-frames:v", "1", "-update", "1", "-q:v", "3", str(tmp)]
-    report.commands.append(cmd)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or tmp.stat().st_size == 0:
-        tmp.unlink(missing_ok=True)
-        raise PublishError(f"ffmpeg could not extract a poster frame: {proc.stderr.strip()[:300]}",
-                           Location(video, lesson=lesson))
-    publish_file(tmp, dest)
-
-
 def _file_entry(site: Path, rel: str) -> dict[str, Any]:
     path = site / rel
     return {"url": rel, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-def _publish_lesson(site: Path, lesson: LessonData, report: BuildReport) -> Published:
-    lid = lesson.id
-    media = f"media/{lid}/"
-    urls = {"page": f"{lid}.html", "embed": f"embed/{lid}.html", "video": media + f"{lid}.mp4",
-            "poster": media + "poster.jpg"}
-    _place(lesson.files["access"], site / urls["video"])
-    for key in lesson.tracks:
-        urls[key] = media + track(key).vtt_name(lid)
-        _place(lesson.files[f"track:{key}"], site / urls[key])
+def _copy_records(site: Path, lesson: LessonData, urls: dict[str, str]) -> None:
+    media_dir = f"media/{lesson.id}/"
     for key in ("transcript", "chapters", "provenance", "videoobject", "capture"):
         if key in lesson.files:
-            urls[key] = media + lesson.files[key].name if key != "capture" else media + \
-                "capture.json"
+            urls[key] = media_dir + ("capture.json" if key == "capture"
+                                     else lesson.files[key].name)
             _place(lesson.files[key], site / urls[key])
     if lesson.package is not None:  # the bag's own description and checksums, for people
         for name, key in zip(TAG_FILES, ("bagit", "bag-info", "manifest"), strict=True):
             if (lesson.package / name).is_file():
-                urls[key] = media + "package/" + name
+                urls[key] = media_dir + "package/" + name
                 _place(lesson.package / name, site / urls[key])
-    width, height, duration = probe(site / urls["video"], lid, report)
-    poster(site / urls["video"], site / urls["poster"], duration, lid, report)
-    video = site / urls["video"]
-    return Published(lesson=lesson, urls=urls, width=width, height=height, duration=duration,
-                     access_sha256=sha256_file(video), access_bytes=video.stat().st_size)
+
+
+def _publish_lesson(site: Path, lesson: LessonData, report: BuildReport) -> Published:
+    lid = lesson.id
+    media_dir = f"media/{lid}/"
+    access = lesson.files["access"]
+    suffix = access.suffix.lower() if access.suffix.lower() in (".mp4", ".m4a") else ".mp4"
+    urls = {"page": f"{lid}.html", "embed": f"embed/{lid}.html",
+            "video": media_dir + lid + suffix, "poster": media_dir + "poster.jpg",
+            "oembed": f"oembed/{lid}.json", "iiif": iiif.manifest_path(lid)}
+    _place(access, site / urls["video"])
+    for key in lesson.tracks:
+        urls[key] = media_dir + track(key).vtt_name(lid)
+        _place(lesson.files[f"track:{key}"], site / urls[key])
+    _copy_records(site, lesson, urls)
+    copy = site / urls["video"]
+    info = media.probe(copy, lid, report.commands)
+    media.poster(copy, info, site / urls["poster"], lid, report.commands)
+    thumbs = media.thumbnails(site / urls["poster"], media_dir, info, lid, report.commands)
+    return Published(lesson=lesson, urls=urls, info=info, access_sha256=sha256_file(copy),
+                     access_bytes=copy.stat().st_size, thumbnails=thumbs)
+
+
+def _lesson_entry(lesson: LessonData, pub: Published | None, site: Path,
+                  cfg: SiteConfig) -> dict[str, Any]:
+    entry = {k: v for k, v in lesson.entry.items()
+             if k not in ("files", "package", "error", "error_class")}
+    entry["archive_package"] = lesson.entry.get("package")
+    reason = failure_reason(lesson)
+    if reason is not None:  # public: error class and one line, never a path or a traceback
+        entry["error"] = reason
+    if pub is None:
+        return entry
+    urls = pub.urls
+    what = oembed.Embeddable.of(pub, cfg)
+    entry.update(page=urls["page"], embed=urls["embed"], poster=urls["poster"],
+                 oembed=urls["oembed"], iiif=urls["iiif"],
+                 duration_seconds=round(pub.duration, 3), width=pub.width, height=pub.height,
+                 media_type=pub.info.mime_type, audio_only=pub.audio_only,
+                 embed_url=what.embed_url,
+                 thumbnails=[asdict(t) for t in what.thumbnails])
+    files: dict[str, Any] = {"access": _file_entry(site, urls["video"]),
+                             "tracks": {key: _file_entry(site, urls[key])
+                                        for key in lesson.tracks}}
+    for key in ("transcript", "chapters", "provenance", "videoobject", "capture",
+                "bag-info", "manifest"):
+        if key in urls:
+            files[key] = _file_entry(site, urls[key])
+    entry["files"] = files
+    return entry
 
 
 def site_catalog(source: dict[str, Any], lessons: list[LessonData],
-                 published: dict[str, Published], site: Path) -> dict[str, Any]:
-    """The package stage's catalog, with every URL relative to the site (files it holds)."""
-    out = []
-    for lesson in lessons:
-        entry = {k: v for k, v in lesson.entry.items() if k not in ("files", "package")}
-        entry["archive_package"] = lesson.entry.get("package")
-        pub = published.get(lesson.id)
-        if pub is not None:
-            urls = pub.urls
-            entry.update(page=urls["page"], embed=urls["embed"], poster=urls["poster"],
-                         duration_seconds=round(pub.duration, 3), width=pub.width,
-                         height=pub.height)
-            files: dict[str, Any] = {"access": _file_entry(site, urls["video"]),
-                                     "tracks": {lang: _file_entry(site, urls[lang])
-                                                for lang in lesson.tracks}}
-            for key in ("transcript", "chapters", "provenance", "videoobject", "capture",
-                        "bag-info", "manifest"):
-                if key in urls:
-                    files[key] = _file_entry(site, urls[key])
-            entry["files"] = files
-        out.append(entry)
-    return {"schema": SITE_SCHEMA, "generated": utcnow(),
+                 published: dict[str, Published], site: Path,
+                 cfg: SiteConfig) -> dict[str, Any]:
+    """The package stage's catalog, with every URL relative to the site (files it holds);
+    `base_url` is where the site says it is served (absolute URLs are built against it)."""
+    return {"schema": SITE_SCHEMA, "generated": utcnow(), "base_url": cfg.base_url,
+            "embed_base_url": cfg.embed_base_url,
             "source_catalog": {"schema": source.get("schema"),
                                "generated": source.get("generated")},
-            "series": source.get("series", {}), "lessons": out}
+            "series": source.get("series", {}),
+            "lessons": [_lesson_entry(lesson, published.get(lesson.id), site, cfg)
+                        for lesson in lessons]}
 
 
-def build(output: Path, manifest: Manifest, staging: Path, base_url: str = "",
+def _viewer(staging: Path, report: BuildReport) -> bool:
+    files = viewer.bundle()
+    if files is None:
+        report.warnings.append(viewer.MISSING)
+        return False
+    for path in files:
+        _place(path, staging / "viewer" / path.name)
+    atomic_write_text(staging / VIEWER_PAGE, viewer_page(
+        [p.name for p in files if p.suffix in (".js", ".css")]))
+    report.pages.append(VIEWER_PAGE)
+    return True
+
+
+def _write_lesson(staging: Path, pub: Published, cfg: SiteConfig, with_viewer: bool,
+                  report: BuildReport) -> None:
+    urls = pub.urls
+    atomic_write_text(staging / urls["page"], lesson_page(pub, cfg, with_viewer))
+    atomic_write_text(staging / urls["embed"], embed_page(pub))
+    atomic_write_json(staging / urls["oembed"], oembed.document(pub, cfg))
+    atomic_write_json(staging / urls["iiif"], iiif.lesson_manifest(pub, cfg,
+                                                                   tls_line(pub.lesson)))
+    report.pages += [urls["page"], urls["embed"], urls["oembed"], urls["iiif"]]
+
+
+def build(output: Path, manifest: Manifest, staging: Path, cfg: SiteConfig,
           only: set[str] | None = None, log: EventLog | None = None) -> BuildReport:
     """Write the whole site into `staging` (an empty folder)."""
     report = BuildReport()
+    if cfg.defaulted:
+        report.warnings.append(DEFAULT_WARNING)
+        if log:
+            log.warning("base URL not set", stage="publish", message=DEFAULT_WARNING)
     catalog = load_catalog(output)
     lessons = load_lessons(output, catalog, manifest, only)
     published: dict[str, Published] = {}
@@ -165,29 +196,29 @@ def build(output: Path, manifest: Manifest, staging: Path, base_url: str = "",
         s = manifest.series
         series = {"id": s.id, "title": {"en": s.title.en, "zh": s.title.zh},
                   "publisher": {"en": s.publisher.en, "zh": s.publisher.zh}}
-    assets = staging / "assets"
     for name in ("site.css", "player.js"):
-        _place(STATIC / name, assets / name)
+        _place(STATIC / name, staging / "assets" / name)
+    with_viewer = _viewer(staging, report)
     for pub in published.values():
-        atomic_write_text(staging / pub.urls["page"], lesson_page(pub, base_url))
-        atomic_write_text(staging / pub.urls["embed"], embed_page(pub))
-        report.pages += [pub.urls["page"], pub.urls["embed"]]
+        _write_lesson(staging, pub, cfg, with_viewer, report)
+    atomic_write_json(staging / iiif.COLLECTION,
+                      iiif.collection(manifest.series.title, list(published.values()), cfg))
     atomic_write_text(staging / "index.html", index_page(series, lessons, published))
-    atomic_write_json(staging / "catalog.json",
-                      site_catalog({**catalog, "series": series}, lessons, published, staging))
-    report.pages += ["index.html", "catalog.json"]
+    atomic_write_json(staging / "catalog.json", site_catalog(
+        {**catalog, "series": series}, lessons, published, staging, cfg))
+    report.pages += [iiif.COLLECTION, "index.html", "catalog.json"]
     report.lessons = len(published)
     return report
 
 
-def publish(output: Path, manifest: Manifest, base_url: str = "", only: set[str] | None = None,
+def publish(output: Path, manifest: Manifest, cfg: SiteConfig, only: set[str] | None = None,
             log: EventLog | None = None) -> BuildReport:
     """Build into a staging folder beside `site/` and swap it in; on failure keep the old site."""
     site = output / "site"
     remove_stale_staging(site)
     staging = staging_dir(site)
     try:
-        report = build(output, manifest, staging, base_url, only, log)
+        report = build(output, manifest, staging, cfg, only, log)
         swap_dir(staging, site)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -96,11 +96,4 @@
   if (video.readyState >= 1) { fromHash(); } else { video.addEventListener("loadedmetadata", fromHash, { once: true }); }
   window.addEventListener("hashchange", fromHash);
 
-  /* the embed snippet: absolute URL of this site's embed page, ready to copy */
-  var code = document.getElementById("embed-code");
-  if (code && code.getAttribute("data-embed")) {
-    var rel = code.getAttribute("data-embed");
-    var abs = new URL(rel, window.location.href).href;
-    code.value = code.value.replace('src="' + rel + '"', 'src="' + abs + '"');
-  }
 })();
