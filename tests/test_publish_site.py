@@ -210,8 +210,9 @@ def test_lesson_page_escapes_every_text(archive: tuple[Path, Path]) -> None:
     ld = json.loads(scripts[0])
     assert ld["@type"] == "VideoObject" and ld["name"] == TITLE_EN
     assert ld["identifier"] == LESSON and ld["duration"] == "PT12S"
-    assert ld["contentUrl"] == f"media/{LESSON}/{LESSON}.mp4"
-    assert ld["sha256"] == sha256_file(archive[0] / "site" / ld["contentUrl"])
+    # without --base-url or [site] base_url, absolute URLs point at `archiver serve`
+    assert ld["contentUrl"] == f"http://127.0.0.1:8000/media/{LESSON}/{LESSON}.mp4"
+    assert ld["sha256"] == sha256_file(archive[0] / "site" / "media" / LESSON / f"{LESSON}.mp4")
     assert "associatedMedia" not in ld  # a package-relative path means nothing in the site
     assert [c["inLanguage"] for c in ld["caption"]] == ["zh-Hans", "en", "zh-Hans-x-en"]
     assert re.findall(r'<track [^>]*srclang="([^"]+)"', page) == ["zh-Hans", "en", "zh-Hans-x-en"]
@@ -219,8 +220,11 @@ def test_lesson_page_escapes_every_text(archive: tuple[Path, Path]) -> None:
 
 def test_pages_load_nothing_from_elsewhere(archive: tuple[Path, Path]) -> None:
     site = archive[0] / "site"
-    for rel in ("index.html", f"{LESSON}.html", f"embed/{LESSON}.html"):
+    for rel in ("index.html", f"{LESSON}.html", f"embed/{LESSON}.html", "viewer/index.html"):
         html = (site / rel).read_text("utf-8")
+        # what a browser loads (canonical and oEmbed discovery links are for other sites and
+        # are never fetched by the page)
+        html = re.sub(r'<link rel="(?:canonical|alternate)"[^>]*>', "", html)
         loads = re.findall(r'<(?:script|img|video|source|track|link|iframe)\b[^>]*?'
                            r'(?:src|href|poster)="([^"]*)"', html)
         assert loads, rel
@@ -339,6 +343,7 @@ def test_cli_publish_and_exit_codes(tmp_path: Path) -> None:
     assert (f'&lt;iframe src=&quot;https://media.example.org/l/embed/{LESSON}.html&quot; '
             'width=&quot;640&quot; height=&quot;360&quot; title=&quot;Lesson '
             '&amp;lt;/script&amp;gt;') in page
+    assert "allow=&quot;fullscreen; picture-in-picture&quot;" in page
     assert cli_main(args) == 0  # the inputs changed (no --only): rebuilt with every lesson
     assert (output / "site" / "lesson-c.html").is_file()
     (output / "catalog.json").write_text("{}", "utf-8")
@@ -356,3 +361,5 @@ def test_commands_follow_the_cli_contract() -> None:
     assert not hasattr(args, "manifest")  # NEEDS_MANIFEST = False
     args = parser.parse_args(["publish", "--only", LESSON, "--base-url", "https://x.test/"])
     assert (args.only, args.base_url, args.force) == ([LESSON], "https://x.test/", False)
+    assert args.embed_base_url == ""
+    assert parser.parse_args(["serve"]).frame_ancestors == "*"
