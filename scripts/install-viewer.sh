@@ -9,7 +9,7 @@
 # target installs Debian's nodejs/npm when they are missing)
 set -euo pipefail
 cd "$(dirname "$0")/../viewer"
-key=$(cat package-lock.json build.mjs entry.js viewer.css | sha256sum | cut -c1-12)
+key=$(cat package-lock.json build.mjs ./*.js viewer.css | sha256sum | cut -c1-12)
 stamp="dist/.built-$key"
 [ -e "$stamp" ] && exit 0
 echo "installing the IIIF viewer (Samvera Ramp) into viewer/dist" >&2

@@ -1,6 +1,7 @@
 /* lesson-archiver's IIIF viewer: Samvera Ramp (IIIF Presentation 3 audio/video) on one page.
    The page names the manifest in its query string (?manifest=…); only manifests of this same
    site are opened, so the viewer can never be pointed at someone else's server. */
+import "./no-dynamic-style.js";
 import React from "react";
 import { createRoot } from "react-dom/client";
 import { IIIFPlayer, MediaPlayer, StructuredNavigation, Transcript, MetadataDisplay } from "@samvera/ramp";

@@ -89,12 +89,19 @@ def _see_also(pub: Published, cfg: SiteConfig) -> list[dict[str, Any]]:
 
 
 def _rendering(pub: Published, cfg: SiteConfig) -> list[dict[str, Any]]:
+    """Downloads. Each label also names the file under `none`: Ramp (the site's viewer) lists
+    renderings as files and reads a multi-language label's file name from `none`."""
     items = [_linked(cfg, pub, "transcript", "Dataset", "application/json",
                      "Transcript (Chinese and English, timed paragraphs)", "文字稿")]
     items += [{"id": cfg.url(pub.urls[key]), "type": "Text", "format": "text/vtt",
-               "language": [track(key).bcp47], "label": {"none": [track(key).label]}}
+               "language": [track(key).bcp47],
+               "label": {EN: [f"Subtitles: {track(key).label}"],
+                         ZH: [f"字幕:{track(key).label}"]}}
               for key in pub.lesson.tracks]
-    return [item for item in items if item is not None]
+    out = [item for item in items if item is not None]
+    for item in out:
+        item["label"]["none"] = [item["id"].rsplit("/", 1)[-1]]
+    return out
 
 
 def _provider(cfg: SiteConfig) -> prezi.Provider:

@@ -28,10 +28,13 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'none'")
 
+# the viewer's Video.js carries its icon font as a data: URL
+VIEWER_CSP = CSP.replace("default-src 'self';", "default-src 'self'; font-src 'self' data:;")
+
 NOTHING = Markup("")
 
 
-def _head(title: str, prefix: str, extra: Markup = NOTHING) -> Markup:
+def _head(title: str, prefix: str, extra: Markup = NOTHING, csp: str = CSP) -> Markup:
     return render(
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -39,7 +42,7 @@ def _head(title: str, prefix: str, extra: Markup = NOTHING) -> Markup:
         '<meta name="referrer" content="no-referrer">\n'
         '<title>{title}</title>\n<link rel="stylesheet" href="{prefix}assets/site.css">\n'
         '<link rel="icon" href="data:,">\n'
-        '{extra}</head>\n', csp=CSP, title=title, prefix=prefix, extra=extra)
+        '{extra}</head>\n', csp=csp, title=title, prefix=prefix, extra=extra)
 
 
 def both(text: Bilingual, tag: str = "span", cls: str = "") -> Markup:
@@ -301,7 +304,8 @@ def viewer_page(assets: list[str]) -> Markup:
                   if a.endswith(".css"))
     scripts = join(render('<script src="{u}" defer></script>', u=a) for a in assets
                    if a.endswith(".js"))
-    head = _head("IIIF viewer · lesson-archiver", "../", Markup(f"{styles}\n{scripts}\n"))
+    head = _head("IIIF viewer · lesson-archiver", "../", Markup(f"{styles}\n{scripts}\n"),
+                 VIEWER_CSP)
     return Markup(head + Markup(
         '<body class="viewer">\n<header class="top"><a href="../index.html">← All lessons '
         '全部课程</a></header>\n<main class="viewer"><div id="iiif-viewer">'
