@@ -179,3 +179,65 @@ def _clip_problems(clip: dict[str, Any], page_url: str, starts: set[float]) -> l
     if not (url.startswith(page_url + "#t=") and float(url.rsplit("=", 1)[1]) == start):
         out.append(f"url does not open the watch page at startOffset: {url}")
     return out
+
+
+# -- lesson 13 as the series publishes it --------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+SERIES_MANIFEST = REPO / "manifests" / "digital-china.toml"
+LESSON13 = "digital-china-13"
+
+
+def build_lesson13_archive(root: Path, seconds: float = 40.0) -> tuple[Path, Path]:
+    """An archive of lesson 13 with the series' real texts: the seed transcript (20 long
+    bilingual paragraphs), title, synopsis, speaker, terms and footnotes from the repository's
+    manifest, chapters found by the subtitles stage's own rule. The video is a generated clip of
+    `seconds` (the paragraph times are scaled onto it) so the test stays fast; what the page
+    has to lay out (the text) is the lesson's own."""
+    from conftest import make_media
+
+    from archiver.model import chapters_json, json_bytes, transcript_json
+    from archiver.subtitles.chapters import chapters
+    from archiver.subtitles.segment import zh_sentences
+    from archiver.subtitles.transcript import parse_seed
+
+    manifest = load_manifest(SERIES_MANIFEST)
+    lesson = manifest.lesson(LESSON13)
+    assert lesson.transcript is not None and lesson.duration_seconds
+    scale = seconds / lesson.duration_seconds
+    seed = parse_seed(lesson.transcript.read_text("utf-8"), lesson.transcript)
+    starts = [p.start * scale for p in seed]
+    ends = [*starts[1:], seconds]
+    paragraphs = [replace(p, start=round(s, 3), end=round(e, 3))
+                  for p, s, e in zip(seed, starts, ends, strict=True)]
+    output = root / "output"
+    data = output / "packages" / LESSON13 / "data"
+    for sub in ("access", "subtitles"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    make_media(data / "access" / f"{LESSON13}.mp4", seconds=seconds, size="640x360")
+    (data / "subtitles" / "transcript.json").write_bytes(json_bytes(transcript_json(paragraphs)))
+    (data / "subtitles" / "chapters.json").write_bytes(
+        json_bytes(chapters_json(chapters(paragraphs, [], seconds))))
+    zh = [(p.start, min(p.start + 2.5, p.stop), zh_sentences(p.zh)[0]) for p in paragraphs]
+    en = [(p.start, min(p.start + 2.5, p.stop), p.en.split(". ")[0]) for p in paragraphs]
+    both = [(s, e, f"{a}\n<lang en>{b}</lang>") for (s, e, a), (_, _, b) in zip(zh, en,
+                                                                                 strict=True)]
+    for key, cues in (("zh-Hans", zh), ("en", en), ("zh-Hans-en", both)):
+        (data / "subtitles" / f"{LESSON13}.{key}.vtt").write_text(_vtt(cues), "utf-8")
+    (data / "provenance.json").write_text("{}", "utf-8")
+    (output / "packages" / LESSON13 / "bagit.txt").write_text(
+        "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    access = data / "access" / f"{LESSON13}.mp4"
+    digest = "9f" * 32
+    catalog = {"schema": "lesson-archiver/catalog/1", "generated": "2026-01-02T03:05:00Z",
+               "lessons": [{
+                   "id": LESSON13, "number": 13, "status": "archived",
+                   "package": f"packages/{LESSON13}",
+                   "files": {"original": {"path": "x", "bytes": access.stat().st_size,
+                                          "sha256": sha256_file(access)}},
+                   "source": {"url": lesson.sources[0].url, "kind": "mirror",
+                              "captured": "2026-01-02T03:04:09Z",
+                              "tls": {"outcome": "pinned",
+                                      "problems": ["untrusted-issuer", "expired"],
+                                      "sha256_fingerprint": digest}}}]}
+    (output / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False), "utf-8")
+    return output, SERIES_MANIFEST

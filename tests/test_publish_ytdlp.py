@@ -44,9 +44,10 @@ def test_ytdlp_lists_three_languages(site: dict[str, Any], lesson: str, page: st
     assert run.returncode == 0, run.stderr
     info = json.loads(run.stdout)
     assert sorted(info["subtitles"]) == sorted(TAGS)
-    for tag, entries in info["subtitles"].items():
-        (entry,) = entries
-        assert entry["ext"] == "vtt" and entry["url"].startswith(f"{site['url']}media/{lesson}/")
+    for spec in TRACKS:  # each language is the track the table says it is
+        (entry,) = info["subtitles"][spec.bcp47]
+        assert entry["ext"] == "vtt"
+        assert entry["url"] == f"{site['url']}media/{lesson}/{spec.vtt_name(lesson)}"
     media = info.get("url") or info["formats"][-1]["url"]
     suffix = ".m4a" if lesson == AUDIO else ".mp4"
     assert media == f"{site['url']}media/{lesson}/{lesson}{suffix}"
