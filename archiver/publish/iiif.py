@@ -25,7 +25,9 @@ from archiver.model import Bilingual, track
 from archiver.publish.published import Published, text_of, title_of
 from archiver.publish.siteconfig import SiteConfig
 
-ZH, EN = "zh-Hans", "en"
+# language-map keys (BCP 47) for texts in Chinese and in English
+ZH = "zh-Hans"
+EN = "en"
 COLLECTION = "iiif/collection.json"
 
 
