@@ -359,3 +359,20 @@ def test_catalog_keeps_what_the_endpoint_needs(site: dict[str, Any]) -> None:
     assert audio["audio_only"] is True and audio["media_type"] == "audio/mp4"
     assert [(t["width"], t["height"]) for t in audio["thumbnails"]] == [
         (1280, 720), (640, 360), (320, 180), (160, 90)]
+
+
+def test_error_class_comes_from_the_stage_record(tmp_path: Path) -> None:
+    """catalog.json carries the error text; the class is read from the failed stage's record."""
+    from archiver.model import StageResult
+    from archiver.store import Store
+
+    output, manifest = build_archive(tmp_path, seconds=2.0)
+    catalog = json.loads((output / "catalog.json").read_text("utf-8"))
+    error = f"{tmp_path}/output/packages/lesson-c/data/access/x.mp4: ffprobe found no stream"
+    catalog["lessons"][2]["error"] = error
+    (output / "catalog.json").write_text(json.dumps(catalog), "utf-8")
+    Store(output).save_result(StageResult(stage="fetch", lesson="lesson-c", status="failed",
+                                          error=error, error_class="MediaError"))
+    publish_with(output, manifest)
+    entry = json.loads((output / "site" / "catalog.json").read_text("utf-8"))["lessons"][2]
+    assert entry["error"] == "MediaError: ffprobe found no stream"

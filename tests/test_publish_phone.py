@@ -82,17 +82,33 @@ def _walk(node: dict[str, Any], out: list[tuple[int, str]]) -> None:
         _walk(child, out)
 
 
-def cue_font_px(context: Any, page: Any) -> float:
-    """The font size Chromium renders the active cue with (video paused, cue on screen)."""
+def _shadow(context: Any, page: Any) -> tuple[Any, list[tuple[int, str]]]:
     cdp = context.new_cdp_session(page)
     cdp.send("DOM.enable")
     cdp.send("CSS.enable")
     nodes: list[tuple[int, str]] = []
     _walk(cdp.send("DOM.getDocument", {"depth": -1, "pierce": True})["root"], nodes)
+    return cdp, nodes
+
+
+def cue_font_px(context: Any, page: Any) -> float:
+    """The font size Chromium renders the active cue with (video paused, cue on screen)."""
+    cdp, nodes = _shadow(context, page)
     cues = [nid for nid, pseudo in nodes if pseudo == "cue"]
     assert cues, "no cue box rendered"
     style = cdp.send("CSS.getComputedStyleForNode", {"nodeId": cues[0]})["computedStyle"]
     return float(next(p["value"] for p in style if p["name"] == "font-size").removesuffix("px"))
+
+
+def cue_and_controls(context: Any, page: Any) -> tuple[float, float]:
+    """(bottom of the cue box, top of the player's control panel), in page pixels."""
+    cdp, nodes = _shadow(context, page)
+
+    def box(pseudo: str) -> list[float]:
+        nid = next(n for n, p in nodes if p == pseudo)
+        return list(cdp.send("DOM.getBoxModel", {"nodeId": nid})["model"]["border"])
+
+    return max(box("cue")[1::2]), min(box("-webkit-media-controls-panel")[1::2])
 
 
 def _paragraph_starts(site: dict[str, Any]) -> list[float]:
@@ -181,7 +197,11 @@ def test_audio_only_lesson_shows_cues_over_its_waveform(browser: Any,
     state = play_at(page, 3.0)
     assert state["zh"] == "共同推进。" and state["paragraphZh"] == "共同推进。"
     page.evaluate("document.querySelector('video').pause()")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert cue_font_px(context, page) >= 16.0
+    # Chromium keeps audio controls on screen over the bottom of the box: the cue sits above
+    cue_bottom, controls_top = cue_and_controls(context, page)
+    assert cue_bottom <= controls_top, (cue_bottom, controls_top)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "phone-375-audio-only.png"), full_page=True)

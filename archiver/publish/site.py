@@ -29,6 +29,7 @@ from archiver.publish.pages import (
 from archiver.publish.published import Published
 from archiver.publish.siteconfig import DEFAULT_WARNING, SiteConfig
 from archiver.store import (
+    Store,
     atomic_write_json,
     atomic_write_text,
     publish_file,
@@ -148,6 +149,23 @@ def site_catalog(source: dict[str, Any], lessons: list[LessonData],
                         for lesson in lessons]}
 
 
+FAILING_STAGES = ("package", "fetch")  # the order catalog.json takes a lesson's error from
+
+
+def _add_error_classes(output: Path, lessons: list[LessonData]) -> None:
+    """A failed lesson's error class from its stage record when the catalog lacks it, so the
+    public reason can say which kind of failure it was (e.g. `TlsError: …`)."""
+    store = Store(output)
+    for lesson in lessons:
+        if lesson.status != "failed" or lesson.entry.get("error_class"):
+            continue
+        for stage in FAILING_STAGES:
+            record = store.load_result(lesson.id, stage)
+            if record is not None and record.status == "failed":
+                lesson.entry["error_class"] = record.error_class
+                break
+
+
 def _viewer(staging: Path, report: BuildReport) -> bool:
     files = viewer.bundle()
     if files is None:
@@ -182,6 +200,7 @@ def build(output: Path, manifest: Manifest, staging: Path, cfg: SiteConfig,
             log.warning("base URL not set", stage="publish", message=DEFAULT_WARNING)
     catalog = load_catalog(output)
     lessons = load_lessons(output, catalog, manifest, only)
+    _add_error_classes(output, lessons)
     published: dict[str, Published] = {}
     for lesson in lessons:
         if lesson.published:

@@ -88,6 +88,35 @@
     video.addEventListener("seeked", highlight);
   }
 
+  /* audio-only lessons: Chromium keeps its audio controls over the bottom of the box, where
+     cues are drawn, so every cue is lifted above them (the .vtt files stay as packaged): its
+     top goes where two lines of cue text (site.css: 16-30 px, 3.4 % of the width, line
+     height 1.35) end just above the controls */
+  if (video.classList.contains("audio")) {
+    var CONTROLS_PX = 64;
+    var lift = function () {
+      var box = video.getBoundingClientRect();
+      if (!box.height) { return; }
+      var font = Math.min(30, Math.max(16, 0.034 * box.width));
+      var top = box.height - CONTROLS_PX - 2 * 1.35 * font - 6;
+      var line = Math.round(Math.max(5, Math.min(85, top / box.height * 100)));
+      trackEls.forEach(function (el) {
+        var cues = el.track.cues;
+        if (!cues) { return; }
+        for (var i = 0; i < cues.length; i++) {
+          if (cues[i].line !== line) {
+            cues[i].snapToLines = false;
+            cues[i].line = line;
+          }
+        }
+      });
+    };
+    trackEls.forEach(function (el) { el.addEventListener("load", lift); });
+    video.addEventListener("loadedmetadata", lift);
+    window.addEventListener("resize", lift);
+    lift();
+  }
+
   /* #t=193 deep links */
   function fromHash() {
     var m = /^#t=(\d+(?:\.\d+)?)$/.exec(window.location.hash);
