@@ -324,7 +324,8 @@ def _kind(rel: str, path: Path) -> str:
     if path.suffix in MEDIA and ("/data/master/" in rel or "/data/access/" in rel
                                  or rel.startswith("site/media/")):
         return "media"
-    if path.name in TIME_BEARING or "/state/" in rel or path.suffix == ".html":
+    if (path.name in TIME_BEARING or "/state/" in rel or path.suffix == ".html"
+            or rel.startswith("site/iiif/")):  # IIIF manifests name the capture time
         return "time-bearing"
     return "exact"
 
