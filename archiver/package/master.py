@@ -41,7 +41,6 @@ from archiver.package.probe import CUE_TOLERANCE, Report, parse_cues
 from archiver.store import publish_file, temp_path_for
 
 MATROSKA_WEBVTT = "S_TEXT/WEBVTT"
-OLD_WEBVTT = "D_WEBVTT/SUBTITLES"  # masters of earlier packages (ffmpeg-muxed)
 ATTACHMENT_MIME = "application/json"
 ATTACHMENT_NAME = "provenance.json"
 BOM = "\ufeff"
