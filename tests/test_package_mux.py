@@ -86,7 +86,8 @@ def test_ffmpeg_python_compiles_the_intended_commands(muxed: dict[str, Any]) -> 
                  merge.index(str(job.tracks[0].path))] == [
         "--language", "0:zh-Hans", "--track-name", "0:中文", "--default-track-flag", "0:yes",
         "--forced-display-flag", "0:no", "--sub-charset", "0:UTF-8"]
-    assert merge[:8][-4:] == ["--language", "0:zh", "--language", "1:zh"]
+    assert merge[:9][-4:] == ["--language", "0:zh", "--language", "1:zh"]
+    assert "--no-date" in merge  # no muxing time in the segment info or statistics tags
     assert merge.count("--default-track-flag") == 3 and merge.count("0:yes") == 1
     assert propedit[0] == "mkvpropedit" and propedit[-6:] == [
         "--edit", "track:5", "--set", "language=mul", "--set", "language-ietf=zh-Hans-x-en"]
@@ -109,6 +110,10 @@ def test_ffprobe_checks_pass_on_both_files(muxed: dict[str, Any], kind: str) -> 
         master.readback(muxed["jobs"]["mkv"].output, muxed["tracks"], "zh", 2,
                         len(muxed["chapters"]), muxed["attachment"], muxed["work"], report)
         assert any(c[0] == "mkvextract" for c in report.commands)
+        info = probe.ffprobe(muxed["jobs"]["mkv"].output)  # nothing says when it was muxed
+        assert "creation_time" not in info["format"].get("tags", {})
+        assert not any("_STATISTICS_WRITING_DATE_UTC" in (s.get("tags") or {})
+                       for s in info["streams"])
         assert any(c[:2] == ["mkvmerge", "-J"] for c in report.commands)
     assert report.problems == []
     assert any(c[0] == "ffprobe" for c in report.commands)

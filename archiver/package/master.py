@@ -86,7 +86,9 @@ def _run(argv: list[str], job: MasterJob, timeout: float) -> None:
 def mkvmerge_command(job: MasterJob, av: Path, target: Path) -> list[str]:
     """mkvmerge's argv: A/V file (spoken language), tracks, attachment; track ids of a file
     with one track are 0, of the A/V file 0..n-1 in ffmpeg's output order."""
-    argv = ["mkvmerge", "--quiet", "--output", str(target)]
+    # --no-date: no muxing date in the segment info and the track statistics tags, so two
+    # muxes of the same inputs describe the same file (the crash audit compares them)
+    argv = ["mkvmerge", "--quiet", "--no-date", "--output", str(target)]
     for n in range(job.av_streams):
         argv += ["--language", f"{n}:{job.language}"]
     argv.append(str(av))
