@@ -1,9 +1,9 @@
 """Muxing and the post-mux checks, verified with ffprobe AND independent readers.
 
-ffprobe/ffmpeg checks are `archiver.package.probe.check`; the independent readers are
-mkvtoolnix (`mkvmerge -J`, `mkvextract`, `mkvinfo` for the WebVTT blocks, which mkvextract
-cannot extract) for the MKV and `mediainfo` plus a small MP4 box reader written here for the
-MP4 (neither mkvmerge nor mediainfo returns tx3g cue text).
+ffprobe/ffmpeg checks are `archiver.package.probe.check`, the master's MKVToolNix read-back is
+`archiver.package.master.readback`; the independent readers are MKVToolNix (`mkvmerge -J`,
+`mkvextract`) and MediaConch for the MKV, and `mediainfo` plus a small MP4 box reader written
+here for the MP4 (neither mkvmerge nor mediainfo returns tx3g cue text).
 """
 
 from __future__ import annotations
