@@ -49,7 +49,7 @@ def muxed(tmp_path_factory: pytest.TempPathFactory, tiny_media: Path) -> dict[st
     attachment.write_text(json.dumps({"@context": {}, "名": "出处"}, ensure_ascii=False))
     jobs: dict[str, Any] = {
         "mkv": master.MasterJob(tiny_media, 2, tracks, meta, attachment, work / "demo.mkv",
-                                "zh", "demo-13"),
+                                "zh", "demo-13", chapter_list),
         "mp4": mux.MuxJob("mp4", tiny_media, 2, tracks, meta, work / "demo.mp4")}
     commands = master.run(jobs["mkv"], work)
     mux.run(jobs["mp4"])
@@ -331,6 +331,30 @@ def test_mp4_read_by_mediainfo_and_a_box_reader(muxed: dict[str, Any]) -> None:
         assert [g[2] for g in got] == [probe.plain(w.text) for w in want]
         for (start, end, _), cue in zip(got, want, strict=True):
             assert abs(start - cue.start) <= 0.05 and abs(end - cue.end) <= 0.05
+
+
+def test_two_masters_of_the_same_inputs_describe_the_same_file(
+        muxed: dict[str, Any], tmp_path: Path) -> None:
+    """What the crash audit compares (ffprobe's description, chapter UIDs included): no
+    muxing date, ChapterUIDs 1..n (mkvmerge alone would draw them at random), chapter times
+    at the ffmetadata's milliseconds."""
+    again = replace(muxed["jobs"]["mkv"], output=tmp_path / "again.mkv")
+    master.run(again, tmp_path)
+
+    def described(path: Path) -> dict[str, Any]:
+        info = probe.ffprobe(path)
+        info["format"].pop("filename")
+        return info
+
+    first, second = described(muxed["jobs"]["mkv"].output), described(again.output)
+    assert first == second
+    assert [c["id"] for c in first["chapters"]] == [1, 2, 3]
+    meta = muxed["jobs"]["mkv"].metadata.read_text("utf-8")
+    starts = [int(v) for v in re.findall(r"^START=(\d+)$", meta, re.M)]
+    ends = [int(v) for v in re.findall(r"^END=(\d+)$", meta, re.M)]
+    assert [(round(float(c["start_time"]) * 1000), round(float(c["end_time"]) * 1000))
+            for c in first["chapters"]] == list(zip(starts, ends, strict=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mkv"]  # no intermediate
 
 
 def test_failed_mux_leaves_no_file_under_the_final_name(

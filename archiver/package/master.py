@@ -15,6 +15,9 @@ How (two steps, one temporary file):
 2. mkvmerge adds the three WebVTT files (language, name, default/forced flags), the attached
    provenance, and the spoken language on audio and video. It sets the default flag on every
    track unless told, so every subtitle track gets an explicit `yes`/`no` from the track table.
+   The chapters come from an XML file rendered from the same chapter list and millisecond
+   times as the ffmetadata, with ChapterUIDs 1..n: mkvmerge would give the A/V file's chapters
+   random UIDs, and two muxes of the same inputs must describe the same chapters.
 3. mkvpropedit sets each subtitle's legacy language from the table: mkvmerge derives it from
    the BCP 47 tag, which makes the bilingual `zh-Hans-x-en` `chi`; ISO 639-2 wants `mul`.
 The master is written under a temporary name and published only when all three succeeded.
@@ -30,15 +33,16 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-from dataclasses import dataclass
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archiver.errors import Location, MuxError
-from archiver.model import Track
+from archiver.model import Chapter, Track
 from archiver.package import mux
 from archiver.package.probe import CUE_TOLERANCE, Report, parse_cues
-from archiver.store import publish_file, temp_path_for
+from archiver.store import atomic_write_text, publish_file, temp_path_for
 
 MATROSKA_WEBVTT = "S_TEXT/WEBVTT"
 ATTACHMENT_MIME = "application/json"
@@ -58,6 +62,7 @@ class MasterJob:
     output: Path  # final name
     language: str  # BCP 47 tag of the spoken language (audio and video tracks)
     lesson: str = ""
+    chapters: list[Chapter] = field(default_factory=list)  # as in the ffmetadata (clipped)
 
 
 def _where(job: MasterJob) -> Location:
@@ -83,7 +88,32 @@ def _run(argv: list[str], job: MasterJob, timeout: float) -> None:
                        f"status {proc.returncode}): {said}", _where(job))
 
 
-def mkvmerge_command(job: MasterJob, av: Path, target: Path) -> list[str]:
+def _stamp(seconds: float) -> str:
+    """Matroska chapter time at the ffmetadata's millisecond precision."""
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}." \
+           f"{ms % 1000:03d}000000"
+
+
+def chapters_xml(chapters: list[Chapter]) -> str:
+    """mkvmerge's chapter XML: one edition, ChapterUIDs 1..n, the label ffmpeg writes too
+    (one display, language `und`: the label mixes both languages)."""
+    root = ET.Element("Chapters")
+    edition = ET.SubElement(root, "EditionEntry")
+    ET.SubElement(edition, "EditionUID").text = "1"
+    for uid, chapter in enumerate(chapters, start=1):
+        atom = ET.SubElement(edition, "ChapterAtom")
+        ET.SubElement(atom, "ChapterUID").text = str(uid)
+        ET.SubElement(atom, "ChapterTimeStart").text = _stamp(chapter.start)
+        ET.SubElement(atom, "ChapterTimeEnd").text = _stamp(chapter.end)
+        display = ET.SubElement(atom, "ChapterDisplay")
+        ET.SubElement(display, "ChapterString").text = chapter.label
+        ET.SubElement(display, "ChapterLanguage").text = "und"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def mkvmerge_command(job: MasterJob, av: Path, target: Path,
+                     chapters: Path | None = None) -> list[str]:
     """mkvmerge's argv: A/V file (spoken language), tracks, attachment; track ids of a file
     with one track are 0, of the A/V file 0..n-1 in ffmpeg's output order."""
     # --no-date: no muxing date in the segment info and the track statistics tags, so two
@@ -91,6 +121,8 @@ def mkvmerge_command(job: MasterJob, av: Path, target: Path) -> list[str]:
     argv = ["mkvmerge", "--quiet", "--no-date", "--output", str(target)]
     for n in range(job.av_streams):
         argv += ["--language", f"{n}:{job.language}"]
+    if chapters is not None:
+        argv.append("--no-chapters")
     argv.append(str(av))
     for track in job.tracks:
         spec = track.spec
@@ -100,6 +132,8 @@ def mkvmerge_command(job: MasterJob, av: Path, target: Path) -> list[str]:
                  str(track.path)]
     argv += ["--attachment-name", ATTACHMENT_NAME, "--attachment-mime-type", ATTACHMENT_MIME,
              "--attach-file", str(job.attachment)]
+    if chapters is not None:
+        argv += ["--chapters", str(chapters)]
     return argv
 
 
@@ -121,9 +155,12 @@ def run(job: MasterJob, workdir: Path, timeout: float = 3600.0) -> list[list[str
     av = workdir / f"{job.output.stem}.av.mkv"
     commands = [mux.run(mux.MuxJob("mkv", job.original, job.av_streams, [], job.metadata, av,
                                    lesson=job.lesson), timeout)]
+    chapters = workdir / f"{job.output.stem}.chapters.xml" if job.chapters else None
     tmp = temp_path_for(job.output)
     try:
-        commands.append(mkvmerge_command(job, av, tmp))
+        if chapters is not None:
+            atomic_write_text(chapters, chapters_xml(job.chapters))
+        commands.append(mkvmerge_command(job, av, tmp, chapters))
         _run(commands[-1], job, timeout)
         if job.tracks:
             commands.append(mkvpropedit_command(job, tmp))
@@ -133,6 +170,8 @@ def run(job: MasterJob, workdir: Path, timeout: float = 3600.0) -> list[list[str
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         av.unlink(missing_ok=True)
+        if chapters is not None:
+            chapters.unlink(missing_ok=True)
     return commands
 
 

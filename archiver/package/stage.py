@@ -217,7 +217,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
     language = spoken_language(lesson, inputs.series)
     master_job = master.MasterJob(inputs.media, len(av), inputs.tracks, metadata, attached,
-                                  staging / master_rel, language, lesson.id)
+                                  staging / master_rel, language, lesson.id, chapter_list)
     access_job = mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
                             staging / access_rel, lesson=lesson.id)
     for path in (master_job.output, access_job.output):
