@@ -42,7 +42,7 @@ from archiver.errors import Location, MuxError
 from archiver.model import Chapter, Track
 from archiver.package import mux
 from archiver.package.probe import CUE_TOLERANCE, Report, parse_cues
-from archiver.store import atomic_write_text, publish_file, temp_path_for
+from archiver.store import TEMP_MARK, atomic_write_text, publish_file, temp_path_for
 
 MATROSKA_WEBVTT = "S_TEXT/WEBVTT"
 ATTACHMENT_MIME = "application/json"
@@ -152,10 +152,12 @@ def run(job: MasterJob, workdir: Path, timeout: float = 3600.0) -> list[list[str
     """Mux the master to a temporary name and publish it under `job.output`; return the
     argvs. Raises MuxError naming the program and its words; nothing is left under the final
     name on failure."""
-    av = workdir / f"{job.output.stem}.av.mkv"
+    # temporary names (TEMP_MARK): a run killed mid-mux leaves them marked as leftovers; the
+    # next package run overwrites and removes them
+    av = workdir / f".{job.output.stem}{TEMP_MARK}av.mkv"
     commands = [mux.run(mux.MuxJob("mkv", job.original, job.av_streams, [], job.metadata, av,
                                    lesson=job.lesson), timeout)]
-    chapters = workdir / f"{job.output.stem}.chapters.xml" if job.chapters else None
+    chapters = workdir / f".{job.output.stem}{TEMP_MARK}chapters.xml" if job.chapters else None
     tmp = temp_path_for(job.output)
     try:
         if chapters is not None:
