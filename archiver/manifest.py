@@ -30,11 +30,22 @@ from archiver.store import LESSON_ID
 DURATION = re.compile(r"(?:(\d+):)?([0-5]?\d):([0-5]\d)")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
+# a well-formed BCP 47 `langtag` or private-use tag (RFC 5646 section 2.1): language
+# (+extlang), script, region, variants, extensions, private use. Whether each subtag is
+# registered is left to mkvmerge, which knows the registry and names the bad tag.
+_ALNUM = "[a-z0-9]"
+BCP47 = re.compile(
+    r"(?:(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})"
+    r"(?:-[a-z]{4})?(?:-(?:[a-z]{2}|[0-9]{3}))?"
+    rf"(?:-(?:{_ALNUM}{{5,8}}|[0-9]{_ALNUM}{{3}}))*"
+    rf"(?:-[0-9a-wyz](?:-{_ALNUM}{{2,8}})+)*"
+    rf"(?:-x(?:-{_ALNUM}{{1,8}})+)?"
+    rf"|x(?:-{_ALNUM}{{1,8}})+)", re.IGNORECASE)
 
-SERIES_KEYS = {"id", "title", "publisher", "description"}
+SERIES_KEYS = {"id", "title", "publisher", "description", "language"}
 LESSON_KEYS = {
     "id", "number", "title", "released", "duration", "speaker", "synopsis", "transcript",
-    "sha256", "sources", "page", "terms", "footnotes",
+    "sha256", "sources", "page", "terms", "footnotes", "language",
 }
 SOURCE_KEYS = {"url", "kind", "tls", "description", "legacy_renegotiation"}
 TERM_KEYS = {"en", "zh", "note"}
@@ -109,6 +120,16 @@ class _Checker:
         if not en and not zh:
             raise self.fail(key, "needs at least one of en, zh")
         return Bilingual(en=en, zh=zh)
+
+
+def _language(check: _Checker, value: Any, key: str) -> str | None:
+    """An optional BCP 47 tag of the spoken language (`zh`, `en`, `zh-yue`...)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not BCP47.fullmatch(value.strip()):
+        raise check.fail(key, f"expected a BCP 47 language tag such as \"zh\" or \"en\", "
+                              f"got {value!r}")
+    return value.strip()
 
 
 def parse_tls(value: str, base: Path) -> TlsPolicy:
@@ -271,6 +292,7 @@ def _lesson(check: _Checker, raw: Any, base: Path) -> Lesson:
         page=page,
         terminology=terms,
         footnotes=tuple(footnotes),
+        language=_language(check, raw.get("language"), "language"),
     )
 
 
@@ -298,6 +320,7 @@ def load_manifest(path: Path) -> Manifest:
         publisher=check.bilingual(series_raw.get("publisher"), "series.publisher") or Bilingual(),
         description=check.bilingual(series_raw.get("description"), "series.description",
                                     required=False),
+        language=_language(check, series_raw.get("language"), "series.language"),
     )
     site = _site(check, data.get("site"))
     raw_lessons = data.get("lessons")

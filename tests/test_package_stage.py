@@ -74,6 +74,21 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
     assert prov["tls"]["outcome"] == "verified" and prov["source"]["description"]
     assert any(n.get("@type") == "prov:Activity" and n["schema:name"] == "mux"
                for n in prov["@graph"])
+    # the master as MKVToolNix reads it: Matroska's WebVTT codec, BCP 47 tags, one default,
+    # the series' spoken language (`zh`) on audio and video
+    identity = json.loads(subprocess.run(["mkvmerge", "-J", str(bag_dir / "data/master/"
+                                                                "demo-13.mkv")],
+                                         capture_output=True, check=True).stdout)
+    assert [(t["type"], t["properties"]["codec_id"], t["properties"]["language_ietf"],
+             t["properties"]["language"], t["properties"]["default_track"])
+            for t in identity["tracks"]][:2] == [("video", "V_MPEG4/ISO/AVC", "zh", "chi", True),
+                                                 ("audio", "A_AAC", "zh", "chi", True)]
+    assert [(t["properties"]["codec_id"], t["properties"]["language_ietf"],
+             t["properties"]["language"], t["properties"]["default_track"])
+            for t in identity["tracks"][2:]] == [
+        ("S_TEXT/WEBVTT", "zh-Hans", "chi", True), ("S_TEXT/WEBVTT", "en", "eng", False),
+        ("S_TEXT/WEBVTT", "zh-Hans-x-en", "mul", False)]
+    assert not list((out / "lessons/demo-13/package").glob(f"*{TEMP_MARK}*"))  # A/V, chapters
     # the attached record inside the MKV is the one the package provenance names
     attached = out / "attached.json"
     subprocess.run(["mkvextract", str(bag_dir / "data/master/demo-13.mkv"), "attachments",

@@ -27,6 +27,7 @@ from archiver.model import (
     SubtitlesDetails,
     Track,
     read_chapters_json,
+    spoken_language,
 )
 from archiver.model.jsonio import dump
 from archiver.store import Store, fingerprint, sha256_file
@@ -134,7 +135,8 @@ def compute_fingerprint(inputs: PackageInputs) -> str:
     metadata = [lesson.id, lesson.number, asdict(lesson.title), lesson.released,
                 lesson.duration, asdict(lesson.speaker),
                 asdict(lesson.synopsis) if lesson.synopsis else None, lesson.page,
-                series.id, asdict(series.title), asdict(series.publisher)]
+                series.id, asdict(series.title), asdict(series.publisher),
+                spoken_language(lesson, series)]
     return fingerprint(PACKAGE_FORMAT, inputs.media_sha256, inputs.media_sha512,
                        inputs.media.suffix, files, metadata, dump(inputs.source),
                        inputs.fetched.tls)

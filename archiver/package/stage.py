@@ -23,15 +23,23 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from archiver.errors import Location, MuxError, PackageError
-from archiver.model import Lesson, PackageDetails, PackageSkip, StageResult, utcnow
+from archiver.model import (
+    Lesson,
+    PackageDetails,
+    PackageSkip,
+    StageResult,
+    spoken_language,
+    utcnow,
+)
 from archiver.package import (
     bag,
     catalog,
     chapters,
     events,
+    master,
     mux,
     probe,
     provenance,
@@ -59,7 +67,8 @@ class PackageStage(LessonStage[PackageDetails, PackageInputs]):
     """Package one lesson (see the module docstring)."""
 
     name = STAGE
-    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python")
+    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python", "mkvmerge",
+             "mkvextract", "mkvpropedit")
 
     def plan(self, lesson: Lesson, ctx: Context) -> Plan[PackageInputs]:
         with _disk_errors(lesson.id):
@@ -206,25 +215,30 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
 
     mux_started = utcnow()
     master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
-    jobs = [
-        mux.MuxJob("mkv", inputs.media, len(av), inputs.tracks, metadata,
-                   staging / master_rel, attachment=attached, lesson=lesson.id),
-        mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
-                   staging / access_rel, lesson=lesson.id),
-    ]
-    for job in jobs:
-        job.output.parent.mkdir(parents=True, exist_ok=True)
-        commands.append(mux.run(job))
+    language = spoken_language(lesson, inputs.series)
+    master_job = master.MasterJob(inputs.media, len(av), inputs.tracks, metadata, attached,
+                                  staging / master_rel, language, lesson.id, chapter_list)
+    access_job = mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
+                            staging / access_rel, lesson=lesson.id)
+    for path in (master_job.output, access_job.output):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    commands += master.run(master_job, work)
+    commands.append(mux.run(access_job))  # from the original and the .vtt files
     mux_ended = utcnow()
-    for job in jobs:
-        expected = probe.Expected(job.kind, inputs.tracks, [c.label for c in chapter_list], tags,
-                                  attached if job.kind == "mkv" else None)
-        checked = probe.check(job.output, inputs.media, expected, work, orig_info, orig_hashes)
+    outputs: list[tuple[Literal["mkv", "mp4"], Path]] = [("mkv", master_job.output),
+                                                         ("mp4", access_job.output)]
+    for kind, output in outputs:
+        expected = probe.Expected(kind, inputs.tracks, [c.label for c in chapter_list], tags,
+                                  attached if kind == "mkv" else None)
+        checked = probe.check(output, inputs.media, expected, work, orig_info, orig_hashes)
+        if kind == "mkv":
+            master.readback(output, inputs.tracks, language, len(av), len(chapter_list),
+                            attached, work, checked)
         report.commands += checked.commands
         if checked.problems:
-            job.output.unlink(missing_ok=True)
-            raise MuxError(f"{job.output.name} is not what was intended: "
-                           + "; ".join(checked.problems), Location(job.output, lesson=lesson.id))
+            output.unlink(missing_ok=True)
+            raise MuxError(f"{output.name} is not what was intended: "
+                           + "; ".join(checked.problems), Location(output, lesson=lesson.id))
     checks_done = utcnow()
     commands += report.commands
 
