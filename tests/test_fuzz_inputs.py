@@ -7,6 +7,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -175,8 +176,8 @@ def test_damaged_lesson_13_gives_located_errors_or_valid_tracks(tmp_path: Path, 
 @pytest.mark.parametrize("served_name", ["../../etc/passwd", "/tmp/evil.mp4", "..",
                                          "a/../../b.mp4", "evil\0.mp4"])
 def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
-                                               tiny_media: Path, cert_factory: Callable,
-                                               serve: Callable) -> None:
+                                               tiny_media: Path, cert_factory: Callable[..., Any],
+                                               serve: Callable[..., Any]) -> None:
     """A hostile server names the file in Content-Disposition and in the URL path: the media
     is still stored as fetch/original<ext> inside the lesson's folder, nothing else."""
     from archiver.demo.manifest import render_manifest

@@ -46,7 +46,7 @@ def muxed(tmp_path_factory: pytest.TempPathFactory, tiny_media: Path) -> dict[st
     meta.write_text(chapters.ffmetadata(TAGS, chapter_list), "utf-8")
     attachment = work / "provenance.json"
     attachment.write_text(json.dumps({"@context": {}, "名": "出处"}, ensure_ascii=False))
-    jobs = {kind: mux.MuxJob(kind, tiny_media, 2, tracks, meta, work / f"demo.{kind}",  # type: ignore
+    jobs = {kind: mux.MuxJob(kind, tiny_media, 2, tracks, meta, work / f"demo.{kind}",
                              attachment=attachment if kind == "mkv" else None)
             for kind in ("mkv", "mp4")}
     for job in jobs.values():
