@@ -34,6 +34,7 @@ from archiver.model import (
     ResolutionRecord,
     SourceRecord,
     StageResult,
+    Status,
     SubtitlesDetails,
     TlsSummary,
     TransferRecord,
@@ -115,7 +116,7 @@ def test_every_details_record_round_trips_through_json(sample: Details) -> None:
     data = json.loads(text)
     assert data["schema"] == f"lesson-archiver/{sample.STAGE}-details/1"
     assert type(sample).from_json(data) == sample
-    status = "skipped" if isinstance(sample, PackageSkip) else "ok"
+    status: Status = "skipped" if isinstance(sample, PackageSkip) else "ok"
     result: StageResult[Details] = StageResult(
         stage=sample.STAGE, lesson="l1", status=status, fingerprint="9" * 64,
         outputs=[Output("fetch/x", 1, "0" * 64)], commands=[["ffmpeg", "-i", "x"]],

@@ -14,7 +14,7 @@ from test_package_helpers import VTT_EN, context, fake_fetch, fake_subtitles, le
 
 from archiver.errors import MuxError, PackageError
 from archiver.package import stage
-from archiver.pipeline import run_stages
+from archiver.pipeline import Context, run_stages
 from archiver.store import TEMP_MARK
 
 
@@ -26,7 +26,7 @@ def _tree(root: Path) -> dict[str, tuple[int, int, str]]:
 
 
 @pytest.fixture
-def packaged(tmp_path: Path, tiny_media: Path) -> tuple[Path, object]:
+def packaged(tmp_path: Path, tiny_media: Path) -> tuple[Path, Context]:
     item = lesson()
     ctx = context(tmp_path / "out", [item])
     fake_fetch(ctx.store, item, tiny_media)
@@ -36,7 +36,7 @@ def packaged(tmp_path: Path, tiny_media: Path) -> tuple[Path, object]:
     return tmp_path / "out", ctx
 
 
-def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, object]) -> None:
+def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, Context]) -> None:
     out, _ = packaged
     bag_dir = out / "packages" / "demo-13"
     bag = bagit.Bag(str(bag_dir))
@@ -119,7 +119,7 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
 
 
 def test_flipping_a_byte_in_any_payload_file_fails_validation(
-        packaged: tuple[Path, object]) -> None:
+        packaged: tuple[Path, Context]) -> None:
     out, _ = packaged
     bag_dir = out / "packages" / "demo-13"
     files = [p for p in (bag_dir / "data").rglob("*") if p.is_file()]
@@ -136,20 +136,21 @@ def test_flipping_a_byte_in_any_payload_file_fails_validation(
     bagit.Bag(str(bag_dir)).validate(processes=1)
 
 
-def test_unchanged_rerun_changes_nothing(packaged: tuple[Path, object]) -> None:
+def test_unchanged_rerun_changes_nothing(packaged: tuple[Path, Context]) -> None:
     out, ctx = packaged
     before = _tree(out)
-    again = stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    again = stage.run(lesson(), ctx)
     assert again.status == "unchanged"
     assert _tree(out) == before
 
 
 def test_changed_transcript_makes_new_version_and_keeps_the_old(
-        packaged: tuple[Path, object]) -> None:
+        packaged: tuple[Path, Context]) -> None:
     out, ctx = packaged
     old_master = (out / "packages/demo-13/data/master/demo-13.mkv").read_bytes()
     fake_subtitles(ctx.store, lesson(), en=VTT_EN.replace("Second, global", "Second: overall"))
-    result = stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    result = stage.run(lesson(), ctx)
+    assert result.details is not None
     assert result.status == "ok" and result.details.version == 2
     old = out / "packages/.versions/demo-13/v1"
     bagit.Bag(str(old)).validate(processes=1)
@@ -165,7 +166,7 @@ def test_changed_transcript_makes_new_version_and_keeps_the_old(
 
 
 def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
-        packaged: tuple[Path, object], tmp_path: Path) -> None:
+        packaged: tuple[Path, Context], tmp_path: Path) -> None:
     out, ctx = packaged
     before = _tree(out / "packages")
     saved = tmp_path / "saved-fetch"
@@ -176,18 +177,20 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     corrupt.write_bytes(good[:200] + b"\x00" * 5000)  # moov-less garbage: ffprobe/ffmpeg fail
     fake_fetch(ctx.store, lesson(), corrupt)
     with pytest.raises(MuxError):
-        stage.run(lesson(), ctx)  # type: ignore[arg-type]
+        stage.run(lesson(), ctx)
     assert _tree(out / "packages") == before
     leftovers = [p for p in out.rglob("*") if TEMP_MARK in p.name]
     assert leftovers == []
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
     assert entry["status"] == "failed" and entry["package"] == "packages/demo-13"
-    assert ctx.store.load_result("demo-13", "package").status == "failed"  # type: ignore
+    recorded = ctx.store.load_result("demo-13", "package")
+    assert recorded is not None and recorded.status == "failed"
     # the same inputs as the intact package again: no new version, nothing rebuilt
     shutil.rmtree(out / "lessons/demo-13/fetch")
     shutil.copytree(saved / "fetch", out / "lessons/demo-13/fetch")
     shutil.copy2(saved / "fetch.json", out / "lessons/demo-13/state/fetch.json")
-    again = stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    again = stage.run(lesson(), ctx)
+    assert again.details is not None
     assert again.status == "unchanged" and again.details.version == 1
     assert _tree(out / "packages") == before
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
@@ -195,7 +198,7 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
 
 
 def test_post_mux_mismatch_fails_the_lesson_and_keeps_the_old_package(
-        packaged: tuple[Path, object]) -> None:
+        packaged: tuple[Path, Context]) -> None:
     """A cue ending before it starts cannot survive muxing as written (ffmpeg rewrites its end):
     the check catches it, the lesson fails, nothing is published, the old package stays."""
     out, ctx = packaged
@@ -203,7 +206,7 @@ def test_post_mux_mismatch_fails_the_lesson_and_keeps_the_old_package(
     backwards = VTT_EN.replace("00:00:01.000 --> 00:00:01.800", "00:00:01.000 --> 00:00:00.950")
     fake_subtitles(ctx.store, lesson(), en=backwards)
     with pytest.raises(MuxError) as caught:
-        stage.run(lesson(), ctx)  # type: ignore[arg-type]
+        stage.run(lesson(), ctx)
     message = str(caught.value)
     assert "demo-13.mkv is not what was intended" in message
     assert "mkv track en cue 2" in message and "lesson 'demo-13'" in message
@@ -230,6 +233,7 @@ def test_lesson_without_subtitles_is_packaged_without_tracks(
     ctx = context(tmp_path / "out", [item])
     fake_fetch(ctx.store, item, tiny_media)
     result = stage.run(item, ctx)
+    assert result.details is not None
     assert result.status == "ok" and result.details.tracks == []
     master = tmp_path / "out/packages/demo-13/data/master/demo-13.mkv"
     info = json.loads(subprocess.run(["mkvmerge", "-J", str(master)], capture_output=True,

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import bagit
 import pytest
@@ -65,14 +66,14 @@ def archive(pristine: Path, tmp_path: Path) -> Path:
     return out
 
 
-def verify(archive: Path, *extra: str) -> tuple[int, dict]:
+def verify(archive: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     report = archive.parent / "report.json"
     code = main(["verify", "--output", str(archive), "--jobs", "2", "--json", str(report),
                  *extra])
     return code, json.loads(report.read_text("utf-8"))
 
 
-def events(bag: Path) -> list[dict]:
+def events(bag: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (bag / "premis-events.jsonl").read_text().splitlines()]
 
 

@@ -31,6 +31,7 @@ from archiver.demo.corpus.pages import CDN  # noqa: E402
 from archiver.demo.corpus.site import CorpusSite, build_corpus, serve_corpus  # noqa: E402
 from archiver.demo.manifest import render_manifest  # noqa: E402
 from archiver.demo.server import Resource  # noqa: E402
+from archiver.model import FetchDetails  # noqa: E402
 from archiver.store import Store  # noqa: E402
 
 HOOK = """
@@ -120,7 +121,8 @@ def _shape_rows(site: CorpusSite, store: Store) -> list[str]:
         originals = [p for p in originals if p.is_file() and p.suffix != ".json"]
         truth = ", ".join(m.rsplit("/", 2)[-1] for m in shape.media) or shape.error or ""
         fetch = store.load_result(lesson, "fetch")
-        resolved = (fetch.details.get("media_url") if fetch is not None else None) or ""
+        details = fetch.details if fetch is not None else None
+        resolved = (details.media_url if isinstance(details, FetchDetails) else None) or ""
         got = resolved in shape.media[:1]  # the browser's choice (or the video component)
         audio = "yes" if originals and _has_audio(originals[0]) else "no"
         reached, error = _outcome(store, lesson)
