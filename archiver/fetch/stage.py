@@ -32,6 +32,7 @@ from archiver.fetch.download import (
     retrying,
 )
 from archiver.fetch.hls import download_hls
+from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.http import Session
 from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
 from archiver.fetch.warc import write_warc
@@ -121,14 +122,22 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     def on_retry(message: str, wait: float) -> None:
         log.warning("retry", lesson=lesson.id, stage=STAGE, message=message, wait=round(wait, 2))
 
+    hostmap = HostMap.of([parse_entry(e, "--resolve") for e in opts.resolve],
+                         [parse_entry(e, f"sources[{index}].resolve") for e in source.resolve])
     with Session(source.tls, lesson.id, opts.timeout, source.url, source_index=index,
-                 legacy_renegotiation=source.legacy_renegotiation) as session:
+                 legacy_renegotiation=source.legacy_renegotiation,
+                 host_policies=dict(source.tls_hosts), hostmap=hostmap) as session:
         partial = partial_name(index)
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too
             with attempt:
-                res: Resolution = resolve(session, source.url, known)
-        log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url)
+                res: Resolution = resolve(session, source.url, known, timeout=opts.timeout)
+        log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url,
+                 extractor=res.extractor, audio=res.audio)
+        if len(res.components) > 1 or res.protocol == "dash":
+            raise FetchError(f"{source.url}: the media is served as separate video and audio "
+                             "streams; not archived yet", Location(lesson=lesson.id,
+                                                                   key="sources.url"))
         if res.protocol == "m3u8":
             got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
                                partial=partial, on_retry=on_retry)
@@ -142,7 +151,9 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         media = {"path": media_rel, "bytes": got.bytes, "sha256": got.sha256,
                  "sha512": got.sha512, "content_type": got.content_type}
         resolution = ResolutionRecord(kind=res.kind, media_url=got.url, page_url=res.page_url,
-                                      tracks=res.tracks, poster=res.poster)
+                                      tracks=res.tracks, poster=res.poster,
+                                      extractor=res.extractor, audio=res.audio,
+                                      chain=res.chain)
         transfer = TransferRecord(attempts=got.attempts, resumed_from=got.resumed_from,
                                   rehashed_bytes=got.rehashed_bytes, restarts=got.restarts)
         extra = {"resolution": dump(resolution), "transfer": dump(transfer)}

@@ -122,6 +122,8 @@ class SourceRecord:
     tls: str = "verify"
     description: str = ""
     legacy_renegotiation: bool = field(default=False, metadata=OMIT_DEFAULT)
+    tls_hosts: dict[str, str] = field(default_factory=dict, metadata=OMIT_DEFAULT)
+    resolve: list[str] = field(default_factory=list, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class ResolutionRecord:
     page_url: str | None = None
     tracks: dict[str, list[str]] = field(default_factory=dict)  # srclang -> URLs on the page
     poster: str | None = None
+    extractor: str = field(default="", metadata=OMIT_DEFAULT)  # yt-dlp's extractor key
+    audio: str = field(default="", metadata=OMIT_DEFAULT)  # muxed/separate/none/only/unknown
+    chain: list[str] = field(default_factory=list, metadata=OMIT_DEFAULT)  # pages read
 
 
 @dataclass(frozen=True)
