@@ -140,6 +140,37 @@ def _entry(info: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
+def choose(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The best video with its audio: one format, or a video-only one plus the best audio.
+
+    yt-dlp sorts `formats` worst to best. Its own `bv*+ba` treats a format of unknown audio
+    codec (an HLS variant whose master names no CODECS) as having audio and then drops the
+    separate rendition, so the pairing is decided here: a video that says it has no audio,
+    or whose audio is unknown while its own manifest lists an audio-only rendition, is
+    paired with the best audio-only format (of the same manifest when there is one).
+    """
+    formats = [f for f in entry.get("formats") or [] if f.get("url")]
+    if not formats:
+        return list(entry.get("requested_formats") or [entry])
+    videos = [f for f in formats if f.get("vcodec") != "none"]
+    audios = [f for f in formats if f.get("vcodec") == "none" and f.get("acodec") != "none"]
+    if not videos:
+        return [audios[-1] if audios else formats[-1]]
+    with_audio = [f for f in videos if f.get("acodec") not in (None, "none")]
+    best = videos[-1]
+    if best.get("acodec") not in (None, "none"):
+        return [best]
+    manifest = best.get("manifest_url")
+    same = [a for a in audios if manifest and a.get("manifest_url") == manifest]
+    if best.get("acodec") == "none" and (same or audios):
+        return [best, (same or audios)[-1]]
+    if best.get("acodec") is None and same:
+        return [best, same[-1]]
+    if best.get("acodec") == "none" and with_audio:
+        return [with_audio[-1]]  # no audio-only format: the best video that has sound
+    return [best]
+
+
 def _audio(chosen: list[dict[str, Any]]) -> str:
     if len(chosen) > 1:
         return "separate"
@@ -168,7 +199,7 @@ def resolve(session: Session, url: str, known_direct: bool = False, *,
         return Resolution("direct", url, components=[Component("media", url)])
     info, handler = extract.extract(session, url, timeout=timeout, body_limit=PAGE_LIMIT)
     entry = _entry(info)
-    chosen = entry.get("requested_formats") or [entry]
+    chosen = choose(entry)
     if not any(f.get("url") for f in chosen):
         raise NoMediaError(f"{url}: yt-dlp found no downloadable format",
                            Location(lesson=session.lesson, key="sources.url"))

@@ -173,6 +173,13 @@ class FetchDetails(Details):
     attempts: list[dict[str, Any]] = field(default_factory=list)
     resolution: ResolutionRecord | None = None
     transfer: TransferRecord | None = None
+    # "muxed", "separate" (video and audio served apart, merged), "only", "none" (no sound
+    # served: recorded, not an error), "unknown"; "" in records made before it existed
+    audio: str = field(default="", metadata=OMIT_DEFAULT)
+    # separate video/audio: each served component (url, path, bytes, sha256, sha512); then
+    # `media` is the lossless merge, described with its command by `derivative`
+    components: list[dict[str, Any]] = field(default_factory=list, metadata=OMIT_DEFAULT)
+    derivative: dict[str, Any] | None = field(default=None, metadata=OMIT_DEFAULT)
 
     @property
     def source_url(self) -> str:
