@@ -16,7 +16,7 @@ from typing import Any, cast
 from yt_dlp import YoutubeDL
 from yt_dlp.utils import DownloadError
 
-from archiver.adapters.ytdlp.extractors import EXTRACTORS
+from archiver.adapters.ytdlp.extractors import EXTRACTORS, VendorOnly
 from archiver.adapters.ytdlp.transport import SessionRH, install, network_cause
 from archiver.errors import FetchError, Location, NoMediaError, TlsError
 from archiver.fetch.http import Session, Transient
@@ -63,6 +63,11 @@ def _own_failure(handler: SessionRH, exc: BaseException | None) -> FetchError | 
     return cause
 
 
+def _vendor(exc: DownloadError) -> VendorOnly | None:
+    cause = exc.exc_info[1] if exc.exc_info else None
+    return cause if isinstance(cause, VendorOnly) else None
+
+
 def extract(session: Session, url: str, *, timeout: float,
             body_limit: int) -> tuple[dict[str, Any], SessionRH]:
     """yt-dlp's processed info dict for `url` (formats chosen), and the handler it used."""
@@ -77,6 +82,10 @@ def extract(session: Session, url: str, *, timeout: float,
             own = _own_failure(handler, exc)
             if own is not None:
                 raise own from exc
+            vendor = _vendor(exc)
+            if vendor is not None:
+                raise NoMediaError(f"{url}: {vendor.orig_msg}",
+                                   Location(lesson=session.lesson, key="sources.url")) from exc
             message = str(exc).removeprefix("ERROR: ").strip()
             raise NoMediaError(f"{url}: the page has no media yt-dlp can find ({message})",
                                Location(lesson=session.lesson, key="sources.url")) from exc
