@@ -193,11 +193,15 @@ def _kind(session: Session, url: str, info: dict[str, Any], protocol: str) -> st
 
 
 def resolve(session: Session, url: str, known_direct: bool = False, *,
-            timeout: float = 30.0) -> Resolution:
-    """Decide what `url` is and, for a page, which media it embeds (see module doc)."""
+            timeout: float = 30.0, max_bytes: int = PAGE_LIMIT) -> Resolution:
+    """Decide what `url` is and, for a page, which media it embeds (see module doc).
+
+    Every body an extractor reads is bounded by the smaller of PAGE_LIMIT and `max_bytes`
+    (`--max-bytes`), as every other fetch path is."""
     if known_direct or _ext(url) in MEDIA_EXTS:
         return Resolution("direct", url, components=[Component("media", url)])
-    info, handler = extract.extract(session, url, timeout=timeout, body_limit=PAGE_LIMIT)
+    info, handler = extract.extract(session, url, timeout=timeout,
+                                    body_limit=min(PAGE_LIMIT, max_bytes))
     entry = _entry(info)
     chosen = choose(entry)
     if not any(f.get("url") for f in chosen):

@@ -101,7 +101,7 @@ def _known_direct(folder: Path, partial: str, url: str) -> bool:
         state = json.loads((folder / (partial + ".json")).read_text("utf-8"))
     except (FileNotFoundError, ValueError):
         return False
-    return bool(state.get("url") == url and state.get("kind") != "hls")
+    return bool(state.get("url") == url and state.get("kind") not in ("hls", "dash"))
 
 
 def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
@@ -139,7 +139,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too
             with attempt:
-                res: Resolution = resolve(session, source.url, known, timeout=opts.timeout)
+                res: Resolution = resolve(session, source.url, known, timeout=opts.timeout,
+                                          max_bytes=opts.max_bytes)
         log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url,
                  extractor=res.extractor, audio=res.audio)
         split = len(res.components) > 1 or res.protocol == "dash"
