@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import bagit
 import pytest
 from test_fetch_support import capture, context, policy
 
@@ -22,6 +23,7 @@ from archiver.demo.corpus.site import CorpusSite
 from archiver.demo.server import MediaServer, Resource
 from archiver.fetch.stage import run
 from archiver.model import Bilingual, Lesson, Source
+from archiver.package import stage as package
 
 pytestmark = pytest.mark.slow
 
@@ -96,3 +98,22 @@ def test_muxed_hls_keeps_its_sound(corpus_site: CorpusSite, tmp_path: Path) -> N
     result = run(_lesson(_corpus_source(corpus_site, shape.url)), ctx)
     assert result.status == "ok" and result.details is not None
     assert result.details.audio == "muxed" and result.details.components == []
+
+
+def test_the_package_holds_both_components_and_masters_the_merge(corpus_site: CorpusSite,
+                                                                 tmp_path: Path) -> None:
+    """The later stages use the derivative; the bag keeps each component as served."""
+    shape = corpus_site.shapes["hls-master-split-audio"]
+    item = _lesson(_corpus_source(corpus_site, shape.url))
+    ctx, _log = context(tmp_path, [item])
+    fetched = run(item, ctx)
+    assert fetched.status == "ok" and fetched.details is not None
+    packed = package.run(item, ctx)
+    assert packed.status == "ok", packed.error
+    bag = ctx.store.package_dir("l1")
+    bagit.Bag(str(bag)).validate()
+    originals = sorted(p.name for p in (bag / "data" / "original").iterdir())
+    assert originals == sorted([Path(c["path"]).name for c in fetched.details.components]
+                               + ["merged.mp4"])
+    (master,) = (bag / "data" / "master").glob("*.mk[av]")
+    assert {"audio", "video"} <= set(_streams(master))
