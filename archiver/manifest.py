@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import Location, ManifestError
+from archiver.errors import Location, ManifestError, UsageError
+from archiver.fetch.hostmap import parse_entry
 from archiver.model import (
     Bilingual,
     Lesson,
@@ -47,7 +48,8 @@ LESSON_KEYS = {
     "id", "number", "title", "released", "duration", "speaker", "synopsis", "transcript",
     "sha256", "sources", "page", "terms", "footnotes", "language",
 }
-SOURCE_KEYS = {"url", "kind", "tls", "description", "legacy_renegotiation"}
+SOURCE_KEYS = {"url", "kind", "tls", "description", "legacy_renegotiation", "tls_hosts",
+               "resolve"}
 TERM_KEYS = {"en", "zh", "note"}
 SITE_KEYS = {"base_url", "embed_base_url", "provider_name", "provider_url", "attribution"}
 TOP_KEYS = {"series", "lessons", "site"}
@@ -201,8 +203,47 @@ def _sources(check: _Checker, value: Any, base: Path) -> tuple[Source, ...]:
             raise check.fail(f"{key}.legacy_renegotiation",
                              f"expected true or false, got {legacy!r}")
         sources.append(Source(url=url, kind=kind, tls=tls, description=description,
-                              legacy_renegotiation=legacy))
+                              legacy_renegotiation=legacy,
+                              tls_hosts=_tls_hosts(check, table.get("tls_hosts"), key, base),
+                              resolve=_resolve(check, table.get("resolve"), key)))
     return tuple(sources)
+
+
+def _tls_hosts(check: _Checker, value: Any, key: str,
+               base: Path) -> tuple[tuple[str, TlsPolicy], ...]:
+    """`tls_hosts = { "cdn.example.org" = "pin:sha256:…" }`: a policy per other host."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise check.fail(f"{key}.tls_hosts", "expected a table of host = \"tls policy\", "
+                         f"got {value!r}")
+    hosts = []
+    for host, policy in value.items():
+        where = f"{key}.tls_hosts.{host}"
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", host) or "." not in host:
+            raise check.fail(where, f"expected a host name such as cdn.example.org, got {host!r}")
+        if not isinstance(policy, str):
+            raise check.fail(where, f"expected a tls policy string, got {policy!r}")
+        try:
+            hosts.append((host.lower(), parse_tls(policy, base)))
+        except (ValueError, AttributeError) as exc:
+            raise check.fail(where, str(exc)) from None
+    return tuple(hosts)
+
+
+def _resolve(check: _Checker, value: Any, key: str) -> tuple[str, ...]:
+    """`resolve = ["host:443:1.2.3.4"]` (curl's --resolve), each entry checked here."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail(f"{key}.resolve", f"expected a list of \"HOST:PORT:ADDRESS\" "
+                         f"strings, got {value!r}")
+    for i, entry in enumerate(value):
+        try:
+            parse_entry(entry, f"{key}.resolve[{i}]")
+        except UsageError as exc:
+            raise check.fail(f"{key}.resolve[{i}]", exc.message) from None
+    return tuple(value)
 
 
 def _terms(check: _Checker, value: Any) -> tuple[Term, ...]:

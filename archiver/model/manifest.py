@@ -50,6 +50,9 @@ class Source:
     `legacy_renegotiation`: allow a server without RFC 5746 secure renegotiation (OpenSSL's
     OP_LEGACY_SERVER_CONNECT) for this source only; explicit because such a connection is
     open to a known attack, and recorded in the TLS evidence.
+    `tls` judges the source's own host; `tls_hosts` (host -> policy) judges the other hosts
+    its page leads to (player pages, APIs, CDNs), which otherwise get `verify`.
+    `resolve`: curl-style "HOST:PORT:ADDRESS" entries (archiver.fetch.hostmap).
     """
 
     url: str
@@ -57,6 +60,8 @@ class Source:
     tls: TlsPolicy = field(default_factory=TlsPolicy)
     description: str = ""
     legacy_renegotiation: bool = False
+    tls_hosts: tuple[tuple[str, TlsPolicy], ...] = ()
+    resolve: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,8 @@ def _copy(src: Path, dst: Path) -> None:
 def _stage_payload(inputs: PackageInputs, staging: Path) -> dict[str, Path]:
     """Copy the inputs into the staging folder; returns payload path -> staged file."""
     files = {f"original/{inputs.media.name}": inputs.media}
+    for component in inputs.components:  # video and audio as served (the media is their merge)
+        files[f"original/{component.name}"] = component
     for extra in (inputs.warc, inputs.capture_json):
         if extra is not None:
             files[f"capture/{extra.name}"] = extra
