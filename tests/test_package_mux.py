@@ -71,7 +71,7 @@ def test_ffmpeg_python_compiles_the_intended_mkv_command(muxed: dict[str, Any]) 
     assert argv[at - 3:at] == ["-f", "ffmetadata", "-i"]
     assert argv[argv.index(str(job.tracks[0].path)) - 3:at - 3][:3] == ["-f", "webvtt", "-i"]
     maps = [argv[i + 1] for i, a in enumerate(argv) if a == "-map"]
-    assert maps == ["0:V", "0:a?", "1:s", "2:s", "3:s", "4:s?"]
+    assert maps == ["0:V?", "0:a?", "1:s", "2:s", "3:s", "4:s?"]
     output = argv[len(argv) - 1 - argv[::-1].index("-map") + 2:]  # after the last -map
     pairs = dict(itertools.pairwise(output))
     assert output[-1] == "/x/out.mkv" and pairs["-f"] == "matroska"

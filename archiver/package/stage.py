@@ -28,6 +28,7 @@ from typing import Any
 from archiver.errors import Location, MuxError, PackageError
 from archiver.model import Lesson, PackageDetails, PackageSkip, StageResult, utcnow
 from archiver.package import (
+    access,
     bag,
     catalog,
     chapters,
@@ -173,10 +174,12 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     lesson, store = inputs.lesson, ctx.store
     commands: list[list[str]] = []
     report = probe.Report()
-    orig_info = probe.ffprobe(inputs.media, report, exact=True)
+    orig_info = _readable(inputs, report)
     av = probe.av_streams(orig_info)
-    if not any(s["codec_type"] == "video" for s in av):
-        raise MuxError("the original has no video stream", Location(inputs.media, lesson=lesson.id))
+    if not av:
+        raise MuxError(f"lesson {lesson.id}: the original {inputs.media.name} has no video or "
+                       "audio stream", Location(inputs.media, lesson=lesson.id))
+    plan = access.plan(av)
     orig_hashes = probe.streamhashes(inputs.media, report)
     identified = utcnow()
     duration = float(orig_info["format"].get("duration") or 0.0)
@@ -205,20 +208,24 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
                       provenance.build(inputs, files, history, ctx.tools.versions(PACKAGE.tools)))
 
     mux_started = utcnow()
-    master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
+    master_rel, access_rel = output_names(lesson.id, plan)
     jobs = [
         mux.MuxJob("mkv", inputs.media, len(av), inputs.tracks, metadata,
                    staging / master_rel, attachment=attached, lesson=lesson.id),
         mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
-                   staging / access_rel, lesson=lesson.id),
+                   staging / access_rel, lesson=lesson.id, extra=dict(plan.options)),
     ]
+    access_command: list[str] = []
     for job in jobs:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         commands.append(mux.run(job))
+        if job.kind == "mp4":
+            access_command = commands[-1]
     mux_ended = utcnow()
     for job in jobs:
         expected = probe.Expected(job.kind, inputs.tracks, [c.label for c in chapter_list], tags,
-                                  attached if job.kind == "mkv" else None)
+                                  attached if job.kind == "mkv" else None,
+                                  plan.transcoded if job.kind == "mp4" else {})
         checked = probe.check(job.output, inputs.media, expected, work, orig_info, orig_hashes)
         report.commands += checked.commands
         if checked.problems:
@@ -232,7 +239,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     files[access_rel] = _info(staging / access_rel)
     attached_info = _info(attached)
     history += events.mux_events(lesson.id, master_rel, access_rel, mux_started, mux_ended,
-                          checks_done, attached_info["sha256"])
+                          checks_done, attached_info["sha256"], plan.describe())
     derived = {master_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived,
                             f"urn:sha256:{attached_info['sha256']}"],
                access_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived]}
@@ -247,7 +254,8 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
                            mux={"started": mux_started, "ended": mux_ended}, derived=derived)
     doc.update({"version": version, "supersedes": supersedes, "archivedAt": archived_at,
                 "attachedProvenance": {"path": f"{master_rel}#attachment/provenance.json",
-                                       **attached_info}})
+                                       **attached_info},
+                "access": access_record(access_rel, plan, access_command)})
     atomic_write_json(staging / "provenance.json", doc)
     files["provenance.json"] = _info(staging / "provenance.json")
 
@@ -264,7 +272,35 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     _finalise_tree(staging)
     moved = publishing.publish(store, lesson.id, staging)
     return record.build_result(inputs, ctx, files, commands, version, moved, archived_at,
-                               duration, len(chapter_list))
+                               duration, len(chapter_list), names=(master_rel, access_rel))
+
+
+def output_names(lesson_id: str, plan: access.AccessPlan) -> tuple[str, str]:
+    """The master's and the access copy's paths in the payload: MKV + MP4, or for an
+    audio-only lesson MKA + M4A."""
+    master = "mka" if plan.suffix == "m4a" else "mkv"
+    return f"master/{lesson_id}.{master}", f"access/{lesson_id}.{plan.suffix}"
+
+
+def access_record(access_rel: str, plan: access.AccessPlan, argv: list[str]) -> dict[str, Any]:
+    """The access copy as a derivative: copied or transcoded (what, why) and its command."""
+    return {"path": access_rel, "streams": "copied" if plan.copies else "transcoded",
+            "transcoded": dict(plan.transcoded), "description": plan.describe(),
+            "command": argv}
+
+
+def _readable(inputs: PackageInputs, report: probe.Report) -> dict[str, Any]:
+    """ffprobe's view of the original, or a MuxError that names the lesson and quotes
+    ffprobe: the log and the state record carry it whole, public files only its first line
+    without paths (publish/reasons.py)."""
+    lesson_id = inputs.lesson.id
+    try:
+        return probe.ffprobe(inputs.media, report, exact=True)
+    except MuxError as exc:
+        said = exc.message.split(": ", 1)[-1].replace(str(inputs.media), inputs.media.name)
+        raise MuxError(f"lesson {lesson_id}: ffmpeg cannot read the original "
+                       f"{inputs.media.name}; ffprobe said: {said}",
+                       Location(inputs.media, lesson=lesson_id)) from None
 
 
 def _finalise_tree(root: Path) -> None:
