@@ -15,6 +15,7 @@ from test_package_helpers import VTT_EN, context, fake_fetch, fake_subtitles, le
 from archiver.errors import MuxError, PackageError
 from archiver.package import stage
 from archiver.pipeline import run_stages
+from archiver.publish.reasons import public_reason
 from archiver.store import TEMP_MARK
 
 
@@ -160,8 +161,18 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     good = (out / "lessons/demo-13/fetch/original.mp4").read_bytes()
     corrupt.write_bytes(good[:200] + b"\x00" * 5000)  # moov-less garbage: ffprobe/ffmpeg fail
     fake_fetch(ctx.store, lesson(), corrupt)
-    with pytest.raises(MuxError):
+    with pytest.raises(MuxError) as caught:
         stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    # precise: the lesson, the file, and ffprobe's own words (a moov-less MP4)
+    message = str(caught.value)
+    assert "lesson demo-13: ffmpeg cannot read the original original.mp4; ffprobe said: " \
+        in message and "moov atom not found" in message
+    recorded = ctx.store.load_result("demo-13", "package")  # type: ignore[attr-defined]
+    assert recorded.error == message
+    # public: one line, the error class, no local path (publish/reasons.py)
+    public = public_reason(recorded.error, "MuxError")
+    assert public is not None and public.startswith("MuxError: lesson demo-13: ffmpeg cannot ")
+    assert "\n" not in public and str(out) not in public and "/tmp" not in public
     assert _tree(out / "packages") == before
     leftovers = [p for p in out.rglob("*") if TEMP_MARK in p.name]
     assert leftovers == []

@@ -56,10 +56,12 @@ class Timeline:
 
     @property
     def lead(self) -> float:
-        """How far the earliest packet lies before the origin (priming kept by an edit list);
-        a container without edit lists moves everything later by this much."""
+        """How far the earliest packet lies before the origin (priming kept by an edit list)
+        or before 0 (priming kept by a codec delay: Opus in WebM starts at -6.5 ms); a
+        container without either moves everything later by this much, and a muxer that keeps
+        the codec delay may still move the other streams by it."""
         firsts = [s.first for s in self.av()]
-        return max(0.0, self.origin - min(firsts)) if firsts else 0.0
+        return max(0.0, self.origin - min(firsts), -min(firsts)) if firsts else 0.0
 
     @property
     def audio_frame(self) -> float:
@@ -83,6 +85,11 @@ class Timeline:
         """A stream's end on the player's timeline (after the origin)."""
         span = self.spans.get(index)
         return None if span is None else span.end - self.origin
+
+    def absolute_end(self, index: int) -> float | None:
+        """A stream's end on the file's own timeline."""
+        span = self.spans.get(index)
+        return None if span is None else span.end
 
     def duration(self) -> float:
         """From the origin to the end of the last packet (ffprobe has none for some FLVs)."""
