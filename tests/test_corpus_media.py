@@ -39,6 +39,7 @@ from archiver.log import EventLog
 from archiver.manifest import load_manifest
 from archiver.package.probe import streamhashes
 from archiver.pipeline import LESSON_CHAIN, Context, run_stages
+from archiver.publish.command import publish_site
 from archiver.store import Store
 from archiver.subtitles.transcript import read_transcript
 
@@ -318,3 +319,29 @@ def test_access_copies_play_in_browsers_and_say_how_they_were_made(
                  if n.get("eventType") == "normalization"]
         assert any(record["description"] in k for k in kinds), kinds
     assert seen == {"copied", "transcoded"}
+
+
+def test_audio_only_packages_publish_as_video_with_poster_and_tracks(
+        matrix: tuple[Store, dict[str, BuiltVariant]]) -> None:
+    """publish takes the MKA/M4A packages as they are: each audio-only lesson's page plays its
+    M4A in a <video> with the waveform poster and the three subtitle tracks (an <audio>
+    element renders no cues), and the site catalog names the M4A as audio."""
+    store, built = matrix
+    manifest = load_manifest(store.root.parent / "manifest.toml")
+    ctx = Context(store=store, manifest=manifest, log=EventLog(stream=io.StringIO()), jobs=2)
+    result = publish_site(ctx)
+    assert result.status == "ok", result.error
+    site = store.root / "site"
+    catalog = json.loads((site / "catalog.json").read_text("utf-8"))
+    entries = {e["id"]: e for e in catalog["lessons"]}
+    audio_only = [vid for vid, clip in built.items() if not clip.variant.has_video]
+    assert len(audio_only) == 3
+    for vid in audio_only:
+        page = (site / f"{vid}.html").read_text("utf-8")
+        video = re.search(r"<video\b[^>]*>(.*?)</video>", page, re.S)
+        assert video is not None and "<audio" not in page, vid
+        assert 'poster="media/' in video.group(0) and f"media/{vid}/{vid}.m4a" in video.group(0)
+        assert len(re.findall(r"<track\b", video.group(1))) == 3, vid
+        assert (site / "media" / vid / f"{vid}.m4a").is_file()
+        assert (site / "media" / vid / "poster.jpg").is_file()
+        assert entries[vid]["audio_only"] is True, entries[vid]

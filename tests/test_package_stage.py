@@ -163,16 +163,9 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     fake_fetch(ctx.store, lesson(), corrupt)
     with pytest.raises(MuxError) as caught:
         stage.run(lesson(), ctx)  # type: ignore[arg-type]
-    # precise: the lesson, the file, and ffprobe's own words (a moov-less MP4)
-    message = str(caught.value)
-    assert "lesson demo-13: ffmpeg cannot read the original original.mp4; ffprobe said: " \
-        in message and "moov atom not found" in message
-    recorded = ctx.store.load_result("demo-13", "package")  # type: ignore[attr-defined]
-    assert recorded.error == message
-    # public: one line, the error class, no local path (publish/reasons.py)
-    public = public_reason(recorded.error, "MuxError")
-    assert public is not None and public.startswith("MuxError: lesson demo-13: ffmpeg cannot ")
-    assert "\n" not in public and str(out) not in public and "/tmp" not in public
+    # what ffprobe finds in the truncated MP4: only a data stream
+    assert "the original original.mp4 has no video or audio stream; ffprobe finds data " \
+        in str(caught.value) and "lesson 'demo-13'" in str(caught.value)
     assert _tree(out / "packages") == before
     leftovers = [p for p in out.rglob("*") if TEMP_MARK in p.name]
     assert leftovers == []
@@ -188,6 +181,34 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     assert _tree(out / "packages") == before
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
     assert entry["status"] == "archived"
+
+
+def test_unreadable_original_quotes_ffprobe_and_keeps_the_old_package(
+        packaged: tuple[Path, object], tmp_path: Path) -> None:
+    """Bytes ffmpeg cannot read: the error names the lesson and the file and quotes ffprobe,
+    in the state record and the log; its public form is one line without local paths; the
+    package archived before is untouched."""
+    out, ctx = packaged
+    before = _tree(out / "packages")
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(bytes(range(256)) * 40)
+    fake_fetch(ctx.store, lesson(), garbage)
+    with pytest.raises(MuxError) as caught:
+        stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "lesson 'demo-13'" in message
+    assert "ffmpeg cannot read the original original.mp4; ffprobe said: " in message
+    assert "Invalid data found when processing input" in message
+    recorded = ctx.store.load_result("demo-13", "package")  # type: ignore[attr-defined]
+    assert recorded.status == "failed" and recorded.error == message
+    logged = ctx.log.stream.getvalue()  # type: ignore[attr-defined]
+    assert "ffprobe said: " in logged and "Invalid data found" in logged
+    public = public_reason(recorded.error, "MuxError")
+    assert public is not None and "\n" not in public
+    assert public.startswith("MuxError: ffmpeg cannot read the original original.mp4; ffprobe ")
+    assert str(out) not in public and str(tmp_path) not in public
+    assert _tree(out / "packages") == before
+    assert [p for p in out.rglob("*") if TEMP_MARK in p.name] == []
 
 
 def test_post_mux_mismatch_fails_the_lesson_and_keeps_the_old_package(

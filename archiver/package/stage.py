@@ -177,8 +177,12 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     orig_info = _readable(inputs, report)
     av = probe.av_streams(orig_info)
     if not av:
-        raise MuxError(f"lesson {lesson.id}: the original {inputs.media.name} has no video or "
-                       "audio stream", Location(inputs.media, lesson=lesson.id))
+        found = ", ".join(f"{s.get('codec_type')} ({s.get('codec_name') or 'no codec'})"
+                          for s in orig_info["streams"]) or "no stream at all"
+        raise MuxError(f"the original {inputs.media.name} has no video or audio stream; "
+                       f"ffprobe finds {found} in it "
+                       f"({orig_info['format'].get('format_name') or 'unknown format'})",
+                       Location(inputs.media, lesson=lesson.id))
     plan = access.plan(av)
     orig_hashes = probe.streamhashes(inputs.media, report)
     identified = utcnow()
@@ -290,17 +294,17 @@ def access_record(access_rel: str, plan: access.AccessPlan, argv: list[str]) -> 
 
 
 def _readable(inputs: PackageInputs, report: probe.Report) -> dict[str, Any]:
-    """ffprobe's view of the original, or a MuxError that names the lesson and quotes
-    ffprobe: the log and the state record carry it whole, public files only its first line
-    without paths (publish/reasons.py)."""
+    """ffprobe's view of the original, or a MuxError that quotes ffprobe, located at the
+    lesson and the file: the log and the state record carry it whole, public files only its
+    first line without paths (publish/reasons.py)."""
     lesson_id = inputs.lesson.id
     try:
         return probe.ffprobe(inputs.media, report, exact=True)
     except MuxError as exc:
         said = exc.message.split(": ", 1)[-1].replace(str(inputs.media), inputs.media.name)
-        raise MuxError(f"lesson {lesson_id}: ffmpeg cannot read the original "
-                       f"{inputs.media.name}; ffprobe said: {said}",
-                       Location(inputs.media, lesson=lesson_id)) from None
+        said = " | ".join(line.strip() for line in said.splitlines() if line.strip())
+        raise MuxError(f"ffmpeg cannot read the original {inputs.media.name}; ffprobe said: "
+                       f"{said}", Location(inputs.media, lesson=lesson_id)) from None
 
 
 def _finalise_tree(root: Path) -> None:
