@@ -41,7 +41,8 @@ from typing import Any
 from archiver.errors import Location, MuxError
 from archiver.model import Chapter, Track
 from archiver.package import mux
-from archiver.package.probe import CUE_TOLERANCE, Report, parse_cues
+from archiver.package.probe import Report, parse_cues
+from archiver.package.timeline import WEBVTT_TICK
 from archiver.store import TEMP_MARK, atomic_write_text, publish_file, temp_path_for
 
 MATROSKA_WEBVTT = "S_TEXT/WEBVTT"
@@ -261,8 +262,13 @@ def _check_tracks(data: dict[str, Any], tracks: list[Track], language: str,
     return [int(t["id"]) for t in subs]
 
 
-def compare_cues(label: str, written: str, read: str, problems: list[str]) -> None:
-    """Cue by cue: identifier, settings and (escaped) text exactly, times within 50 ms."""
+def compare_cues(label: str, written: str, read: str, problems: list[str],
+                 tick: float = 0.001) -> None:
+    """Cue by cue: identifier, settings and (escaped) text exactly, times within the file's
+    timestamp resolution (`tick`: Matroska's TimestampScale) plus WebVTT's millisecond
+    rounding on each side: mkvmerge stores the cue times as written, so nothing else moves
+    them."""
+    tolerance = tick + 2 * WEBVTT_TICK
     want, got = parse_cues(normalise_vtt(written)), parse_cues(normalise_vtt(read))
     if len(want) != len(got):
         problems.append(f"{label}: {len(got)} cues read back, {len(want)} written")
@@ -271,7 +277,7 @@ def compare_cues(label: str, written: str, read: str, problems: list[str]) -> No
         if (g.text, g.identifier, g.settings) != (w.text, w.identifier, w.settings):
             problems.append(f"{label} cue {i + 1}: {g.identifier!r} {g.settings!r} {g.text!r} "
                             f"differs from {w.identifier!r} {w.settings!r} {w.text!r}")
-        elif abs(g.start - w.start) > CUE_TOLERANCE or abs(g.end - w.end) > CUE_TOLERANCE:
+        elif abs(g.start - w.start) > tolerance or abs(g.end - w.end) > tolerance:
             problems.append(f"{label} cue {i + 1}: {g.start:.3f}-{g.end:.3f} s, "
                             f"written {w.start:.3f}-{w.end:.3f} s")
 
@@ -309,9 +315,11 @@ def readback(path: Path, tracks: list[Track], language: str, av_count: int,
     except MuxError as exc:
         problems.append(exc.message)
         return
+    scale = (data.get("container", {}).get("properties") or {}).get("timestamp_scale")
+    tick = int(scale) / 1e9 if scale else 0.001  # nanoseconds per tick; 1 ms by default
     for track_id, track in zip(sub_ids, tracks, strict=False):
         if track_id in texts:
             compare_cues(f"mkv track {track.spec.key}", track.path.read_text("utf-8"),
-                         texts[track_id], problems)
+                         texts[track_id], problems, tick)
     if attachment is not None and att_id is not None and blob != attachment.read_bytes():
         problems.append("attached provenance differs from the provenance file")

@@ -35,6 +35,7 @@ from archiver.model import (
     utcnow,
 )
 from archiver.package import (
+    access,
     bag,
     catalog,
     chapters,
@@ -184,10 +185,16 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     lesson, store = inputs.lesson, ctx.store
     commands: list[list[str]] = []
     report = probe.Report()
-    orig_info = probe.ffprobe(inputs.media, report, exact=True)
+    orig_info = _readable(inputs, report)
     av = probe.av_streams(orig_info)
-    if not any(s["codec_type"] == "video" for s in av):
-        raise MuxError("the original has no video stream", Location(inputs.media, lesson=lesson.id))
+    if not av:
+        found = ", ".join(f"{s.get('codec_type')} ({s.get('codec_name') or 'no codec'})"
+                          for s in orig_info["streams"]) or "no stream at all"
+        raise MuxError(f"the original {inputs.media.name} has no video or audio stream; "
+                       f"ffprobe finds {found} in it "
+                       f"({orig_info['format'].get('format_name') or 'unknown format'})",
+                       Location(inputs.media, lesson=lesson.id))
+    plan = access.plan(av)
     orig_hashes = probe.streamhashes(inputs.media, report)
     identified = utcnow()
     duration = float(orig_info["format"].get("duration") or 0.0)
@@ -216,22 +223,24 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
                       provenance.build(inputs, files, history, ctx.tools.versions(PACKAGE.tools)))
 
     mux_started = utcnow()
-    master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
+    master_rel, access_rel = output_names(lesson.id, plan)
     language = spoken_language(lesson, inputs.series)
     master_job = master.MasterJob(inputs.media, len(av), inputs.tracks, metadata, attached,
                                   staging / master_rel, language, lesson.id, chapter_list)
     access_job = mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
-                            staging / access_rel, lesson=lesson.id)
+                            staging / access_rel, lesson=lesson.id, extra=dict(plan.options))
     for path in (master_job.output, access_job.output):
         path.parent.mkdir(parents=True, exist_ok=True)
     commands += master.run(master_job, work)
-    commands.append(mux.run(access_job))  # from the original and the .vtt files
+    access_command = mux.run(access_job)  # from the original and the .vtt files
+    commands.append(access_command)
     mux_ended = utcnow()
     outputs: list[tuple[Literal["mkv", "mp4"], Path]] = [("mkv", master_job.output),
                                                          ("mp4", access_job.output)]
     for kind, output in outputs:
         expected = probe.Expected(kind, inputs.tracks, [c.label for c in chapter_list], tags,
-                                  attached if kind == "mkv" else None)
+                                  attached if kind == "mkv" else None,
+                                  plan.transcoded if kind == "mp4" else {})
         checked = probe.check(output, inputs.media, expected, work, orig_info, orig_hashes)
         if kind == "mkv":
             master.readback(output, inputs.tracks, language, len(av), len(chapter_list),
@@ -248,7 +257,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     files[access_rel] = _info(staging / access_rel)
     attached_info = _info(attached)
     history += events.mux_events(lesson.id, master_rel, access_rel, mux_started, mux_ended,
-                          checks_done, attached_info["sha256"])
+                          checks_done, attached_info["sha256"], plan.describe())
     derived = {master_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived,
                             f"urn:sha256:{attached_info['sha256']}"],
                access_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived]}
@@ -263,7 +272,8 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
                            mux={"started": mux_started, "ended": mux_ended}, derived=derived)
     doc.update({"version": version, "supersedes": supersedes, "archivedAt": archived_at,
                 "attachedProvenance": {"path": f"{master_rel}#attachment/provenance.json",
-                                       **attached_info}})
+                                       **attached_info},
+                "access": access_record(access_rel, plan, access_command)})
     atomic_write_json(staging / "provenance.json", doc)
     files["provenance.json"] = _info(staging / "provenance.json")
 
@@ -280,7 +290,35 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     _finalise_tree(staging)
     moved = publishing.publish(store, lesson.id, staging)
     return record.build_result(inputs, ctx, files, commands, version, moved, archived_at,
-                               duration, len(chapter_list))
+                               duration, len(chapter_list), names=(master_rel, access_rel))
+
+
+def output_names(lesson_id: str, plan: access.AccessPlan) -> tuple[str, str]:
+    """The master's and the access copy's paths in the payload: MKV + MP4, or for an
+    audio-only lesson MKA + M4A."""
+    master = "mka" if plan.suffix == "m4a" else "mkv"
+    return f"master/{lesson_id}.{master}", f"access/{lesson_id}.{plan.suffix}"
+
+
+def access_record(access_rel: str, plan: access.AccessPlan, argv: list[str]) -> dict[str, Any]:
+    """The access copy as a derivative: copied or transcoded (what, why) and its command."""
+    return {"path": access_rel, "streams": "copied" if plan.copies else "transcoded",
+            "transcoded": dict(plan.transcoded), "description": plan.describe(),
+            "command": argv}
+
+
+def _readable(inputs: PackageInputs, report: probe.Report) -> dict[str, Any]:
+    """ffprobe's view of the original, or a MuxError that quotes ffprobe, located at the
+    lesson and the file: the log and the state record carry it whole, public files only its
+    first line without paths (publish/reasons.py)."""
+    lesson_id = inputs.lesson.id
+    try:
+        return probe.ffprobe(inputs.media, report, exact=True)
+    except MuxError as exc:
+        said = exc.message.split(": ", 1)[-1].replace(str(inputs.media), inputs.media.name)
+        said = " | ".join(line.strip() for line in said.splitlines() if line.strip())
+        raise MuxError(f"ffmpeg cannot read the original {inputs.media.name}; ffprobe said: "
+                       f"{said}", Location(inputs.media, lesson=lesson_id)) from None
 
 
 def _finalise_tree(root: Path) -> None:

@@ -31,14 +31,15 @@ from archiver import safefs
 from archiver.safefs import UnsafePath
 from archiver.verify.discover import Bag
 
-DEEP_FOLDERS = {"data/master": ".mkv", "data/access": ".mp4"}
+# an audio-only lesson has an MKA master and an M4A access copy (docs/package.md)
+DEEP_FOLDERS = {"data/master": (".mkv", ".mka"), "data/access": (".mp4", ".m4a")}
 SHORT_FRACTION = 0.9     # decoding less than this share of the declared length = truncated
 MAX_MESSAGES = 5
 AV_MAP = ("-map", "0:V?", "-map", "0:a?")  # never the master's subtitles (see above)
 
 
 def deep_targets(bag: Bag) -> list[str]:
-    """The master (.mkv) and access (.mp4) copies among the bag's regular files."""
+    """The master (.mkv/.mka) and access (.mp4/.m4a) copies among the bag's regular files."""
     found = []
     for path in bag.files:
         folder, _, name = path.rpartition("/")
