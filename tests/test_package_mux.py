@@ -74,7 +74,7 @@ def test_ffmpeg_python_compiles_the_intended_commands(muxed: dict[str, Any]) -> 
     assert inputs == [str(job.original), str(job.metadata)]
     at = av_cmd.index(str(job.metadata))
     assert av_cmd[at - 3:at] == ["-f", "ffmetadata", "-i"]
-    assert [av_cmd[i + 1] for i, a in enumerate(av_cmd) if a == "-map"] == ["0:V", "0:a?",
+    assert [av_cmd[i + 1] for i, a in enumerate(av_cmd) if a == "-map"] == ["0:V?", "0:a?",
                                                                             "1:s?"]
     output = av_cmd[len(av_cmd) - 1 - av_cmd[::-1].index("-map") + 2:]  # after the last -map
     pairs = dict(itertools.pairwise(output))
