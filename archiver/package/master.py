@@ -212,7 +212,9 @@ def extract(path: Path, ids: list[int], workdir: Path, report: Report,
             attachment: int | None = None) -> tuple[dict[int, str], bytes | None]:
     """Text of tracks `ids` and bytes of attachment `attachment`, by mkvextract."""
     outs = {i: workdir / f"master-track-{i}.vtt" for i in ids}
-    argv = ["mkvextract", str(path), "tracks", *(f"{i}:{out}" for i, out in outs.items())]
+    argv = ["mkvextract", str(path)]
+    if outs:
+        argv += ["tracks", *(f"{i}:{out}" for i, out in outs.items())]
     att_out = workdir / "master-attachment.bin"
     if attachment is not None:
         argv += ["attachments", f"{attachment}:{att_out}"]
@@ -301,11 +303,11 @@ def readback(path: Path, tracks: list[Track], language: str, av_count: int,
                             f"({ATTACHMENT_MIME})")
         else:
             att_id = int(named[0]["id"])
-    if len(sub_ids) != len(tracks) and att_id is None:
+    ids = sub_ids if len(sub_ids) == len(tracks) else []  # a mismatch is reported above
+    if not ids and att_id is None:
         return
     try:
-        texts, blob = extract(path, sub_ids if len(sub_ids) == len(tracks) else [], workdir,
-                              report, att_id)
+        texts, blob = extract(path, ids, workdir, report, att_id)
     except MuxError as exc:
         problems.append(exc.message)
         return
