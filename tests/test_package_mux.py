@@ -410,3 +410,14 @@ def test_access_copy_plays_in_chromium(muxed: dict[str, Any], serve: Any) -> Non
         finally:
             browser.close()
     assert state[:3] == [160, 90, None] and abs(state[3] - 3.0) < 0.1
+
+
+def test_chapter_xml_escapes_titles_and_keeps_the_ffmetadata_milliseconds() -> None:
+    """mkvmerge's chapter XML: `<`, `&` survive as text, times at millisecond precision past
+    an hour, UIDs 1..n (read back by mkvmerge itself in the master tests above)."""
+    xml = master.chapters_xml([Chapter(0.0, 61.2346, Bilingual("A <b> & C", "甲")),
+                               Chapter(3723.5, 3724.0, Bilingual("Late", ""))])
+    assert "<ChapterString>甲 / A &lt;b&gt; &amp; C</ChapterString>" in xml
+    assert "<ChapterTimeEnd>00:01:01.235000000</ChapterTimeEnd>" in xml
+    assert "<ChapterTimeStart>01:02:03.500000000</ChapterTimeStart>" in xml
+    assert re.findall(r"<ChapterUID>(\d+)</ChapterUID>", xml) == ["1", "2"]
