@@ -24,6 +24,7 @@ from test_package_helpers import CHAPTERS, VTT_BI, VTT_EN, VTT_ZH
 from archiver.errors import MuxError
 from archiver.model import TRACKS, Bilingual, Chapter, Track
 from archiver.package import chapters, master, mux, probe
+from archiver.store import TEMP_MARK
 
 TAGS = {"title": "加强数字中国整体谋划统筹推进", "title-eng": "Strengthen Global Planning",
         "title-chi": "加强数字中国整体谋划统筹推进", "date_released": "2025-04-11",
@@ -339,6 +340,8 @@ def test_two_masters_of_the_same_inputs_describe_the_same_file(
     muxing date, ChapterUIDs 1..n (mkvmerge alone would draw them at random), chapter times
     at the ffmetadata's milliseconds."""
     again = replace(muxed["jobs"]["mkv"], output=tmp_path / "again.mkv")
+    killed = tmp_path / f".again{TEMP_MARK}av.mkv{TEMP_MARK}x1.mkv"  # a mux killed earlier
+    killed.write_bytes(b"partial")
     master.run(again, tmp_path)
 
     def described(path: Path) -> dict[str, Any]:
@@ -354,7 +357,7 @@ def test_two_masters_of_the_same_inputs_describe_the_same_file(
     ends = [int(v) for v in re.findall(r"^END=(\d+)$", meta, re.M)]
     assert [(round(float(c["start_time"]) * 1000), round(float(c["end_time"]) * 1000))
             for c in first["chapters"]] == list(zip(starts, ends, strict=True))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mkv"]  # no intermediate
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mkv"]  # nothing left over
 
 
 def test_failed_mux_leaves_no_file_under_the_final_name(

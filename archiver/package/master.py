@@ -152,12 +152,15 @@ def run(job: MasterJob, workdir: Path, timeout: float = 3600.0) -> list[list[str
     """Mux the master to a temporary name and publish it under `job.output`; return the
     argvs. Raises MuxError naming the program and its words; nothing is left under the final
     name on failure."""
-    # temporary names (TEMP_MARK): a run killed mid-mux leaves them marked as leftovers; the
-    # next package run overwrites and removes them
-    av = workdir / f".{job.output.stem}{TEMP_MARK}av.mkv"
+    # temporary names (TEMP_MARK): a run killed mid-mux leaves them marked as leftovers, and
+    # the next mux of this lesson (under the run lock) removes them first
+    prefix = f"{job.output.stem}{TEMP_MARK}"
+    for stale in workdir.glob(f"*{prefix}*"):
+        stale.unlink(missing_ok=True)
+    av = workdir / f"{prefix}av.mkv"
     commands = [mux.run(mux.MuxJob("mkv", job.original, job.av_streams, [], job.metadata, av,
                                    lesson=job.lesson), timeout)]
-    chapters = workdir / f".{job.output.stem}{TEMP_MARK}chapters.xml" if job.chapters else None
+    chapters = workdir / f"{prefix}chapters.xml" if job.chapters else None
     tmp = temp_path_for(job.output)
     try:
         if chapters is not None:
