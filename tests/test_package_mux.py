@@ -24,6 +24,7 @@ from test_package_helpers import CHAPTERS, VTT_BI, VTT_EN, VTT_ZH
 from archiver.errors import MuxError
 from archiver.model import TRACKS, Bilingual, Chapter, Track
 from archiver.package import chapters, master, mux, probe
+from archiver.store import TEMP_MARK
 
 TAGS = {"title": "加强数字中国整体谋划统筹推进", "title-eng": "Strengthen Global Planning",
         "title-chi": "加强数字中国整体谋划统筹推进", "date_released": "2025-04-11",
@@ -339,6 +340,8 @@ def test_two_masters_of_the_same_inputs_describe_the_same_file(
     muxing date, ChapterUIDs 1..n (mkvmerge alone would draw them at random), chapter times
     at the ffmetadata's milliseconds."""
     again = replace(muxed["jobs"]["mkv"], output=tmp_path / "again.mkv")
+    killed = tmp_path / f".again{TEMP_MARK}av.mkv{TEMP_MARK}x1.mkv"  # a mux killed earlier
+    killed.write_bytes(b"partial")
     master.run(again, tmp_path)
 
     def described(path: Path) -> dict[str, Any]:
@@ -354,7 +357,7 @@ def test_two_masters_of_the_same_inputs_describe_the_same_file(
     ends = [int(v) for v in re.findall(r"^END=(\d+)$", meta, re.M)]
     assert [(round(float(c["start_time"]) * 1000), round(float(c["end_time"]) * 1000))
             for c in first["chapters"]] == list(zip(starts, ends, strict=True))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mkv"]  # no intermediate
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mkv"]  # nothing left over
 
 
 def test_failed_mux_leaves_no_file_under_the_final_name(
@@ -410,3 +413,14 @@ def test_access_copy_plays_in_chromium(muxed: dict[str, Any], serve: Any) -> Non
         finally:
             browser.close()
     assert state[:3] == [160, 90, None] and abs(state[3] - 3.0) < 0.1
+
+
+def test_chapter_xml_escapes_titles_and_keeps_the_ffmetadata_milliseconds() -> None:
+    """mkvmerge's chapter XML: `<`, `&` survive as text, times at millisecond precision past
+    an hour, UIDs 1..n (read back by mkvmerge itself in the master tests above)."""
+    xml = master.chapters_xml([Chapter(0.0, 61.2346, Bilingual("A <b> & C", "甲")),
+                               Chapter(3723.5, 3724.0, Bilingual("Late", ""))])
+    assert "<ChapterString>甲 / A &lt;b&gt; &amp; C</ChapterString>" in xml
+    assert "<ChapterTimeEnd>00:01:01.235000000</ChapterTimeEnd>" in xml
+    assert "<ChapterTimeStart>01:02:03.500000000</ChapterTimeStart>" in xml
+    assert re.findall(r"<ChapterUID>(\d+)</ChapterUID>", xml) == ["1", "2"]

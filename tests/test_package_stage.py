@@ -91,6 +91,11 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, Co
         ("S_TEXT/WEBVTT", "zh-Hans", "chi", True), ("S_TEXT/WEBVTT", "en", "eng", False),
         ("S_TEXT/WEBVTT", "zh-Hans-x-en", "mul", False)]
     assert not list((out / "lessons/demo-13/package").glob(f"*{TEMP_MARK}*"))  # A/V, chapters
+    state = json.loads((out / "lessons/demo-13/state/package.json").read_text("utf-8"))
+    for tool in ("mkvmerge", "mkvextract", "mkvpropedit"):  # "74.0.0": `<tool> --version`
+        assert state["tool_versions"][tool].replace(".", "").isdigit(), state["tool_versions"]
+    assert [c[0] for c in state["commands"]][:4] == ["ffmpeg", "mkvmerge", "mkvpropedit",
+                                                     "ffmpeg"]  # master, then access copy
     # the attached record inside the MKV is the one the package provenance names
     attached = out / "attached.json"
     subprocess.run(["mkvextract", str(bag_dir / "data/master/demo-13.mkv"), "attachments",

@@ -153,12 +153,15 @@ def run(job: MasterJob, workdir: Path, timeout: float = 3600.0) -> list[list[str
     """Mux the master to a temporary name and publish it under `job.output`; return the
     argvs. Raises MuxError naming the program and its words; nothing is left under the final
     name on failure."""
-    # temporary names (TEMP_MARK): a run killed mid-mux leaves them marked as leftovers; the
-    # next package run overwrites and removes them
-    av = workdir / f".{job.output.stem}{TEMP_MARK}av.mkv"
+    # temporary names (TEMP_MARK): a run killed mid-mux leaves them marked as leftovers, and
+    # the next mux of this lesson (under the run lock) removes them first
+    prefix = f"{job.output.stem}{TEMP_MARK}"
+    for stale in workdir.glob(f"*{prefix}*"):
+        stale.unlink(missing_ok=True)
+    av = workdir / f"{prefix}av.mkv"
     commands = [mux.run(mux.MuxJob("mkv", job.original, job.av_streams, [], job.metadata, av,
                                    lesson=job.lesson), timeout)]
-    chapters = workdir / f".{job.output.stem}{TEMP_MARK}chapters.xml" if job.chapters else None
+    chapters = workdir / f"{prefix}chapters.xml" if job.chapters else None
     tmp = temp_path_for(job.output)
     try:
         if chapters is not None:
@@ -213,7 +216,9 @@ def extract(path: Path, ids: list[int], workdir: Path, report: Report,
             attachment: int | None = None) -> tuple[dict[int, str], bytes | None]:
     """Text of tracks `ids` and bytes of attachment `attachment`, by mkvextract."""
     outs = {i: workdir / f"master-track-{i}.vtt" for i in ids}
-    argv = ["mkvextract", str(path), "tracks", *(f"{i}:{out}" for i, out in outs.items())]
+    argv = ["mkvextract", str(path)]
+    if outs:
+        argv += ["tracks", *(f"{i}:{out}" for i, out in outs.items())]
     att_out = workdir / "master-attachment.bin"
     if attachment is not None:
         argv += ["attachments", f"{attachment}:{att_out}"]
@@ -307,11 +312,11 @@ def readback(path: Path, tracks: list[Track], language: str, av_count: int,
                             f"({ATTACHMENT_MIME})")
         else:
             att_id = int(named[0]["id"])
-    if len(sub_ids) != len(tracks) and att_id is None:
+    ids = sub_ids if len(sub_ids) == len(tracks) else []  # a mismatch is reported above
+    if not ids and att_id is None:
         return
     try:
-        texts, blob = extract(path, sub_ids if len(sub_ids) == len(tracks) else [], workdir,
-                              report, att_id)
+        texts, blob = extract(path, ids, workdir, report, att_id)
     except MuxError as exc:
         problems.append(exc.message)
         return
