@@ -40,7 +40,7 @@ from typing import Any
 
 from archiver.errors import Location, MuxError
 from archiver.model import Chapter, Track
-from archiver.package import mux
+from archiver.package import mux, probe
 from archiver.package.probe import Report, parse_cues
 from archiver.package.timeline import WEBVTT_TICK
 from archiver.store import TEMP_MARK, atomic_write_text, publish_file, temp_path_for
@@ -114,9 +114,11 @@ def chapters_xml(chapters: list[Chapter]) -> str:
 
 
 def mkvmerge_command(job: MasterJob, av: Path, target: Path,
-                     chapters: Path | None = None) -> list[str]:
+                     chapters: Path | None = None, delay: float = 0.0) -> list[str]:
     """mkvmerge's argv: A/V file (spoken language), tracks, attachment; track ids of a file
-    with one track are 0, of the A/V file 0..n-1 in ffmpeg's output order."""
+    with one track are 0, of the A/V file 0..n-1 in ffmpeg's output order. `delay`: seconds the
+    A/V file shows the content later than the original (`probe.av_shift`); the cues move
+    with it (`--sync`, whole milliseconds: Matroska's default tick)."""
     # --no-date: no muxing date in the segment info and the track statistics tags, so two
     # muxes of the same inputs describe the same file (the crash audit compares them)
     argv = ["mkvmerge", "--quiet", "--no-date", "--output", str(target)]
@@ -129,8 +131,10 @@ def mkvmerge_command(job: MasterJob, av: Path, target: Path,
         spec = track.spec
         argv += ["--language", f"0:{spec.bcp47}", "--track-name", f"0:{spec.label}",
                  "--default-track-flag", f"0:{'yes' if spec.default else 'no'}",
-                 "--forced-display-flag", "0:no", "--sub-charset", "0:UTF-8",
-                 str(track.path)]
+                 "--forced-display-flag", "0:no", "--sub-charset", "0:UTF-8"]
+        if round(delay * 1000):
+            argv += ["--sync", f"0:{round(delay * 1000)}"]
+        argv.append(str(track.path))
     argv += ["--attachment-name", ATTACHMENT_NAME, "--attachment-mime-type", ATTACHMENT_MIME,
              "--attach-file", str(job.attachment)]
     if chapters is not None:
@@ -166,7 +170,8 @@ def run(job: MasterJob, workdir: Path, timeout: float = 3600.0) -> list[list[str
     try:
         if chapters is not None:
             atomic_write_text(chapters, chapters_xml(job.chapters))
-        commands.append(mkvmerge_command(job, av, tmp, chapters))
+        delay = probe.av_shift(job.original, av) if job.tracks else 0.0
+        commands.append(mkvmerge_command(job, av, tmp, chapters, delay))
         _run(commands[-1], job, timeout)
         if job.tracks:
             commands.append(mkvpropedit_command(job, tmp))
@@ -268,12 +273,12 @@ def _check_tracks(data: dict[str, Any], tracks: list[Track], language: str,
 
 
 def compare_cues(label: str, written: str, read: str, problems: list[str],
-                 tick: float = 0.001) -> None:
-    """Cue by cue: identifier, settings and (escaped) text exactly, times within the file's
-    timestamp resolution (`tick`: Matroska's TimestampScale) plus WebVTT's millisecond
-    rounding on each side: mkvmerge stores the cue times as written, so nothing else moves
-    them."""
-    tolerance = tick + 2 * WEBVTT_TICK
+                 tick: float = 0.001, shift: float = 0.0, slack: float = 0.0) -> None:
+    """Cue by cue: identifier, settings and (escaped) text exactly, times moved by the
+    master's timeline shift (`shift`: the cues follow the audio), within the file's timestamp
+    resolution (`tick`: Matroska's TimestampScale), the --sync's millisecond rounding, WebVTT's
+    millisecond rounding on each side and the codec delay's `slack` (probe.Report.cue_slack)."""
+    tolerance = tick + 3 * WEBVTT_TICK + slack
     want, got = parse_cues(normalise_vtt(written)), parse_cues(normalise_vtt(read))
     if len(want) != len(got):
         problems.append(f"{label}: {len(got)} cues read back, {len(want)} written")
@@ -282,9 +287,11 @@ def compare_cues(label: str, written: str, read: str, problems: list[str],
         if (g.text, g.identifier, g.settings) != (w.text, w.identifier, w.settings):
             problems.append(f"{label} cue {i + 1}: {g.identifier!r} {g.settings!r} {g.text!r} "
                             f"differs from {w.identifier!r} {w.settings!r} {w.text!r}")
-        elif abs(g.start - w.start) > tolerance or abs(g.end - w.end) > tolerance:
-            problems.append(f"{label} cue {i + 1}: {g.start:.3f}-{g.end:.3f} s, "
-                            f"written {w.start:.3f}-{w.end:.3f} s")
+        elif abs(g.start - shift - w.start) > tolerance or \
+                abs(g.end - shift - w.end) > tolerance:
+            problems.append(f"{label} cue {i + 1}: {g.start:.3f}-{g.end:.3f} s, written "
+                            f"{w.start:.3f}-{w.end:.3f} s and the media moved by {shift:.3f} s "
+                            f"(more than {tolerance:.3f} s off: out of sync with the audio)")
 
 
 def readback(path: Path, tracks: list[Track], language: str, av_count: int,
@@ -325,6 +332,6 @@ def readback(path: Path, tracks: list[Track], language: str, av_count: int,
     for track_id, track in zip(sub_ids, tracks, strict=False):
         if track_id in texts:
             compare_cues(f"mkv track {track.spec.key}", track.path.read_text("utf-8"),
-                         texts[track_id], problems, tick)
+                         texts[track_id], problems, tick, report.shift, report.cue_slack)
     if attachment is not None and att_id is not None and blob != attachment.read_bytes():
         problems.append("attached provenance differs from the provenance file")
