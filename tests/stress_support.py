@@ -248,8 +248,9 @@ def watch(argv: Sequence[str], output: Path, kill_phase: str | None = None,
 # varies), so they are compared stream by stream (ffmpeg streamhash of every packet) and by
 # their ffprobe description minus that tag and those lengths: the same media, tracks, chapters
 # and tags; the attachment is extracted and must parse.
-TIME_BEARING = ("capture.json", "capture.warc.gz", "provenance.json", "videoobject.json",
-                "catalog.json", "current.json", "metadata.ffmeta", "bag-info.txt",
+TIME_BEARING = ("capture.json", "capture.warc.gz", "capture-media.warc", "provenance.json",
+                "videoobject.json", "catalog.json", "current.json", "metadata.ffmeta",
+                "bag-info.txt",
                 "manifest-sha256.txt", "manifest-sha512.txt", "tagmanifest-sha256.txt",
                 "tagmanifest-sha512.txt", "premis-events.jsonl", "publish.json")
 MEDIA = (".mkv", ".mp4")
@@ -300,11 +301,12 @@ def _complete(path: Path) -> str:
         elif path.suffix == ".jsonl":
             for line in path.read_text("utf-8").splitlines():
                 json.loads(line)
-        elif path.name.endswith(".gz"):
+        elif path.name.endswith((".gz", ".warc")):
             from warcio.archiveiterator import ArchiveIterator
 
-            with gzip.open(path, "rb") as handle:
-                handle.read()  # raises on a truncated member
+            if path.name.endswith(".gz"):
+                with gzip.open(path, "rb") as handle:
+                    handle.read()  # raises on a truncated member
             with open(path, "rb") as handle:
                 kinds = [r.rec_type for r in ArchiveIterator(handle)]
             if "response" not in kinds:

@@ -58,6 +58,7 @@ SAMPLES: list[Details] = [
                             description="a mirror", legacy_renegotiation=True),
         media_url="https://x.test/m.mp4", content_type="video/mp4", page_url="https://x.test/p",
         source_index=1, capture="fetch/capture.json", warc="fetch/capture.warc.gz",
+        warc_media="fetch/capture-media.warc",
         tls={"outcome": "pinned", "problems": ["expired"], "verified": False},
         attempts=[{"source": "https://y.test", "outcome": "failed", "error": "FetchError"}],
         resolution=ResolutionRecord(kind="page", media_url="https://x.test/m.mp4",

@@ -31,10 +31,11 @@ from archiver.fetch.download import (
     partial_name,
     retrying,
 )
+from archiver.fetch.embeds import capture_resources
 from archiver.fetch.hls import download_hls
 from archiver.fetch.http import Session
 from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
-from archiver.fetch.warc import write_warc
+from archiver.fetch.warc import GZ_NAME, write_warc
 from archiver.model import (
     FetchDetails,
     Lesson,
@@ -52,7 +53,7 @@ from archiver.store import atomic_write_json, fingerprint, publish_file, sha256_
 
 STAGE = "fetch"
 TOOLS = ("archiver", "yt-dlp", "httpx", "warcio", "tenacity", "openssl", "python")
-VERSION = 1  # bump when the fetch logic changes what it produces
+VERSION = 2  # bump when the fetch logic changes what it produces (2: replayable WARCs)
 TYPE_EXTS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-matroska": ".mkv",
              "video/mp2t": ".ts", "video/quicktime": ".mov", "video/x-flv": ".flv",
              "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "video/ogg": ".ogv"}
@@ -129,6 +130,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
             with attempt:
                 res: Resolution = resolve(session, source.url, known)
         log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url)
+        capture_resources(session, res, lambda message: log.warning(
+            "resource-not-captured", lesson=lesson.id, stage=STAGE, message=message))
         if res.protocol == "m3u8":
             got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
                                partial=partial, on_retry=on_retry)
@@ -176,11 +179,9 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         for stale in folder.glob("original.*"):
             if stale != final:
                 stale.unlink()
-        warc_path = folder / "capture.warc.gz"
-        write_warc(warc_path, session.exchanges, tls=tls, tools=tools, media_file=final.name,
-                   media_url=got.url, media_sha256=got.sha256,
-                   inline_media=final if opts.warc_inline_media else None,
-                   media_type=got.content_type or "application/octet-stream")
+        warcs = write_warc(folder / GZ_NAME, session.exchanges, tls=tls, tools=tools,
+                           media_file=final, media_url=got.url, media_sha256=got.sha256,
+                           lesson=lesson.id)
         record = cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
                                    media, started, ended, extra, tools=tools)
         capture_path = folder / "capture.json"
@@ -191,13 +192,13 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         media=media_rel, bytes=got.bytes, sha256=got.sha256, sha512=got.sha512,
         source=SourceRecord(**cap.source_json(source)), source_index=index, media_url=got.url,
         page_url=res.page_url, content_type=got.content_type, capture=f"{STAGE}/capture.json",
-        warc=f"{STAGE}/capture.warc.gz", tls=tls, attempts=attempts, resolution=resolution,
-        transfer=transfer)
+        warc=f"{STAGE}/{GZ_NAME}",
+        warc_media=f"{STAGE}/{warcs[1].path.name}" if len(warcs) > 1 else None, tls=tls,
+        attempts=attempts, resolution=resolution, transfer=transfer)
     return Done(
         details=details,
         outputs=[Output(media_rel, got.bytes, got.sha256),
-                 Output(f"{STAGE}/capture.warc.gz", warc_path.stat().st_size,
-                        sha256_file(warc_path)),
+                 *(Output(f"{STAGE}/{w.path.name}", w.bytes, w.sha256) for w in warcs),
                  Output(f"{STAGE}/capture.json", capture_path.stat().st_size,
                         sha256_file(capture_path))])
 

@@ -164,6 +164,8 @@ class FetchDetails(Details):
     source_index: int = 0
     capture: str | None = None
     warc: str | None = None
+    # the media's full records, uncompressed (archiver/fetch/warc.py); None before issue 11
+    warc_media: str | None = field(default=None, metadata=OMIT_DEFAULT)
     tls: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     resolution: ResolutionRecord | None = None
