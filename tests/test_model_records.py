@@ -83,7 +83,7 @@ SAMPLES: list[Details] = [
         catalog="elsewhere.json", adopted="adopted after a crash", fingerprint="f" * 64,
         duration_seconds=3.5, previous_versions=["packages/.versions/l1/v1"],
         files=PackageFiles(original=ENTRY, master=ENTRY, access=ENTRY, provenance=ENTRY,
-                           videoobject=ENTRY, capture=ENTRY, capture_record=ENTRY,
+                           videoobject=ENTRY, capture=ENTRY, wacz=ENTRY, capture_record=ENTRY,
                            transcript=ENTRY, chapters=ENTRY, quality=ENTRY,
                            tracks={"en": ENTRY}),
         source=PackageSource(url="https://x.test/l1", kind="mirror", captured="2026-01-01",

@@ -227,6 +227,7 @@ class PackageFiles:
     provenance: FileEntry | None = None
     videoobject: FileEntry | None = None
     capture: FileEntry | None = None  # the WARC
+    wacz: FileEntry | None = field(default=None, metadata=OMIT_DEFAULT)  # the capture's WACZ
     capture_record: FileEntry | None = None  # capture.json
     transcript: FileEntry | None = None
     chapters: FileEntry | None = None

@@ -154,6 +154,7 @@ def _entries(package: str, files: dict[str, dict[str, Any]], inputs: PackageInpu
         master=entry(f"master/{lesson_id}.mkv"), access=entry(f"access/{lesson_id}.mp4"),
         provenance=entry("provenance.json"), videoobject=entry("videoobject.json"),
         capture=entry(f"capture/{inputs.warc.name}" if inputs.warc else None),
+        wacz=entry("capture/capture.wacz"),
         capture_record=entry(f"capture/{inputs.capture_json.name}"
                              if inputs.capture_json else None),
         transcript=entry("subtitles/transcript.json"), chapters=entry("subtitles/chapters.json"),
