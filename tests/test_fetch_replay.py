@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from clients import pywb_replay, wacz_validate, warcio_check
-from test_fetch_support import context, lesson, page
+from test_fetch_support import context, hls_resources, lesson, page
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
@@ -190,5 +190,28 @@ def test_media_that_arrived_in_pieces_replays_whole(tmp_path: Path, cert_factory
             status, _headers, tail = _get(f"{base}id_/{server.url('/v/a.mp4')}",
                                           {"Range": f"bytes={cut}-"})
             assert status == 206 and tail == body[cut:]
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_hls_playlists_and_every_segment_replay_as_served(tmp_path: Path, cert_factory: Any,
+                                                          tiny_media: Path) -> None:
+    resources = hls_resources(tmp_path / "hls", tiny_media)
+    resources["/hls/low/seg1.ts"].faults.append(Fault(status=503))  # retried: a 503 first
+    server = MediaServer(resources, cert_factory("self-signed")).start()
+    try:
+        ctx, _log = context(tmp_path, [], retries=5)
+        run(lesson("l1", (server.url("/hls/master.m3u8"), "insecure")), ctx)
+        folder = ctx.store.stage_dir("l1", "fetch")
+        warcs = [folder / "capture.warc.gz", folder / "capture-media.warc"]
+        for warc in warcs:
+            assert warcio_check(warc).ok
+        with pywb_replay(warcs) as base:
+            for path, resource in resources.items():
+                expected = resource.body if isinstance(resource.body, bytes) \
+                    else Path(resource.body).read_bytes()
+                status, _headers, body = _get(f"{base}id_/{server.url(path)}")
+                assert (status, body) == (200, expected), path  # the 503 is not replayed
     finally:
         server.stop()
