@@ -53,7 +53,11 @@ from archiver.store import atomic_write_json, fingerprint, publish_file, sha256_
 
 STAGE = "fetch"
 TOOLS = ("archiver", "yt-dlp", "httpx", "warcio", "tenacity", "openssl", "python")
-VERSION = 2  # bump when the fetch logic changes what it produces (2: replayable WARCs)
+# Bump when the fetch logic changes what it produces. Not bumped for the replayable WARCs
+# (issue 11): a bump refetches every lesson, and a source that has vanished since would turn
+# an archived lesson into a failed fetch. Earlier captures keep their WARC until
+# `archiver fetch --force` (see docs/package.md).
+VERSION = 1
 TYPE_EXTS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-matroska": ".mkv",
              "video/mp2t": ".ts", "video/quicktime": ".mov", "video/x-flv": ".flv",
              "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "video/ogg": ".ogv"}
