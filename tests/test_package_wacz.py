@@ -8,6 +8,7 @@ rerun with nothing changed hashes neither WARC (the media WARC is as large as th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -78,3 +79,23 @@ def test_unchanged_rerun_reads_no_capture_file(packaged: tuple[Path, Path],
         handle.write(b"\r\n")
     package_inputs.gather(item, ctx.manifest.series, ctx.store)
     assert hashed == ["capture-media.warc"]
+
+
+def test_a_capture_from_before_replayable_warcs_is_packaged_without_a_wacz(
+        tmp_path: Path, tiny_media: Path) -> None:
+    item = lesson()
+    ctx = context(tmp_path / "out", [item])
+    fetched = fake_fetch(ctx.store, item, tiny_media)
+    assert fetched.details is not None
+    # the shape an older fetch recorded: one WARC, no media WARC
+    (ctx.store.stage_dir(item.id, "fetch") / "capture-media.warc").unlink()
+    ctx.store.save_result(dataclasses.replace(
+        fetched, details=dataclasses.replace(fetched.details, warc_media=None),
+        outputs=[o for o in fetched.outputs if not o.path.endswith("capture-media.warc")]))
+    fake_subtitles(ctx.store, item)
+    result = stage.run(item, ctx)
+    assert result.status == "ok"
+    capture = tmp_path / "out" / "packages" / item.id / "data" / "capture"
+    assert sorted(p.name for p in capture.iterdir()) == ["capture.json", "capture.warc.gz"]
+    assert result.details is not None and result.details.files.wacz is None
+    assert any("predates replayable WARCs" in w for w in result.warnings), result.warnings

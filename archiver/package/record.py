@@ -163,6 +163,9 @@ def _entries(package: str, files: dict[str, dict[str, Any]], inputs: PackageInpu
 
 def _warnings(inputs: PackageInputs, store: Store) -> list[str]:
     warnings = [] if inputs.tracks else ["packaged without subtitle tracks (no subtitles yet)"]
+    if inputs.warc is not None and inputs.warc_media is None:
+        warnings.append("the capture predates replayable WARCs (the media is a revisit "
+                        "record): packaged without a WACZ; `archiver fetch --force` renews it")
     subtitles = store.load_result(inputs.lesson.id, "subtitles")
     if subtitles is not None and subtitles.status == "failed":
         warnings.append(f"the subtitles stage failed ({subtitles.error}); packaged without "

@@ -155,10 +155,14 @@ def _stage_payload(inputs: PackageInputs, staging: Path) -> dict[str, Path]:
 
 def _stage_wacz(inputs: PackageInputs, staging: Path, work: Path,
                 staged: dict[str, Path]) -> list[list[str]]:
-    """Build `capture/capture.wacz` from the fetch WARCs (read where fetch wrote them)."""
-    warcs = [p for p in (inputs.warc, inputs.warc_media) if p is not None]
-    if not warcs:
+    """Build `capture/capture.wacz` from the fetch WARCs (read where fetch wrote them).
+
+    Only for a replayable capture (one with the media WARC): an older capture holds the media
+    as a `revisit` to a file outside any WARC, and a WACZ of it would not replay the lesson
+    (the package says so in a warning, record.py)."""
+    if inputs.warc is None or inputs.warc_media is None:
         return []
+    warcs = [inputs.warc, inputs.warc_media]
     lesson = inputs.lesson
     url = inputs.fetched.page_url or inputs.fetched.media_url
     title = " / ".join(t for t in (lesson.title.zh, lesson.title.en) if t) or lesson.id
