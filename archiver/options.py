@@ -56,8 +56,6 @@ class FetchOptions:
     """How media is transferred (`--max-bytes`, `--timeout`, `--retries`).
 
     The backoff values have no flag: they exist so tests can shorten the waits.
-    `warc_inline_media` (store the full payload in the WARC as well) is going away: issue 11
-    replaces it with full media records; it has no flag on purpose.
     """
 
     max_bytes: int = 8 << 30
@@ -66,7 +64,6 @@ class FetchOptions:
     backoff: float = 1.0  # first wait in seconds, doubled per failed attempt
     backoff_max: float = 60.0
     retry_after_max: float = 120.0  # a longer Retry-After fails the source instead
-    warc_inline_media: bool = False
     resolve: tuple[str, ...] = ()  # `--resolve HOST:PORT:ADDRESS`, for every source
 
     def __post_init__(self) -> None:

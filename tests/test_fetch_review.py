@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from clients import warcio_check
 from test_fetch_support import (
     MB,
     capture,
@@ -174,7 +175,18 @@ def test_warc_payload_ranges_follow_each_exchange(serve: Serve, cert_factory: Ce
             if value:
                 ranges.append(value)
     assert ranges == [f"bytes 0-{MB - 1}", f"bytes 0-{MB // 2 - 1}",
-                      f"bytes {MB // 2}-{MB - 1}"]
+                      f"bytes {MB // 2}-{MB - 1}", f"bytes {MB}-{3 * MB - 1}"]
+    # the pieces are metadata about exchanges; the replayable record is the assembled
+    # whole (new content only), under the 200's headers
+    with open(folder / "capture-media.warc", "rb") as handle:
+        full = [(r.rec_headers, r.http_headers, r.content_stream().read())
+                for r in ArchiveIterator(handle) if r.rec_type == "response"]
+    assert len(full) == 1
+    warc_headers, http, payload = full[0]
+    assert payload == new and http.get_statuscode() == "200"
+    assert http.get_header("Content-Length") == str(len(new))
+    assert warc_headers.get_header("WARC-Lesson-Archiver-Assembled").startswith("4 exchanges")
+    assert warcio_check(folder / "capture-media.warc").ok
 
 
 # 5. Each source keeps its own resumable partial ---------------------------------------------
@@ -204,7 +216,7 @@ def test_a_failing_second_source_keeps_the_first_sources_partial(
     assert result.details.transfer is not None
     assert result.details.transfer.resumed_from == MB
     assert sorted(p.name for p in folder.iterdir()) == [
-        "capture.json", "capture.warc.gz", "original.mp4"]
+        "capture-media.warc", "capture.json", "capture.warc.gz", "original.mp4"]
 
 
 # 6. Nonsensical transfer options are a usage error -----------------------------------------

@@ -206,5 +206,6 @@ def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
                      if p.is_file())
     assert all(p.startswith("out/") or p == "m.toml" for p in written), written
     fetch_files = sorted(p.name for p in (output / "lessons" / "one" / "fetch").iterdir())
-    assert fetch_files == ["capture.json", "capture.warc.gz", "original.mp4"], fetch_files
+    assert fetch_files == ["capture-media.warc", "capture.json", "capture.warc.gz",
+                           "original.mp4"], fetch_files
     assert not any("evil" in p or "passwd" in p for p in written), written

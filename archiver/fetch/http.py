@@ -92,6 +92,12 @@ class Exchange:
                 if k not in ("warc_payload", "raw_request", "raw_response")}
 
 
+def _wire(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Header lines as sent on the wire (case, order and repeats kept), for the WARC:
+    `multi_items()` lower-cases the names, and a WARC records what was exchanged."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.raw]
+
+
 def _check_scheme(url: str, lesson: str) -> None:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
@@ -271,9 +277,9 @@ class Session:
             exchange.reason = response.reason_phrase
             exchange.http_version = response.http_version
             exchange.headers = dict(response.headers.items())
-            exchange.raw_response = list(response.headers.multi_items())
+            exchange.raw_response = _wire(response.headers)
             exchange.request_headers = dict(response.request.headers.items())
-            exchange.raw_request = list(response.request.headers.multi_items())
+            exchange.raw_request = _wire(response.request.headers)
             try:
                 yield response, exchange
             except httpx.HTTPError as exc:

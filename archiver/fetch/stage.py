@@ -39,11 +39,12 @@ from archiver.fetch.download import (
     partial_name,
     retrying,
 )
+from archiver.fetch.embeds import capture_resources
 from archiver.fetch.hls import download_hls
 from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.http import Session
 from archiver.fetch.resolve import MEDIA_EXTS, Component, Resolution, resolve
-from archiver.fetch.warc import write_warc
+from archiver.fetch.warc import GZ_NAME, MediaPart, write_warc
 from archiver.model import (
     FetchDetails,
     Lesson,
@@ -61,7 +62,11 @@ from archiver.store import atomic_write_json, fingerprint, publish_file, sha256_
 
 STAGE = "fetch"
 TOOLS = ("archiver", "yt-dlp", "httpx", "warcio", "tenacity", "openssl", "python")
-VERSION = 1  # bump when the fetch logic changes what it produces
+# Bump when the fetch logic changes what it produces. Not bumped for the replayable WARCs
+# (issue 11): a bump refetches every lesson, and a source that has vanished since would turn
+# an archived lesson into a failed fetch. Earlier captures keep their WARC until
+# `archiver fetch --force` (see docs/package.md).
+VERSION = 1
 TYPE_EXTS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-matroska": ".mkv",
              "video/mp2t": ".ts", "video/quicktime": ".mov", "video/x-flv": ".flv",
              "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "video/ogg": ".ogv"}
@@ -143,13 +148,18 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                                           max_bytes=opts.max_bytes)
         log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url,
                  extractor=res.extractor, audio=res.audio)
+        capture_resources(session, res, lambda message: log.warning(
+            "resource-not-captured", lesson=lesson.id, stage=STAGE, message=message))
         split = len(res.components) > 1 or res.protocol == "dash"
         parts: list[tuple[Component, Downloaded]] = []
+        spans: list[tuple[int, int]] = []  # each component's exchanges, for its WARC records
         if split:  # each component as served (archiver.fetch.components)
             for n, component in enumerate(res.components):
+                first = len(session.exchanges)
                 parts.append((component, fetch_component(
                     session, component, folder, opts, progress, f"{partial}.{component.role}",
                     on_retry, res.playlist if n == 0 else None)))
+                spans.append((first, len(session.exchanges)))
             got = parts[0][1]
         elif res.protocol == "m3u8":
             got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
@@ -218,12 +228,11 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         for stale in [*folder.glob("original.*"), *folder.glob(MERGED)]:
             if stale not in keep:
                 stale.unlink()
-        warc_path = folder / "capture.warc.gz"
-        served = folder / Path(components[0]["path"]).name if components else final
-        write_warc(warc_path, session.exchanges, tls=tls, tools=tools, media_file=served.name,
-                   media_url=got.url, media_sha256=got.sha256,
-                   inline_media=served if opts.warc_inline_media else None,
-                   media_type=got.content_type or "application/octet-stream")
+        served = [MediaPart(folder / Path(c["path"]).name, c["url"], c["sha256"], span)
+                  for c, span in zip(components, spans, strict=True)] if components else \
+            [MediaPart(final, got.url, got.sha256)]
+        warcs = write_warc(folder / GZ_NAME, session.exchanges, tls=tls, tools=tools,
+                           media=served, lesson=lesson.id)
         record = cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
                                    media, started, ended, extra, tools=tools)
         capture_path = folder / "capture.json"
@@ -234,15 +243,15 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         media=media_rel, bytes=media["bytes"], sha256=media["sha256"], sha512=media["sha512"],
         source=SourceRecord(**cap.source_json(source)), source_index=index, media_url=got.url,
         page_url=res.page_url, content_type=media["content_type"],
-        capture=f"{STAGE}/capture.json", warc=f"{STAGE}/capture.warc.gz", tls=tls,
+        capture=f"{STAGE}/capture.json", warc=f"{STAGE}/{GZ_NAME}",
+        warc_media=f"{STAGE}/{warcs[1].path.name}" if len(warcs) > 1 else None, tls=tls,
         attempts=attempts, resolution=resolution, transfer=transfer, audio=audio,
         components=components, derivative=derivative)
     done = Done(
         details=details,
         outputs=[*(Output(c["path"], c["bytes"], c["sha256"]) for c in components),
                  Output(media_rel, media["bytes"], media["sha256"]),
-                 Output(f"{STAGE}/capture.warc.gz", warc_path.stat().st_size,
-                        sha256_file(warc_path)),
+                 *(Output(f"{STAGE}/{w.path.name}", w.bytes, w.sha256) for w in warcs),
                  Output(f"{STAGE}/capture.json", capture_path.stat().st_size,
                         sha256_file(capture_path))])
     if audio == "none":

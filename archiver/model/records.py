@@ -169,6 +169,8 @@ class FetchDetails(Details):
     source_index: int = 0
     capture: str | None = None
     warc: str | None = None
+    # the media's full records, uncompressed (archiver/fetch/warc.py); None before issue 11
+    warc_media: str | None = field(default=None, metadata=OMIT_DEFAULT)
     tls: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     resolution: ResolutionRecord | None = None
@@ -237,6 +239,7 @@ class PackageFiles:
     provenance: FileEntry | None = None
     videoobject: FileEntry | None = None
     capture: FileEntry | None = None  # the WARC
+    wacz: FileEntry | None = field(default=None, metadata=OMIT_DEFAULT)  # the capture's WACZ
     capture_record: FileEntry | None = None  # capture.json
     transcript: FileEntry | None = None
     chapters: FileEntry | None = None
