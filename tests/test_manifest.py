@@ -134,6 +134,16 @@ def test_good_manifest_parses_policies(tmp_path: Path) -> None:
      "sources[0].tls", "does not exist"),
     (('url = "https://127.0.0.1:8443/one.html"', 'url = "file:///etc/passwd"'), "one",
      "sources[0].url", "http(s)"),
+    (('kind = "original"', 'kind = "original"\nresolve = ["one.example:443"]'), "one",
+     "sources[0].resolve[0]", "HOST:PORT:ADDRESS"),
+    (('kind = "original"', 'kind = "original"\nresolve = ["one.example:443:cdn.example"]'),
+     "one", "sources[0].resolve[0]", "not an IP address"),
+    (('kind = "original"', 'kind = "original"\nresolve = "one.example:443:127.0.0.1"'), "one",
+     "sources[0].resolve", "list"),
+    (('kind = "original"', 'kind = "original"\ntls_hosts = { "cdn.example" = "sometimes" }'),
+     "one", "sources[0].tls_hosts.cdn.example", "verify"),
+    (('kind = "original"', 'kind = "original"\ntls_hosts = "verify"'), "one",
+     "sources[0].tls_hosts", "table"),
     (('number = 2', 'number = 2\nsha265 = "x"'), "two", "sha265", "unknown key"),
     (('number = 2', 'number = -2'), "two", "number", "positive"),
     (('number = 2', 'number = 2\ntranscript = "nope.txt"'), "two", "transcript", "not exist"),
@@ -160,6 +170,15 @@ def test_errors_name_file_line_lesson_and_key(tmp_path: Path, change: tuple[str,
     assert key.split(".")[-1].split("[")[0] in bad_line or "[[lessons" in bad_line
     assert words in error.message
     assert str(path) in str(error) and key in str(error)
+
+
+def test_resolve_and_tls_hosts_are_read(tmp_path: Path) -> None:
+    text = good().replace('kind = "original"', 'kind = "original"\n'
+                          'resolve = ["one.example:443:127.0.0.2"]\n'
+                          'tls_hosts = { "cdn.example" = "insecure" }', 1)
+    (source,) = load_manifest(write(tmp_path, text)).lessons[0].sources
+    assert source.resolve == ("one.example:443:127.0.0.2",)
+    assert [(h, str(p)) for h, p in source.tls_hosts] == [("cdn.example", "insecure")]
 
 
 def test_syntax_error_names_the_line(tmp_path: Path) -> None:

@@ -138,10 +138,14 @@ class Session:
         context = tls.client_context(policy, legacy_renegotiation=legacy_renegotiation)
         self._contexts: dict[str, ssl.SSLContext] = {str(policy): context}
         per_host = source_host is not None
+        # The backend is required where nothing else can do its job: a pin, named per-host
+        # policies, `--resolve`. Without it (an httpx release without the hook) other hosts
+        # of a `ca:`/`insecure` source share the source's context, as before per-host
+        # policies existed; the per-response check still applies each host's policy.
         try:
             transport = checking_transport(
                 context, self._check_handshake,
-                required=policy.mode == "pin" or per_host or bool(self.hostmap),
+                required=policy.mode == "pin" or bool(host_policies) or bool(self.hostmap),
                 connect=self.hostmap.address if self.hostmap else None,
                 context_for=self._context_for if per_host else None)
         except ContractBroken as exc:

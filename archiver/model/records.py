@@ -128,7 +128,9 @@ class SourceRecord:
 
 @dataclass(frozen=True)
 class ResolutionRecord:
-    """What the source pointed at: `page` (HTML5 embed), `direct` (media URL) or `hls`."""
+    """What the source pointed at: `page` (a page yt-dlp read), `direct` (media URL), `hls` or
+    `dash` (a manifest URL); `extractor` is yt-dlp's extractor key, `chain` the pages read
+    (iframes), `audio` the ffprobe verdict on the archived media."""
 
     kind: str
     media_url: str
