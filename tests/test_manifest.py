@@ -134,6 +134,7 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert caught.value.where.line == good().splitlines().index("number = 2") + 1
 
 
+@pytest.mark.slow  # `archiver` in a child process
 def test_bad_manifest_exits_2_before_any_download(tmp_path: Path) -> None:
     path = write(tmp_path, good().replace('id = "two"', 'id = "../x"'))
     out = tmp_path / "out"
@@ -145,6 +146,7 @@ def test_bad_manifest_exits_2_before_any_download(tmp_path: Path) -> None:
     assert not (out / "lessons").exists()
 
 
+@pytest.mark.slow  # `archiver` in a child process
 def test_unknown_only_id_is_a_usage_error(tmp_path: Path) -> None:
     path = write(tmp_path, good())
     proc = subprocess.run([sys.executable, "-m", "archiver", "status", "--manifest", str(path),

@@ -17,6 +17,8 @@ from archiver.package import stage
 from archiver.pipeline import Context, run_stages
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # real mkvmerge/ffmpeg muxes and BagIt builds per test
+
 
 def _tree(root: Path) -> dict[str, tuple[int, int, str]]:
     """path -> (size, mtime_ns, sha256) of every file under root."""
