@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archiver.errors import ManifestError
-from archiver.manifest import load_manifest
+from archiver.manifest import SHA256, URL, load_manifest
+from archiver.store import LESSON_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "manifests" / "digital-china.toml"
@@ -171,5 +172,13 @@ def test_fuzzed_manifests_raise_only_located_manifest_errors(tmp_path: Path, noi
     except ManifestError as error:
         assert error.where.file == path
         return
-    for lesson in manifest.lessons:  # whatever loads is safe to use as a folder name
-        assert "/" not in lesson.id and ".." not in lesson.id
+    # whatever loads keeps every promise the later stages rely on
+    assert manifest.lessons and manifest.path == path.resolve()
+    ids = [lesson.id for lesson in manifest.lessons]
+    assert len(set(ids)) == len(ids)  # one folder per lesson
+    for lesson in manifest.lessons:
+        assert LESSON_ID.fullmatch(lesson.id) and "/" not in lesson.id and ".." not in lesson.id
+        assert lesson.number >= 1 and not isinstance(lesson.number, bool)
+        assert lesson.sha256 is None or SHA256.fullmatch(lesson.sha256)
+        assert lesson.transcript is None or lesson.transcript.is_file()
+        assert all(URL.fullmatch(source.url) for source in lesson.sources)
