@@ -131,7 +131,7 @@ def test_503_on_the_lesson_page_is_retried(serve: Serve, cert_factory: Certs,
     assert result.status == "ok" and result.details.sha256 == _sha(body)
     assert [r.status for r in server.requests if r.path == "/lesson"] == [503, 200]
     roles = [(e["role"], e["status"]) for e in capture(ctx, "l1")["exchanges"]]
-    assert roles[:2] == [("probe", 503), ("page", 200)]
+    assert roles[:2] == [("extractor", 503), ("page", 200)]  # yt-dlp asked; the 503 is no page
 
 
 def test_429_with_retry_after_on_a_playlist_is_retried(

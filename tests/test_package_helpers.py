@@ -89,7 +89,8 @@ TLS = {"policy": "verify", "protocol": "TLSv1.3", "outcome": "verified", "verifi
        "problems": [], "sha256_fingerprint": "ab" * 32, "subject": "CN=127.0.0.1"}
 SERIES = Series(id="demo-series", title=Bilingual("Digital China Construction Series",
                                                   "数字中国建设系列"),
-                publisher=Bilingual("Beijing Party Member Education Network", "北京党员教育网"))
+                publisher=Bilingual("Beijing Party Member Education Network", "北京党员教育网"),
+                language="zh")
 
 
 def lesson(lesson_id: str = "demo-13", sources: bool = True) -> Lesson:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from test_package_helpers import VTT_EN, context, fake_fetch, fake_subtitles, le
 from archiver.errors import MuxError, PackageError
 from archiver.package import stage
 from archiver.pipeline import Context, run_stages
+from archiver.publish.reasons import public_reason
 from archiver.store import TEMP_MARK
 
 pytestmark = pytest.mark.slow  # real mkvmerge/ffmpeg muxes and BagIt builds per test
@@ -76,6 +78,26 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, Co
     assert prov["tls"]["outcome"] == "verified" and prov["source"]["description"]
     assert any(n.get("@type") == "prov:Activity" and n["schema:name"] == "mux"
                for n in prov["@graph"])
+    # the master as MKVToolNix reads it: Matroska's WebVTT codec, BCP 47 tags, one default,
+    # the series' spoken language (`zh`) on audio and video
+    identity = json.loads(subprocess.run(["mkvmerge", "-J", str(bag_dir / "data/master/"
+                                                                "demo-13.mkv")],
+                                         capture_output=True, check=True).stdout)
+    assert [(t["type"], t["properties"]["codec_id"], t["properties"]["language_ietf"],
+             t["properties"]["language"], t["properties"]["default_track"])
+            for t in identity["tracks"]][:2] == [("video", "V_MPEG4/ISO/AVC", "zh", "chi", True),
+                                                 ("audio", "A_AAC", "zh", "chi", True)]
+    assert [(t["properties"]["codec_id"], t["properties"]["language_ietf"],
+             t["properties"]["language"], t["properties"]["default_track"])
+            for t in identity["tracks"][2:]] == [
+        ("S_TEXT/WEBVTT", "zh-Hans", "chi", True), ("S_TEXT/WEBVTT", "en", "eng", False),
+        ("S_TEXT/WEBVTT", "zh-Hans-x-en", "mul", False)]
+    assert not list((out / "lessons/demo-13/package").glob(f"*{TEMP_MARK}*"))  # A/V, chapters
+    state = json.loads((out / "lessons/demo-13/state/package.json").read_text("utf-8"))
+    for tool in ("mkvmerge", "mkvextract", "mkvpropedit"):  # "74.0.0": `<tool> --version`
+        assert state["tool_versions"][tool].replace(".", "").isdigit(), state["tool_versions"]
+    assert [c[0] for c in state["commands"]][:4] == ["ffmpeg", "mkvmerge", "mkvpropedit",
+                                                     "ffmpeg"]  # master, then access copy
     # the attached record inside the MKV is the one the package provenance names
     attached = out / "attached.json"
     subprocess.run(["mkvextract", str(bag_dir / "data/master/demo-13.mkv"), "attachments",
@@ -163,8 +185,11 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     good = (out / "lessons/demo-13/fetch/original.mp4").read_bytes()
     corrupt.write_bytes(good[:200] + b"\x00" * 5000)  # moov-less garbage: ffprobe/ffmpeg fail
     fake_fetch(ctx.store, lesson(), corrupt)
-    with pytest.raises(MuxError):
+    with pytest.raises(MuxError) as caught:
         stage.run(lesson(), ctx)
+    # what ffprobe finds in the truncated MP4: only a data stream
+    assert "the original original.mp4 has no video or audio stream; ffprobe finds data " \
+        in str(caught.value) and "lesson 'demo-13'" in str(caught.value)
     assert _tree(out / "packages") == before
     leftovers = [p for p in out.rglob("*") if TEMP_MARK in p.name]
     assert leftovers == []
@@ -182,6 +207,36 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     assert _tree(out / "packages") == before
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
     assert entry["status"] == "archived"
+
+
+def test_unreadable_original_quotes_ffprobe_and_keeps_the_old_package(
+        packaged: tuple[Path, Context], tmp_path: Path) -> None:
+    """Bytes ffmpeg cannot read: the error names the lesson and the file and quotes ffprobe,
+    in the state record and the log; its public form is one line without local paths; the
+    package archived before is untouched."""
+    out, ctx = packaged
+    before = _tree(out / "packages")
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(bytes(range(256)) * 40)
+    fake_fetch(ctx.store, lesson(), garbage)
+    with pytest.raises(MuxError) as caught:
+        stage.run(lesson(), ctx)
+    message = str(caught.value)
+    assert "lesson 'demo-13'" in message
+    assert "ffmpeg cannot read the original original.mp4; ffprobe said: " in message
+    assert "Invalid data found when processing input" in message
+    recorded = ctx.store.load_result("demo-13", "package")
+    assert recorded is not None and recorded.status == "failed" and recorded.error == message
+    stream = ctx.log.stream
+    assert isinstance(stream, io.StringIO)
+    logged = stream.getvalue()
+    assert "ffprobe said: " in logged and "Invalid data found" in logged
+    public = public_reason(recorded.error, "MuxError")
+    assert public is not None and "\n" not in public
+    assert public.startswith("MuxError: ffmpeg cannot read the original original.mp4; ffprobe ")
+    assert str(out) not in public and str(tmp_path) not in public
+    assert _tree(out / "packages") == before
+    assert [p for p in out.rglob("*") if TEMP_MARK in p.name] == []
 
 
 def test_post_mux_mismatch_fails_the_lesson_and_keeps_the_old_package(

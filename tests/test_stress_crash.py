@@ -164,6 +164,8 @@ def _run_trial(trial: Trial, manifest: Path, output: Path, reference: dict[str, 
     trial.problems += problems
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # hang bound: 27 full runs, ~4 min unloaded, 12 on a busy box
 def test_sigkill_at_random_moments_then_rerun_gives_the_same_archive(
         served: tuple[DemoSetup, Path], tmp_path: Path) -> None:
     _setup, manifest = served
