@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,40 @@ def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
     return target
 
 
+def _download_media(session: Session, res: Resolution, split: bool, folder: Path, opts: Options,
+                    progress: Callable[[int, int | None], None], partial: str,
+                    on_retry: Callable[[str, float], None],
+                    lesson: Lesson) -> tuple[Downloaded, list[tuple[Component, Downloaded]]]:
+    """The media as served: each component of a split resolution on its own (archiver.fetch.
+    components), an HLS playlist segment by segment, else one direct download. Returns the
+    main download and the components (none unless split)."""
+    parts: list[tuple[Component, Downloaded]] = []
+    if split:
+        for n, component in enumerate(res.components):
+            parts.append((component, fetch_component(
+                session, component, folder, opts, progress, f"{partial}.{component.role}",
+                on_retry, res.playlist if n == 0 else None)))
+        return parts[0][1], parts
+    if res.protocol == "m3u8":
+        return download_hls(session, res.media_url, folder, opts, progress, res.playlist,
+                            partial=partial, on_retry=on_retry), parts
+    return download(session, res.media_url, folder, opts, progress, lesson.id, on_retry,
+                    partial), parts
+
+
+def _store_original(got: Downloaded, folder: Path, ext: str, lesson: Lesson) -> Path:
+    """Move the finished download to fetch/original<ext>, if the stored bytes are the bytes
+    that were received and hashed (belt and braces)."""
+    on_disk = got.path.stat().st_size
+    if on_disk != got.bytes:
+        raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
+                         "received and hashed; the download was not stored completely",
+                         Location(lesson=lesson.id))
+    final = folder / f"original{ext}"
+    publish_file(got.path, final)
+    return final
+
+
 def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts: Options,
                   folder: Path, attempts: list[dict[str, Any]]) -> Done[FetchDetails]:
     started = utcnow()
@@ -144,19 +179,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url,
                  extractor=res.extractor, audio=res.audio)
         split = len(res.components) > 1 or res.protocol == "dash"
-        parts: list[tuple[Component, Downloaded]] = []
-        if split:  # each component as served (archiver.fetch.components)
-            for n, component in enumerate(res.components):
-                parts.append((component, fetch_component(
-                    session, component, folder, opts, progress, f"{partial}.{component.role}",
-                    on_retry, res.playlist if n == 0 else None)))
-            got = parts[0][1]
-        elif res.protocol == "m3u8":
-            got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
-                               partial=partial, on_retry=on_retry)
-        else:
-            got = download(session, res.media_url, folder, opts, progress, lesson.id, on_retry,
-                           partial)
+        got, parts = _download_media(session, res, split, folder, opts, progress, partial,
+                                     on_retry, lesson)
         tls = session.guard.evidence
         ext = ".ts" if res.protocol == "m3u8" and got.content_type == "video/mp2t" else \
             media_extension(res.media_url, got.content_type, got.head)
@@ -199,16 +223,10 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                 f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
                 "and the earlier archived copy is untouched",
                 Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
-        if not split:
-            on_disk = got.path.stat().st_size
-            if on_disk != got.bytes:  # belt and braces: hashed bytes must be the stored bytes
-                raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
-                                 "received and hashed; the download was not stored completely",
-                                 Location(lesson=lesson.id))
-            final = folder / f"original{ext}"
-            publish_file(got.path, final)
-        else:
+        if split:
             final = folder / Path(media_rel).name
+        else:
+            final = _store_original(got, folder, ext, lesson)
         audio = _audio_verdict(final, res, split, lesson)
         resolution = ResolutionRecord(**{**resolution.__dict__, "audio": audio})
         extra["resolution"] = dump(resolution)
