@@ -21,6 +21,14 @@ from archiver.demo.corpus.archiveorg import ArchiveSite, serve_archive_org
 from archiver.demo.corpus.site import Corpus, CorpusSite, build_corpus, serve_corpus
 from archiver.demo.server import MediaServer, Resource
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is also slow (each starts Chromium): `make test-fast` runs
+    `-m "not slow"`, `make test` everything."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)
+
 # a two-paragraph lesson (the first sentences of lesson 13) for short end-to-end runs
 SHORT_TRANSCRIPT = """00:05
 Building Digital China is a crucial engine, and a powerful pillar.

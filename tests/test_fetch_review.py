@@ -18,6 +18,7 @@ from test_fetch_support import (
     MB,
     capture,
     context,
+    events,
     fake_mp4,
     hls_resources,
     hls_segments,
@@ -139,10 +140,11 @@ def test_429_with_retry_after_on_a_playlist_is_retried(
     resources = hls_resources(tmp_path / "hls", tiny_media)
     resources["/hls/low/index.m3u8"].faults.append(Fault(status=429, retry_after="1"))
     server = serve(resources, cert_factory("self-signed"))
-    ctx, _log = context(tmp_path / "run", [])  # backoff 0.01 s: only Retry-After explains 1 s
+    ctx, log = context(tmp_path / "run", [])  # backoff 0.01 s: only Retry-After explains 1 s
     started = time.monotonic()
     result = run(lesson("l1", (server.url("/hls/master.m3u8"), "insecure")), ctx)
-    assert time.monotonic() - started >= 1.0
+    assert [e["fields"]["wait"] for e in events(log) if e["event"] == "retry"] == [1.0]
+    assert time.monotonic() - started >= 1.0  # a lower bound: it really slept, not a budget
     assert [r.status for r in server.requests
             if r.path == "/hls/low/index.m3u8"] == [429, 200]
     joined = b"".join(p.read_bytes() for p in hls_segments(tmp_path / "hls"))

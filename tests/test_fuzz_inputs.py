@@ -18,6 +18,8 @@ from archiver.model import Paragraph
 from archiver.subtitles.build import build_subtitles
 from archiver.subtitles.transcript import parse_seed, parse_srt, parse_vtt, read_transcript
 
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of generated transcripts per reader
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSON_13 = (ROOT / "manifests" / "transcripts" / "digital-china-13.txt").read_text("utf-8")
 

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archiver.errors import ManifestError
-from archiver.manifest import BCP47, load_manifest
+from archiver.manifest import BCP47, SHA256, URL, load_manifest
 from archiver.model import spoken_language
+from archiver.store import LESSON_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "manifests" / "digital-china.toml"
@@ -188,6 +189,7 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert caught.value.where.line == good().splitlines().index("number = 2") + 1
 
 
+@pytest.mark.slow  # `archiver` in a child process
 def test_bad_manifest_exits_2_before_any_download(tmp_path: Path) -> None:
     path = write(tmp_path, good().replace('id = "two"', 'id = "../x"'))
     out = tmp_path / "out"
@@ -199,6 +201,7 @@ def test_bad_manifest_exits_2_before_any_download(tmp_path: Path) -> None:
     assert not (out / "lessons").exists()
 
 
+@pytest.mark.slow  # `archiver` in a child process
 def test_unknown_only_id_is_a_usage_error(tmp_path: Path) -> None:
     path = write(tmp_path, good())
     proc = subprocess.run([sys.executable, "-m", "archiver", "status", "--manifest", str(path),
@@ -223,5 +226,13 @@ def test_fuzzed_manifests_raise_only_located_manifest_errors(tmp_path: Path, noi
     except ManifestError as error:
         assert error.where.file == path
         return
-    for lesson in manifest.lessons:  # whatever loads is safe to use as a folder name
-        assert "/" not in lesson.id and ".." not in lesson.id
+    # whatever loads keeps every promise the later stages rely on
+    assert manifest.lessons and manifest.path == path.resolve()
+    ids = [lesson.id for lesson in manifest.lessons]
+    assert len(set(ids)) == len(ids)  # one folder per lesson
+    for lesson in manifest.lessons:
+        assert LESSON_ID.fullmatch(lesson.id) and "/" not in lesson.id and ".." not in lesson.id
+        assert lesson.number >= 1 and not isinstance(lesson.number, bool)
+        assert lesson.sha256 is None or SHA256.fullmatch(lesson.sha256)
+        assert lesson.transcript is None or lesson.transcript.is_file()
+        assert all(URL.fullmatch(source.url) for source in lesson.sources)

@@ -26,6 +26,8 @@ from archiver.model import TRACKS, Bilingual, Chapter, Track
 from archiver.package import chapters, master, mux, probe
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # real muxes checked with mkvextract, mediainfo and mediaconch
+
 TAGS = {"title": "加强数字中国整体谋划统筹推进", "title-eng": "Strengthen Global Planning",
         "title-chi": "加强数字中国整体谋划统筹推进", "date_released": "2025-04-11",
         "publisher": "北京党员教育网", "speaker": "北京国恒智林文化传播有限公司",

@@ -19,6 +19,8 @@ from archiver.pipeline import Context, run_stages
 from archiver.publish.reasons import public_reason
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # real mkvmerge/ffmpeg muxes and BagIt builds per test
+
 
 def _tree(root: Path) -> dict[str, tuple[int, int, str]]:
     """path -> (size, mtime_ns, sha256) of every file under root."""

@@ -57,6 +57,8 @@ from stress_support import (
 
 from archiver.demo.command import DemoSetup, serving
 
+pytestmark = pytest.mark.slow  # about 30 killed and rerun `archive` runs
+
 SEED = 417174
 MAIN_PHASES = ("fetch", "subtitles", "mux", "bagging")
 PER_PHASE = 5

@@ -55,6 +55,7 @@ def cue_runs(draw: st.DrawFn) -> tuple[list[Cue], float]:
     return cues, limit
 
 
+@pytest.mark.slow  # hypothesis: 400 examples
 @settings(max_examples=400, deadline=None)
 @given(cue_runs(), st.sampled_from(["en", "both"]))
 def test_smoothing_is_bounded_and_keeps_the_hard_rules(run: tuple[list[Cue], float],

@@ -164,6 +164,80 @@ def _validator(response: httpx.Response) -> str | None:
     return modified
 
 
+def _refuse_status(response: httpx.Response, url: str, part: _Partial, opts: Options,
+                   where: Location) -> None:
+    """Raise for any status but 200/206: transient ones (429, 408, 5xx, 416) to be retried,
+    the rest as final; a 416 means our partial is beyond the real end, so it restarts."""
+    status = response.status_code
+    if status == 429 or status >= 500 or status == 408:
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        if wait is not None and wait > opts.retry_after_max:
+            raise FetchError(f"{url}: HTTP {status}, Retry-After {wait:.0f} s exceeds the "
+                             f"limit of {opts.retry_after_max:.0f} s", where)
+        raise Transient(f"{url}: HTTP {status} {response.reason_phrase}", where,
+                        retry_after=wait)
+    if status == 416:
+        part.reset()
+        part.restarts += 1
+        raise Transient(f"{url}: range not satisfiable; restarting from zero", where)
+    if status not in (200, 206):
+        raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}", where)
+
+
+def _span(response: httpx.Response, url: str, part: _Partial, validator: str | None,
+          where: Location) -> tuple[int, int | None]:
+    """Where this response's body goes in the partial, and the whole size if announced: a
+    206 must continue exactly where the partial ends (same validator), a 200 starts over."""
+    if response.status_code == 206:
+        match = CONTENT_RANGE.match(response.headers.get("content-range", ""))
+        if (match is None or int(match.group(1)) != part.size
+                or (part.validator and validator and validator != part.validator)):
+            part.reset()  # not the continuation we asked for: never splice
+            part.restarts += 1
+            raise Transient(f"{url}: unexpected partial response; restarting", where)
+        return part.size, int(match.group(3)) if match.group(3) != "*" else None
+    if part.size > 0:
+        part.restarts += 1  # the server sent everything again (content changed?)
+    part.reset()
+    length = response.headers.get("content-length")
+    return 0, int(length) if length and length.isdigit() else None
+
+
+def _receive(response: httpx.Response, part: _Partial, start: int, total: int | None,
+             content_type: str, opts: Options, progress: Callable[[int, int | None], None],
+             url: str, lesson: str, where: Location) -> int:
+    """Stream the body into the partial at `start`, hashing as it goes; returns the bytes
+    this exchange received. A cut or a stall is Transient (the next attempt resumes)."""
+    received = 0
+    with open(part.path, "r+b" if start else "wb", buffering=0) as out:
+        out.seek(start)
+        sink = Sink(out, [part.sha256.update, part.sha512.update])
+        try:
+            body = raw_body(response, opts.timeout) or response.iter_raw(CHUNK)
+            for chunk in body:
+                if part.size == 0 and received == 0:
+                    check_media_start(chunk, content_type, url, lesson)
+                    part.head = chunk[:64]
+                sink.put(chunk)
+                part.size += len(chunk)
+                received += len(chunk)
+                if part.size > opts.max_bytes:
+                    raise FetchError(f"{url}: more than --max-bytes {opts.max_bytes} "
+                                     "bytes; stopped (endless or oversized body)", where)
+                progress(part.size, total)
+        except (httpx.TransportError, OSError) as exc:  # OSError: raw_body's socket
+            if isinstance(exc, httpx.TimeoutException | TimeoutError):
+                why = "the server stalled (read timeout)"
+            else:
+                why = "the connection was closed early"
+            raise Transient(f"{url}: {why} after {part.size} of {total or 'unknown'} "
+                            f"bytes ({type(exc).__name__}: {exc}); will resume", where
+                            ) from exc
+        finally:
+            sink.close()  # every queued chunk is written and hashed before we go on
+    return received
+
+
 def _attempt(session: Session, url: str, part: _Partial, opts: Options,
              progress: Callable[[int, int | None], None], lesson: str) -> tuple[str, int | None]:
     """One HTTP exchange appending to the partial; returns (content type, total)."""
@@ -174,71 +248,21 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
     elif part.size > 0:
         part.reset()
     with session.get(url, "media", headers) as (response, exchange):
-        status = response.status_code
-        if status == 429 or status >= 500 or status == 408:
-            wait = parse_retry_after(response.headers.get("retry-after"))
-            if wait is not None and wait > opts.retry_after_max:
-                raise FetchError(f"{url}: HTTP {status}, Retry-After {wait:.0f} s exceeds the "
-                                 f"limit of {opts.retry_after_max:.0f} s", where)
-            raise Transient(f"{url}: HTTP {status} {response.reason_phrase}", where,
-                            retry_after=wait)
-        if status == 416:
-            part.reset()
-            part.restarts += 1
-            raise Transient(f"{url}: range not satisfiable; restarting from zero", where)
-        if status not in (200, 206):
-            raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}", where)
+        _refuse_status(response, url, part, opts, where)
         validator = _validator(response)
-        start, total = 0, None
-        if status == 206:
-            match = CONTENT_RANGE.match(response.headers.get("content-range", ""))
-            if (match is None or int(match.group(1)) != part.size
-                    or (part.validator and validator and validator != part.validator)):
-                part.reset()  # not the continuation we asked for: never splice
-                part.restarts += 1
-                raise Transient(f"{url}: unexpected partial response; restarting", where)
-            start = part.size
-            total = int(match.group(3)) if match.group(3) != "*" else None
-        else:
-            if part.size > 0:
-                part.restarts += 1  # the server sent everything again (content changed?)
-            part.reset()
-            length = response.headers.get("content-length")
-            total = int(length) if length and length.isdigit() else None
+        start, total = _span(response, url, part, validator, where)
         if total is not None and total > opts.max_bytes:
             raise FetchError(f"{url}: announced size {total} bytes exceeds --max-bytes "
                              f"{opts.max_bytes}", where)
         content_type = response.headers.get("content-type", "")
         part.validator = validator
         part.save_state(url, total, content_type)
-        received = 0
-        with open(part.path, "r+b" if start else "wb", buffering=0) as out:
-            out.seek(start)
-            sink = Sink(out, [part.sha256.update, part.sha512.update])
-            try:
-                body = raw_body(response, opts.timeout) or response.iter_raw(CHUNK)
-                for chunk in body:
-                    if part.size == 0 and received == 0:
-                        check_media_start(chunk, content_type, url, lesson)
-                        part.head = chunk[:64]
-                    sink.put(chunk)
-                    part.size += len(chunk)
-                    received += len(chunk)
-                    if part.size > opts.max_bytes:
-                        raise FetchError(f"{url}: more than --max-bytes {opts.max_bytes} "
-                                         "bytes; stopped (endless or oversized body)", where)
-                    progress(part.size, total)
-            except (httpx.TransportError, OSError) as exc:  # OSError: raw_body's socket
-                if isinstance(exc, httpx.TimeoutException | TimeoutError):
-                    why = "the server stalled (read timeout)"
-                else:
-                    why = "the connection was closed early"
-                raise Transient(f"{url}: {why} after {part.size} of {total or 'unknown'} "
-                                f"bytes ({type(exc).__name__}: {exc}); will resume", where
-                                ) from exc
-            finally:
-                sink.close()  # every queued chunk is written and hashed before we go on
-                exchange.bytes = received
+        before = part.size
+        try:
+            received = _receive(response, part, start, total, content_type, opts, progress,
+                                url, lesson, where)
+        finally:
+            exchange.bytes = part.size - before
         if total is not None and part.size != total:
             raise Transient(f"{url}: connection closed after {part.size} of {total} bytes",
                             where)

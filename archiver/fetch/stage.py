@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,46 @@ def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
     return target
 
 
+Part = tuple[Component, Downloaded, tuple[int, int]]  # a component, its download, its exchanges
+
+
+def _download_media(session: Session, res: Resolution, split: bool, folder: Path, opts: Options,
+                    progress: Callable[[int, int | None], None], partial: str,
+                    on_retry: Callable[[str, float], None],
+                    lesson: Lesson) -> tuple[Downloaded, list[Part]]:
+    """The media as served: each component of a split resolution on its own (archiver.fetch.
+    components), an HLS playlist segment by segment, else one direct download. Returns the
+    main download and the components (none unless split), each with the span of the
+    session's exchanges that carried it (its WARC records)."""
+    parts: list[Part] = []
+    if split:
+        for n, component in enumerate(res.components):
+            first = len(session.exchanges)
+            got = fetch_component(session, component, folder, opts, progress,
+                                  f"{partial}.{component.role}", on_retry,
+                                  res.playlist if n == 0 else None)
+            parts.append((component, got, (first, len(session.exchanges))))
+        return parts[0][1], parts
+    if res.protocol == "m3u8":
+        return download_hls(session, res.media_url, folder, opts, progress, res.playlist,
+                            partial=partial, on_retry=on_retry), parts
+    return download(session, res.media_url, folder, opts, progress, lesson.id, on_retry,
+                    partial), parts
+
+
+def _store_original(got: Downloaded, folder: Path, ext: str, lesson: Lesson) -> Path:
+    """Move the finished download to fetch/original<ext>, if the stored bytes are the bytes
+    that were received and hashed (belt and braces)."""
+    on_disk = got.path.stat().st_size
+    if on_disk != got.bytes:
+        raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
+                         "received and hashed; the download was not stored completely",
+                         Location(lesson=lesson.id))
+    final = folder / f"original{ext}"
+    publish_file(got.path, final)
+    return final
+
+
 def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts: Options,
                   folder: Path, attempts: list[dict[str, Any]]) -> Done[FetchDetails]:
     started = utcnow()
@@ -151,22 +192,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         capture_resources(session, res, lambda message: log.warning(
             "resource-not-captured", lesson=lesson.id, stage=STAGE, message=message))
         split = len(res.components) > 1 or res.protocol == "dash"
-        parts: list[tuple[Component, Downloaded]] = []
-        spans: list[tuple[int, int]] = []  # each component's exchanges, for its WARC records
-        if split:  # each component as served (archiver.fetch.components)
-            for n, component in enumerate(res.components):
-                first = len(session.exchanges)
-                parts.append((component, fetch_component(
-                    session, component, folder, opts, progress, f"{partial}.{component.role}",
-                    on_retry, res.playlist if n == 0 else None)))
-                spans.append((first, len(session.exchanges)))
-            got = parts[0][1]
-        elif res.protocol == "m3u8":
-            got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
-                               partial=partial, on_retry=on_retry)
-        else:
-            got = download(session, res.media_url, folder, opts, progress, lesson.id, on_retry,
-                           partial)
+        got, parts = _download_media(session, res, split, folder, opts, progress, partial,
+                                     on_retry, lesson)
         tls = session.guard.evidence
         ext = ".ts" if res.protocol == "m3u8" and got.content_type == "video/mp2t" else \
             media_extension(res.media_url, got.content_type, got.head)
@@ -185,7 +212,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                                       tracks=res.tracks, poster=res.poster,
                                       extractor=res.extractor, audio=res.audio,
                                       chain=res.chain)
-        transfer = TransferRecord(attempts=sum(g.attempts for _c, g in parts) or got.attempts,
+        attempts_made = sum(g.attempts for _c, g, _span in parts) or got.attempts
+        transfer = TransferRecord(attempts=attempts_made,
                                   resumed_from=got.resumed_from,
                                   rehashed_bytes=got.rehashed_bytes, restarts=got.restarts)
         extra: dict[str, Any] = {"resolution": dump(resolution), "transfer": dump(transfer)}
@@ -209,16 +237,10 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                 f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
                 "and the earlier archived copy is untouched",
                 Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
-        if not split:
-            on_disk = got.path.stat().st_size
-            if on_disk != got.bytes:  # belt and braces: hashed bytes must be the stored bytes
-                raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
-                                 "received and hashed; the download was not stored completely",
-                                 Location(lesson=lesson.id))
-            final = folder / f"original{ext}"
-            publish_file(got.path, final)
-        else:
+        if split:
             final = folder / Path(media_rel).name
+        else:
+            final = _store_original(got, folder, ext, lesson)
         audio = _audio_verdict(final, res, split, lesson)
         resolution = ResolutionRecord(**{**resolution.__dict__, "audio": audio})
         extra["resolution"] = dump(resolution)
@@ -228,8 +250,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         for stale in [*folder.glob("original.*"), *folder.glob(MERGED)]:
             if stale not in keep:
                 stale.unlink()
-        served = [MediaPart(folder / Path(c["path"]).name, c["url"], c["sha256"], span)
-                  for c, span in zip(components, spans, strict=True)] if components else \
+        served = [MediaPart(folder / Path(c["path"]).name, c["url"], c["sha256"], part[2])
+                  for c, part in zip(components, parts, strict=True)] if components else \
             [MediaPart(final, got.url, got.sha256)]
         warcs = write_warc(folder / GZ_NAME, session.exchanges, tls=tls, tools=tools,
                            media=served, lesson=lesson.id)
@@ -260,12 +282,12 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     return done
 
 
-def _publish_components(parts: list[tuple[Component, Downloaded]], folder: Path,
+def _publish_components(parts: list[Part], folder: Path,
                         lesson: Lesson) -> tuple[list[dict[str, Any]], dict[str, Any], Path]:
     """Publish each served component as its original and merge them (the derivative)."""
     records: list[dict[str, Any]] = []
     paths: dict[str, Path] = {}
-    for component, got in parts:
+    for component, got, _span in parts:
         on_disk = got.path.stat().st_size
         if on_disk != got.bytes:
             raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "

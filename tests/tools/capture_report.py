@@ -61,7 +61,7 @@ def _play(base: str, stamp: str, page_url: str) -> str:
                                     timeout=60_000)
             at = frame.evaluate("() => document.querySelector('video').currentTime")
             return f"pass (currentTime {at:.2f} s)"
-        except Exception as exc:  # a verdict, not a crash of the report
+        except Exception as exc:  # noqa: BLE001 - any failure is a verdict, not a crash
             return f"FAIL: {type(exc).__name__}: {str(exc)[:200]}"
         finally:
             browser.close()
