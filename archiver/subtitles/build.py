@@ -104,6 +104,13 @@ def track_cues(units: list[list[Unit]], limit: float | None,
     return result
 
 
+def provenance(lesson_id: str, spec: TrackSpec, transcript: Path) -> list[str]:
+    """The NOTE lines of a track: which track of which lesson, made from which transcript (its
+    file name only: a local path is not for public files)."""
+    return [f"track: {spec.key} ({spec.label}) of lesson {lesson_id}",
+            f"made by lesson-archiver from the transcript {transcript.name}"]
+
+
 def _footnote_markers(paragraphs: list[Paragraph], notes: int) -> list[str]:
     found: list[str] = []
     for para in paragraphs:
@@ -149,9 +156,10 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
     cues_by_track = track_cues(units, bound, pairs, moved)
     cues = cues_by_track[BILINGUAL_TRACK.key]
     by_track = tracks(cues_by_track)
-    files: dict[str, bytes] = {spec.vtt_name(lesson_id): write_vtt(by_track[spec.key],
-                                                                   spec.key).encode()
-                               for spec in TRACKS}
+    files: dict[str, bytes] = {
+        spec.vtt_name(lesson_id): write_vtt(by_track[spec.key], spec.bcp47,
+                                            provenance(lesson_id, spec, transcript)).encode()
+        for spec in TRACKS}
     files.update({name: write_srt(by_track[spec.key]).encode() for spec in TRACKS
                   if (name := spec.srt_name(lesson_id)) is not None})
     dropped: dict[str, int] = {}

@@ -76,10 +76,12 @@ def check_vtt(data: bytes) -> list[str]:
     if not re.fullmatch(r"WEBVTT(?:[ \t].*)?", lines[0]):
         return ["line 1: the file must start with WEBVTT"]
     number = 1
-    while number < len(lines) and lines[number] != "":
-        if "-->" in lines[number]:
-            problems.append(f"line {number + 1}: header lines must not contain -->")
-        number += 1
+    if number < len(lines) and lines[number] != "":
+        # what the W3C parser reports as "No blank line after the signature"
+        problems.append(f"line {number + 1}: no blank line after the signature (header lines "
+                        "are not WebVTT: put metadata in a NOTE block)")
+        while number < len(lines) and lines[number] != "":
+            number += 1
     previous_start = -1.0
     cues = 0
     while number < len(lines):
