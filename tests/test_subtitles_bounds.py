@@ -134,3 +134,18 @@ def test_bounds_have_flags_and_are_validated() -> None:
     assert from_args(parser.parse_args(["archive"])).subtitles == SubtitlesOptions()
     with pytest.raises(UsageError, match="--max-paragraph-sentences must be a positive"):
         SubtitlesOptions(max_paragraph_sentences=0)
+
+
+def test_the_stage_applies_the_options_bounds(tmp_path: Path) -> None:
+    from test_subtitles_stage import make_ctx
+
+    from archiver.options import Options
+    from archiver.subtitles import stage
+
+    lesson, ctx = make_ctx(tmp_path)
+    ctx.options = Options(subtitles=SubtitlesOptions(max_transcript_bytes=20))
+    with pytest.raises(SubtitleError, match=r"larger than 20 bytes \(--max-transcript-bytes"):
+        stage.run(lesson, ctx)
+    assert not (ctx.store.stage_dir(lesson.id, "subtitles") / "quality.json").exists()
+    ctx.options = Options(subtitles=SubtitlesOptions(max_transcript_bytes=1000))
+    assert stage.run(lesson, ctx).status == "ok"
