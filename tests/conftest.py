@@ -142,9 +142,9 @@ def w3c_valid_tracks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[
     from clients import webvtt_errors
 
     import archiver.subtitles.build as build_mod
+    from archiver.subtitles.writers import write_vtt as original
 
     written: list[str] = []
-    original = build_mod.write_vtt
 
     def recording(*args: object, **kwargs: object) -> str:
         text = original(*args, **kwargs)  # type: ignore[arg-type]

@@ -9,24 +9,38 @@ moved) cannot make those tests meaningless.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import re
+import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clients import bagit_python_validate, mkv_extract_tracks, mkv_tracks
 
 from archiver.demo.corpus.media import (
     BURSTS,
     VARIANTS,
+    BuiltVariant,
     MediaVariant,
     audio_onsets,
     build_media,
     encoders,
 )
-from archiver.demo.corpus.site import Corpus
+from archiver.demo.corpus.pages import CDN
+from archiver.demo.corpus.site import Corpus, CorpusSite
+from archiver.demo.manifest import render_manifest
+from archiver.demo.server import Resource
+from archiver.log import EventLog
+from archiver.manifest import load_manifest
+from archiver.package.probe import streamhashes
+from archiver.pipeline import LESSON_CHAIN, Context, run_stages
+from archiver.publish.command import publish_site
+from archiver.store import Store
 from archiver.subtitles.transcript import read_transcript
 
 IDS = [v.id for v in VARIANTS]
@@ -138,3 +152,196 @@ def test_missing_encoder_is_reported_not_dropped(tmp_path: Path) -> None:
     built = build_media(tmp_path, [fake])
     assert built.missing == {"mp4-nonesuch": "this ffmpeg has no libnonesuch encoder"}
     assert "libx264" in encoders() and "libsvtav1" in encoders()
+
+
+# ---- the media matrix through fetch, subtitles and package (issue 10, items 5-7) ----------
+
+CUE_LIMIT = 0.1  # the first cue, read back from the master, within this of its transcript time
+
+
+def _first_pts(path: Path) -> dict[int, float]:
+    """The earliest packet timestamp of every stream (priming packets included)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                          "packet=stream_index,pts_time", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    firsts: dict[int, float] = {}
+    for line in out.splitlines():
+        fields = line.split(",")
+        if len(fields) >= 2 and fields[0].isdigit() and fields[1] not in ("", "N/A"):
+            index, at = int(fields[0]), float(fields[1])
+            firsts[index] = min(at, firsts.get(index, at))
+    return firsts
+
+
+def _av_order(info: dict[str, Any]) -> list[dict[str, Any]]:
+    streams = [s for s in info["streams"] if s["codec_type"] in ("video", "audio")
+               and not (s.get("disposition") or {}).get("attached_pic")]
+    return sorted(streams, key=lambda s: (s["codec_type"] != "video", s["index"]))
+
+
+def presentation_shift(master: Path, original: Path) -> float:
+    """How much later the master shows the original's content than a player of the original
+    does (0 = the original container's start): a Matroska file has no edit list, so the
+    muxer moves AAC's priming packets, and every stream with them, to >= 0."""
+    mine, theirs = probe(original), probe(master)
+    orig_first, out_first = _first_pts(original), _first_pts(master)
+    origin = float(mine["format"].get("start_time") or 0.0)
+    o, t = _av_order(mine)[0], _av_order(theirs)[0]
+    return out_first[t["index"]] - (orig_first[o["index"]] - origin)
+
+
+def _cue_starts(text: str) -> list[float]:
+    starts = []
+    for line in text.splitlines():
+        if "-->" in line:
+            h, m, s = ["0", *line.split("-->")[0].strip().split(":")][-3:]
+            starts.append(int(h) * 3600 + int(m) * 60 + float(s))
+    return starts
+
+
+def first_cue_in_master(master: Path) -> float:
+    """The first cue of the master's first subtitle track as a Matroska user reads it:
+    mkvextract (S_TEXT/WEBVTT), or ffmpeg where mkvextract refuses (ffmpeg's D_WEBVTT)."""
+    tracks = [t for t in mkv_tracks(master) if t.type == "subtitles"]
+    assert tracks, f"{master.name} has no subtitle track"
+    texts = mkv_extract_tracks(master, [tracks[0].id])
+    text = texts.get(tracks[0].id)
+    if not text:
+        text = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(master), "-map",
+                               "0:s:0", "-f", "webvtt", "-"], capture_output=True, text=True,
+                              check=True).stdout
+    starts = _cue_starts(text)
+    assert starts, f"no cue read back from {master.name}"
+    return starts[0]
+
+
+@pytest.fixture(scope="module")
+def matrix(corpus_site: CorpusSite, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[Store, dict[str, BuiltVariant]]]:
+    """Every variant archived as a lesson of its own (fetched over HTTPS from the corpus CDN,
+    subtitled from its transcript, packaged), once for the module, in-process."""
+    work = tmp_path_factory.mktemp("matrix")
+    tls = f"ca:{corpus_site.certs.ca}"
+    built = corpus_site.corpus.media.variants
+    lessons = []
+    for vid, clip in built.items():
+        path = f"/matrix/{clip.path.name}"
+        corpus_site.server.sites[CDN][path] = Resource(clip.path, "application/octet-stream")
+        lessons.append({"id": vid, "title": {"en": vid}, "transcript": str(clip.transcript),
+                        "sources": [{"url": corpus_site.server.site_url(CDN, path),
+                                     "kind": "original", "tls": tls}]})
+    manifest_path = work / "manifest.toml"
+    manifest_path.write_text(render_manifest(lessons, "matrix"), "utf-8")
+    manifest = load_manifest(manifest_path)
+    store = Store(work / "output")
+    table = {key.lower(): address for key, address in corpus_site.resolve_map().items()}
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return original(table.get(f"{host}:{port}".lower(), host), port, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        ctx = Context(store=store, manifest=manifest, log=EventLog(stream=io.StringIO()),
+                      jobs=2)
+        run_stages(list(manifest.lessons), LESSON_CHAIN, ctx)
+    yield store, built
+
+
+def _package_of(store: Store, vid: str) -> Path:
+    result = store.load_result(vid, "package")
+    assert result is not None, f"{vid}: not packaged"
+    assert result.status == "ok", f"{vid}: {result.error}"
+    return store.package_dir(vid)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
+def test_every_variant_is_archived_and_packaged(matrix: tuple[Store, dict[str, BuiltVariant]],
+                                                variant: MediaVariant) -> None:
+    """Archived and packaged, the bag valid, every original stream in the master bit for bit
+    (decoded frames for MPEG-TS, whose framing differs), and the first cue, read back from the
+    master, within 0.1 s of its transcript time on the master's presentation timeline and of
+    the speech heard in the master."""
+    store, built = matrix
+    bag_dir = _package_of(store, variant.id)
+    verdict = bagit_python_validate(bag_dir)
+    assert verdict.ok, verdict.errors
+    audio_only = not variant.has_video
+    masters = sorted((bag_dir / "data" / "master").iterdir())
+    accesses = sorted((bag_dir / "data" / "access").iterdir())
+    assert [p.suffix for p in masters] == [".mka" if audio_only else ".mkv"]
+    assert [p.suffix for p in accesses] == [".m4a" if audio_only else ".mp4"]
+    master, original = masters[0], built[variant.id].path
+    decode = variant.format == "mpegts"
+    assert streamhashes(master, decode=decode) == streamhashes(original, decode=decode)
+    assert [s["codec_name"] for s in _av_order(probe(master))] == \
+        [s["codec_name"] for s in _av_order(probe(original))]
+    truth = BURSTS[0]
+    cue = first_cue_in_master(master)
+    shift = presentation_shift(master, original)
+    assert abs(cue - shift - truth) <= CUE_LIMIT, (cue, shift)
+    if variant.has_audio:
+        heard = audio_onsets(master)
+        assert heard and abs(cue - heard[0]) <= CUE_LIMIT, (cue, heard)
+
+
+def test_access_copies_play_in_browsers_and_say_how_they_were_made(
+        matrix: tuple[Store, dict[str, BuiltVariant]]) -> None:
+    """An access copy holds H.264 video and AAC (or MP3 in MP4) audio only; it copies the
+    original's streams where those are such, else it is a transcode whose command the
+    provenance records."""
+    store, built = matrix
+    seen = set()
+    for vid, clip in built.items():
+        bag_dir = _package_of(store, vid)
+        access = next((bag_dir / "data" / "access").iterdir())
+        codecs = {s["codec_type"]: s["codec_name"] for s in _av_order(probe(access))}
+        assert codecs.get("video", "h264") == "h264", vid
+        assert codecs.get("audio", "aac") in ({"aac"} if access.suffix == ".m4a"
+                                              else {"aac", "mp3"}), vid
+        prov = json.loads((bag_dir / "data" / "provenance.json").read_text("utf-8"))
+        record = prov["access"]
+        assert record["path"] == f"access/{access.name}"
+        original = {s["codec_type"]: s["codec_name"] for s in _av_order(probe(clip.path))}
+        transcoded = {k for k in original if original[k] != codecs.get(k)}
+        assert set(record["transcoded"]) == transcoded, vid
+        assert record["streams"] == ("transcoded" if transcoded else "copied")
+        command = record["command"]
+        assert command[0] == "ffmpeg"
+        if "video" in transcoded:
+            assert "libx264" in command
+        if "audio" in transcoded:
+            assert command[command.index("-c:a") + 1] == "aac"
+        if not transcoded:
+            assert "libx264" not in command
+        seen.add(record["streams"])
+        kinds = [n["eventDetailInformation"]["eventDetail"] for n in prov["@graph"]
+                 if n.get("eventType") == "normalization"]
+        assert any(record["description"] in k for k in kinds), kinds
+    assert seen == {"copied", "transcoded"}
+
+
+def test_audio_only_packages_publish_as_video_with_poster_and_tracks(
+        matrix: tuple[Store, dict[str, BuiltVariant]]) -> None:
+    """publish takes the MKA/M4A packages as they are: each audio-only lesson's page plays its
+    M4A in a <video> with the waveform poster and the three subtitle tracks (an <audio>
+    element renders no cues), and the site catalog names the M4A as audio."""
+    store, built = matrix
+    manifest = load_manifest(store.root.parent / "manifest.toml")
+    ctx = Context(store=store, manifest=manifest, log=EventLog(stream=io.StringIO()), jobs=2)
+    result = publish_site(ctx)
+    assert result.status == "ok", result.error
+    site = store.root / "site"
+    catalog = json.loads((site / "catalog.json").read_text("utf-8"))
+    entries = {e["id"]: e for e in catalog["lessons"]}
+    audio_only = [vid for vid, clip in built.items() if not clip.variant.has_video]
+    assert len(audio_only) == 3
+    for vid in audio_only:
+        page = (site / f"{vid}.html").read_text("utf-8")
+        video = re.search(r"<video\b[^>]*>(.*?)</video>", page, re.S)
+        assert video is not None and "<audio" not in page, vid
+        assert 'poster="media/' in video.group(0) and f"media/{vid}/{vid}.m4a" in video.group(0)
+        assert len(re.findall(r"<track\b", video.group(1))) == 3, vid
+        assert (site / "media" / vid / f"{vid}.m4a").is_file()
+        assert (site / "media" / vid / "poster.jpg").is_file()
+        assert entries[vid]["audio_only"] is True, entries[vid]

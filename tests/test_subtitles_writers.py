@@ -9,11 +9,11 @@ import pytest
 import webvtt
 from clients import webvtt_errors
 
+from archiver.model import Cue as TrackCue
 from archiver.subtitles.transcript import parse_vtt
 from archiver.subtitles.validate import check_vtt
 from archiver.subtitles.writers import (
     SRT_ARROW,
-    TrackCue,
     escape,
     srt_time,
     vtt_time,

@@ -57,21 +57,28 @@ def _describe(info: dict[str, Any]) -> str:
 
 
 def mux_events(lesson_id: str, master: str, access: str, started: str, ended: str,
-               checked: str, attached_sha256: str) -> list[dict[str, Any]]:
+               checked: str, attached_sha256: str,
+               access_streams: str = "original streams copied") -> list[dict[str, Any]]:
+    """`access_streams`: how the access copy got its video/audio (access.AccessPlan)."""
+    master_kind = master.rsplit(".", 1)[-1].upper()
+    access_kind = access.rsplit(".", 1)[-1].upper()
     return [
         premis_event("normalization", ended, "success",
-                     "MKV master: original streams copied, WebVTT tracks copied, chapters, "
-                     f"tags, provenance attached (sha256 {attached_sha256})",
-                     [file_id(lesson_id, master)], [AGENT, "ffmpeg"], eventStarted=started),
+                     f"{master_kind} master: original streams copied (ffmpeg), WebVTT tracks as "
+                     "S_TEXT/WEBVTT with BCP 47 languages (mkvmerge), chapters, tags, "
+                     f"provenance attached (sha256 {attached_sha256})",
+                     [file_id(lesson_id, master)], [AGENT, "ffmpeg", "mkvmerge", "mkvpropedit"],
+                     eventStarted=started),
         premis_event("normalization", ended, "success",
-                     "MP4 access copy: original streams copied, subtitles as mov_text, "
+                     f"{access_kind} access copy: {access_streams}, subtitles as mov_text, "
                      "chapters, tags, +faststart", [file_id(lesson_id, access)],
                      [AGENT, "ffmpeg"], eventStarted=started),
         premis_event("validation", checked, "success",
                      "post-mux checks passed: streams, codecs, packets bit for bit, durations, "
-                     "languages, titles, dispositions, chapters, tags, attachment, cue text",
+                     "languages, titles, dispositions, chapters, tags, attachment, cue text "
+                     "(the master's tracks read back by mkvmerge -J and mkvextract)",
                      [file_id(lesson_id, master), file_id(lesson_id, access)],
-                     [AGENT, "ffprobe", "ffmpeg"]),
+                     [AGENT, "ffprobe", "ffmpeg", "mkvmerge", "mkvextract"]),
     ]
 
 

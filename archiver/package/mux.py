@@ -1,4 +1,8 @@
-"""Build and run the two muxes (MKV master, MP4 access copy) with ffmpeg-python.
+"""Build and run the ffmpeg muxes (the master's A/V part, the MP4 access copy) with ffmpeg-python.
+
+Both read the original and the .vtt files, never the master: ffmpeg 5.1 cannot read the
+master's `S_TEXT/WEBVTT` tracks. `kind="mkv"` writes the A/V-only Matroska file (tags and
+chapters from the ffmetadata, no subtitles, no attachment) that `master.py` hands to mkvmerge.
 
 ffmpeg-python builds the argument list (never a shell string). Its quirks, checked by
 `tests/test_package_mux.py` against `get_args()`:
@@ -11,7 +15,8 @@ ffmpeg-python builds the argument list (never a shell string). Its quirks, check
 - `global_args()` would land after the output, where ffmpeg ignores it, so the global flags
   are prepended to `get_args()` here.
 Nothing is re-encoded except the subtitles of the MP4 (MP4 cannot hold WebVTT, so they become
-`mov_text`); the MKV copies the WebVTT tracks (`-c copy`: re-encoding breaks their escaping).
+`mov_text`) and, in the access copy only, streams no browser plays from MP4 (`access.py` puts
+their encoder options in `MuxJob.extra`).
 ffmpeg writes to a temporary name beside the final one, which is published only on success:
 a failed mux leaves ffmpeg's 0-byte or partial output under no final name.
 """
@@ -43,7 +48,6 @@ class MuxJob:
     tracks: list[Track]
     metadata: Path  # ffmetadata file: global tags + chapters
     output: Path  # final name
-    attachment: Path | None = None  # MKV only (MP4 cannot hold attachments)
     lesson: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -53,9 +57,6 @@ def _output_options(job: MuxJob) -> dict[str, Any]:
     if job.kind == "mkv":
         options.update({"f": "matroska", "c": "copy"})
         name_key = "title"
-        if job.attachment is not None:
-            options["attach"] = str(job.attachment)
-            options["metadata:s:t"] = "mimetype=application/json"
     else:
         options.update({"f": "mp4", "c:v": "copy", "c:a": "copy", "c:s": "mov_text",
                         "movflags": "+faststart+use_metadata_tags"})
@@ -74,8 +75,9 @@ def build(job: MuxJob, target: Path) -> Any:
     # default 8-packet queue makes the reader and the muxer wake each other for every packet
     # (measured: 0.224 s -> 0.157 s for the 10:43 demo lesson; 2 streams alone: 0.134 s).
     original = ffmpeg.input(str(job.original), thread_queue_size=THREAD_QUEUE)
-    # `V`: video that is not an attached picture (cover art would become an MKV attachment)
-    streams = [original["V"], original["a?"]]
+    # `V`: video that is not an attached picture (cover art would become an MKV attachment);
+    # `?`: an audio-only lesson has none (its master is an MKA, its access copy an M4A)
+    streams = [original["V?"], original["a?"]]
     streams += [ffmpeg.input(str(t.path), f="webvtt")["s"] for t in job.tracks]
     meta = ffmpeg.input(str(job.metadata), f="ffmetadata")
     streams.append(meta["s?"])

@@ -190,11 +190,16 @@ def videoobject(inputs: PackageInputs, duration: float, files: dict[str, dict[st
     if lesson.synopsis:
         doc["description"] = [{"@value": v, "@language": lang} for v, lang in
                               ((lesson.synopsis.zh, "zh-Hans"), (lesson.synopsis.en, "en")) if v]
+    audio_only = bool(access) and str(access).endswith(".m4a")
+    if audio_only:  # an audio-only lesson: MKA master, M4A access copy
+        doc["@type"] = "AudioObject"
     if access:
-        doc.update({"contentUrl": access, "encodingFormat": "video/mp4"})
+        doc.update({"contentUrl": access,
+                    "encodingFormat": "audio/mp4" if audio_only else "video/mp4"})
     if master:
         doc["associatedMedia"] = {"@type": "MediaObject", "contentUrl": master,
-                                  "encodingFormat": "video/x-matroska",
+                                  "encodingFormat": "audio/x-matroska" if audio_only
+                                  else "video/x-matroska",
                                   "sha256": files[master]["sha256"]}
     captions = []
     for track in inputs.tracks:

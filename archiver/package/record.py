@@ -139,25 +139,33 @@ def _superseded(current_dir: Path, store: Store, lesson_id: str) -> Path | None:
     return None
 
 
-def _entries(package: str, files: dict[str, dict[str, Any]], inputs: PackageInputs
-             ) -> PackageFiles:
+def _entries(package: str, files: dict[str, dict[str, Any]], inputs: PackageInputs,
+             names: tuple[str, str]) -> PackageFiles:
     def entry(rel: str | None) -> FileEntry | None:
         if rel is None or rel not in files:
             return None
         return FileEntry(f"{package}/data/{rel}", files[rel]["bytes"], files[rel]["sha256"])
 
-    lesson_id = inputs.lesson.id
     tracks = {t.spec.key: e for t in inputs.tracks
               if (e := entry(f"subtitles/{t.path.name}")) is not None}
     return PackageFiles(
         original=entry(f"original/{inputs.media.name}"),
-        master=entry(f"master/{lesson_id}.mkv"), access=entry(f"access/{lesson_id}.mp4"),
+        master=entry(names[0]), access=entry(names[1]),
         provenance=entry("provenance.json"), videoobject=entry("videoobject.json"),
         capture=entry(f"capture/{inputs.warc.name}" if inputs.warc else None),
         capture_record=entry(f"capture/{inputs.capture_json.name}"
                              if inputs.capture_json else None),
         transcript=entry("subtitles/transcript.json"), chapters=entry("subtitles/chapters.json"),
         quality=entry("subtitles/quality.json"), tracks=tracks)
+
+
+def _names(files: dict[str, dict[str, Any]], lesson_id: str) -> tuple[str, str]:
+    """The master and access copy among `files` (an adopted or restored package)."""
+    master = next((f"master/{lesson_id}.{s}" for s in ("mkv", "mka")
+                   if f"master/{lesson_id}.{s}" in files), f"master/{lesson_id}.mkv")
+    access = next((f"access/{lesson_id}.{s}" for s in ("mp4", "m4a")
+                   if f"access/{lesson_id}.{s}" in files), f"access/{lesson_id}.mp4")
+    return master, access
 
 
 def _warnings(inputs: PackageInputs, store: Store) -> list[str]:
@@ -172,11 +180,14 @@ def _warnings(inputs: PackageInputs, store: Store) -> list[str]:
 def build_result(inputs: PackageInputs, ctx: Context, files: dict[str, dict[str, Any]],
                  commands: list[list[str]], version: int, moved: Path | None,
                  archived_at: str, duration: float, chapter_count: int,
-                 adopted: str | None = None) -> Done[PackageDetails]:
+                 adopted: str | None = None,
+                 names: tuple[str, str] | None = None) -> Done[PackageDetails]:
     """What the package stage made (the runner records it) and log it (`packaged`, or
     `adopted` with the reason when a rerun adopted it)."""
     lesson, store = inputs.lesson, ctx.store
     package = f"packages/{lesson.id}"
+    # the master's and access copy's payload paths (MKV + MP4, or MKA + M4A when audio-only)
+    master_rel, access_rel = names or _names(files, lesson.id)
     outputs = [Output(path=f"{package}/data/{rel}", bytes=info["bytes"], sha256=info["sha256"])
                for rel, info in sorted(files.items())]
     previous_versions = [p.relative_to(store.root).as_posix()
@@ -185,14 +196,14 @@ def build_result(inputs: PackageInputs, ctx: Context, files: dict[str, dict[str,
     details = PackageDetails(
         package=package, version=version, archived_at=archived_at,
         previous_version=moved.relative_to(store.root).as_posix() if moved else None,
-        master=f"{package}/data/master/{lesson.id}.mkv",
-        access=f"{package}/data/access/{lesson.id}.mp4",
+        master=f"{package}/data/{master_rel}", access=f"{package}/data/{access_rel}",
         provenance=f"{package}/data/provenance.json",
         videoobject=f"{package}/data/videoobject.json",
         premis_events=f"{package}/{bag.PREMIS_FILE}", duration=round(duration, 3),
         chapters=chapter_count, tracks=[t.spec.key for t in inputs.tracks], adopted=adopted,
         fingerprint=inputs.fingerprint, duration_seconds=round(duration, 3),
-        previous_versions=previous_versions, files=_entries(package, files, inputs),
+        previous_versions=previous_versions,
+        files=_entries(package, files, inputs, (master_rel, access_rel)),
         source=PackageSource(url=inputs.source_url, kind=inputs.source.kind,
                              captured=fetch.ended or fetch.started,
                              tls=inputs.fetched.tls_summary))

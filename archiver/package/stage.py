@@ -23,15 +23,24 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from archiver.errors import Location, MuxError, PackageError
-from archiver.model import Lesson, PackageDetails, PackageSkip, StageResult, utcnow
+from archiver.model import (
+    Lesson,
+    PackageDetails,
+    PackageSkip,
+    StageResult,
+    spoken_language,
+    utcnow,
+)
 from archiver.package import (
+    access,
     bag,
     catalog,
     chapters,
     events,
+    master,
     mux,
     probe,
     provenance,
@@ -59,7 +68,8 @@ class PackageStage(LessonStage[PackageDetails, PackageInputs]):
     """Package one lesson (see the module docstring)."""
 
     name = STAGE
-    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python")
+    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python", "mkvmerge",
+             "mkvextract", "mkvpropedit")
 
     def plan(self, lesson: Lesson, ctx: Context) -> Plan[PackageInputs]:
         with _disk_errors(lesson.id):
@@ -137,6 +147,8 @@ def _copy(src: Path, dst: Path) -> None:
 def _stage_payload(inputs: PackageInputs, staging: Path) -> dict[str, Path]:
     """Copy the inputs into the staging folder; returns payload path -> staged file."""
     files = {f"original/{inputs.media.name}": inputs.media}
+    for component in inputs.components:  # video and audio as served (the media is their merge)
+        files[f"original/{component.name}"] = component
     for extra in (inputs.warc, inputs.capture_json):
         if extra is not None:
             files[f"capture/{extra.name}"] = extra
@@ -173,10 +185,16 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     lesson, store = inputs.lesson, ctx.store
     commands: list[list[str]] = []
     report = probe.Report()
-    orig_info = probe.ffprobe(inputs.media, report, exact=True)
+    orig_info = _readable(inputs, report)
     av = probe.av_streams(orig_info)
-    if not any(s["codec_type"] == "video" for s in av):
-        raise MuxError("the original has no video stream", Location(inputs.media, lesson=lesson.id))
+    if not av:
+        found = ", ".join(f"{s.get('codec_type')} ({s.get('codec_name') or 'no codec'})"
+                          for s in orig_info["streams"]) or "no stream at all"
+        raise MuxError(f"the original {inputs.media.name} has no video or audio stream; "
+                       f"ffprobe finds {found} in it "
+                       f"({orig_info['format'].get('format_name') or 'unknown format'})",
+                       Location(inputs.media, lesson=lesson.id))
+    plan = access.plan(av)
     orig_hashes = probe.streamhashes(inputs.media, report)
     identified = utcnow()
     duration = float(orig_info["format"].get("duration") or 0.0)
@@ -205,26 +223,33 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
                       provenance.build(inputs, files, history, ctx.tools.versions(PACKAGE.tools)))
 
     mux_started = utcnow()
-    master_rel, access_rel = f"master/{lesson.id}.mkv", f"access/{lesson.id}.mp4"
-    jobs = [
-        mux.MuxJob("mkv", inputs.media, len(av), inputs.tracks, metadata,
-                   staging / master_rel, attachment=attached, lesson=lesson.id),
-        mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
-                   staging / access_rel, lesson=lesson.id),
-    ]
-    for job in jobs:
-        job.output.parent.mkdir(parents=True, exist_ok=True)
-        commands.append(mux.run(job))
+    master_rel, access_rel = output_names(lesson.id, plan)
+    language = spoken_language(lesson, inputs.series)
+    master_job = master.MasterJob(inputs.media, len(av), inputs.tracks, metadata, attached,
+                                  staging / master_rel, language, lesson.id, chapter_list)
+    access_job = mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
+                            staging / access_rel, lesson=lesson.id, extra=dict(plan.options))
+    for path in (master_job.output, access_job.output):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    commands += master.run(master_job, work)
+    access_command = mux.run(access_job)  # from the original and the .vtt files
+    commands.append(access_command)
     mux_ended = utcnow()
-    for job in jobs:
-        expected = probe.Expected(job.kind, inputs.tracks, [c.label for c in chapter_list], tags,
-                                  attached if job.kind == "mkv" else None)
-        checked = probe.check(job.output, inputs.media, expected, work, orig_info, orig_hashes)
+    outputs: list[tuple[Literal["mkv", "mp4"], Path]] = [("mkv", master_job.output),
+                                                         ("mp4", access_job.output)]
+    for kind, output in outputs:
+        expected = probe.Expected(kind, inputs.tracks, [c.label for c in chapter_list], tags,
+                                  attached if kind == "mkv" else None,
+                                  plan.transcoded if kind == "mp4" else {})
+        checked = probe.check(output, inputs.media, expected, work, orig_info, orig_hashes)
+        if kind == "mkv":
+            master.readback(output, inputs.tracks, language, len(av), len(chapter_list),
+                            attached, work, checked)
         report.commands += checked.commands
         if checked.problems:
-            job.output.unlink(missing_ok=True)
-            raise MuxError(f"{job.output.name} is not what was intended: "
-                           + "; ".join(checked.problems), Location(job.output, lesson=lesson.id))
+            output.unlink(missing_ok=True)
+            raise MuxError(f"{output.name} is not what was intended: "
+                           + "; ".join(checked.problems), Location(output, lesson=lesson.id))
     checks_done = utcnow()
     commands += report.commands
 
@@ -232,7 +257,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     files[access_rel] = _info(staging / access_rel)
     attached_info = _info(attached)
     history += events.mux_events(lesson.id, master_rel, access_rel, mux_started, mux_ended,
-                          checks_done, attached_info["sha256"])
+                          checks_done, attached_info["sha256"], plan.describe())
     derived = {master_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived,
                             f"urn:sha256:{attached_info['sha256']}"],
                access_rel: [provenance.file_id(lesson.id, original_rel), *tracks_derived]}
@@ -247,7 +272,8 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
                            mux={"started": mux_started, "ended": mux_ended}, derived=derived)
     doc.update({"version": version, "supersedes": supersedes, "archivedAt": archived_at,
                 "attachedProvenance": {"path": f"{master_rel}#attachment/provenance.json",
-                                       **attached_info}})
+                                       **attached_info},
+                "access": access_record(access_rel, plan, access_command)})
     atomic_write_json(staging / "provenance.json", doc)
     files["provenance.json"] = _info(staging / "provenance.json")
 
@@ -264,7 +290,35 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     _finalise_tree(staging)
     moved = publishing.publish(store, lesson.id, staging)
     return record.build_result(inputs, ctx, files, commands, version, moved, archived_at,
-                               duration, len(chapter_list))
+                               duration, len(chapter_list), names=(master_rel, access_rel))
+
+
+def output_names(lesson_id: str, plan: access.AccessPlan) -> tuple[str, str]:
+    """The master's and the access copy's paths in the payload: MKV + MP4, or for an
+    audio-only lesson MKA + M4A."""
+    master = "mka" if plan.suffix == "m4a" else "mkv"
+    return f"master/{lesson_id}.{master}", f"access/{lesson_id}.{plan.suffix}"
+
+
+def access_record(access_rel: str, plan: access.AccessPlan, argv: list[str]) -> dict[str, Any]:
+    """The access copy as a derivative: copied or transcoded (what, why) and its command."""
+    return {"path": access_rel, "streams": "copied" if plan.copies else "transcoded",
+            "transcoded": dict(plan.transcoded), "description": plan.describe(),
+            "command": argv}
+
+
+def _readable(inputs: PackageInputs, report: probe.Report) -> dict[str, Any]:
+    """ffprobe's view of the original, or a MuxError that quotes ffprobe, located at the
+    lesson and the file: the log and the state record carry it whole, public files only its
+    first line without paths (publish/reasons.py)."""
+    lesson_id = inputs.lesson.id
+    try:
+        return probe.ffprobe(inputs.media, report, exact=True)
+    except MuxError as exc:
+        said = exc.message.split(": ", 1)[-1].replace(str(inputs.media), inputs.media.name)
+        said = " | ".join(line.strip() for line in said.splitlines() if line.strip())
+        raise MuxError(f"ffmpeg cannot read the original {inputs.media.name}; ffprobe said: "
+                       f"{said}", Location(inputs.media, lesson=lesson_id)) from None
 
 
 def _finalise_tree(root: Path) -> None:

@@ -12,10 +12,19 @@ Two detectors, one ffmpeg run each (argument lists, never a shell):
 
 Both decode only the audio, downmixed to mono at 8 kHz: pauses need no more, and it keeps a
 10-minute track well under a second.
+
+Times are on the timeline a player shows, where 0 is the container's start: the decoder's
+first sample is at the audio stream's start, which need not be the container's (an MPEG-TS
+capture whose audio begins after its video, an MP4 whose audio track starts late), so every
+pause is moved by that difference (`audio_offset`, from ffprobe). Codec priming needs no
+correction: where the container has an edit list (MP4) the decoder drops the priming
+samples, and where it has none (Matroska, FLV, MPEG-TS) the speech really is heard that much
+later, as it is in the packaged master.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -104,6 +113,40 @@ def _run(command: list[str], media: Path) -> tuple[str, str, float | None]:
     return proc.stdout, proc.stderr, duration
 
 
+def audio_offset(media: Path) -> float:
+    """Where the first audio stream starts on the player's timeline (its start_time minus
+    the container's), by ffprobe. A file ffprobe cannot read is a SubtitleError quoting it."""
+    command = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+               "format=start_time:stream=start_time", "-of", "json", str(media)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                              check=False, timeout=600)
+    except OSError as exc:
+        raise SubtitleError(f"cannot run ffprobe: {exc.strerror or exc}",
+                            Location(file=media)) from None
+    if proc.returncode != 0:
+        said = " | ".join(line.strip() for line in proc.stderr.splitlines()[-2:]
+                          if line.strip()).replace(str(media), media.name) or "no output"
+        raise SubtitleError(f"ffmpeg cannot read {media.name}; ffprobe said: {said}",
+                            Location(file=media))
+    try:
+        data = json.loads(proc.stdout or "{}")
+        container = float(data.get("format", {}).get("start_time") or 0.0)
+        streams = data.get("streams") or []
+        if not streams:
+            raise NoAudio(str(media))
+        return float(streams[0].get("start_time") or container) - container
+    except (ValueError, TypeError, AttributeError):
+        return 0.0  # "N/A" start times: the decoder's first sample is the container's start
+
+
+def _moved(pauses: list[Pause], offset: float) -> list[Pause]:
+    if abs(offset) < 0.0005:
+        return pauses
+    return [Pause(round(max(0.0, p.start + offset), 3), round(max(0.0, p.end + offset), 3))
+            for p in pauses]
+
+
 def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -138,6 +181,7 @@ def pauses_from_levels(levels: list[float], frame: float = FRAME / RATE,
 def detect_pauses(media: Path, method: Method = "levels") -> AudioScan:
     """Pauses of the media's first audio stream (see the module docstring for the methods)."""
     began = time.monotonic()
+    offset = audio_offset(media)
     if method == "silencedetect":
         command = silence_command(media)
         _, err, duration = _run(command, media)
@@ -151,11 +195,14 @@ def detect_pauses(media: Path, method: Method = "levels") -> AudioScan:
                 opened = None
         if opened is not None and duration is not None and duration > opened:
             pauses.append(Pause(opened, duration))  # trailing silence up to the end
-        return AudioScan(duration, pauses, command, time.monotonic() - began, method,
-                         {"threshold_db": NOISE_DB})
+        return AudioScan(duration, _moved(pauses, offset), command,
+                         time.monotonic() - began, method,
+                         {"threshold_db": NOISE_DB, "audio_offset": round(offset, 3)})
     command = levels_command(media)
     out, _, duration = _run(command, media)
     levels = [-math.inf if m.group(1) == "-inf" else float(m.group(1))
               for m in LEVEL.finditer(out)]
     pauses, stats = pauses_from_levels(levels)
-    return AudioScan(duration, pauses, command, time.monotonic() - began, method, stats)
+    stats["audio_offset"] = round(offset, 3)
+    return AudioScan(duration, _moved(pauses, offset), command, time.monotonic() - began,
+                     method, stats)
