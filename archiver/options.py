@@ -81,14 +81,25 @@ class FetchOptions:
 
 @dataclass(frozen=True)
 class SubtitlesOptions:
-    """How subtitles are timed: `--pause-method levels|silencedetect` (see subtitles/audio.py)."""
+    """How subtitles are timed: `--pause-method levels|silencedetect` (see subtitles/audio.py),
+    and the bounds on a transcript (issue 15): `--max-transcript-bytes` (a lesson's transcript
+    is tens of KB; the default holds hundreds of hours) and `--max-paragraph-sentences` (per
+    language; the alignment is linear, but the cue grouping and line breaking of one paragraph
+    are not free, and a paragraph of thousands of sentences is a missing timestamp, not a
+    lecture). A transcript over either bound fails its lesson with a clear error."""
 
     pause_method: PauseMethod = "levels"
+    max_transcript_bytes: int = 8 << 20
+    max_paragraph_sentences: int = 1000
 
     def __post_init__(self) -> None:
         if self.pause_method not in PAUSE_METHODS:
             raise UsageError(f"unknown pause method {self.pause_method!r} "
                              f"({' or '.join(PAUSE_METHODS)})", Location(key="--pause-method"))
+        _require_positive({
+            "max_transcript_bytes": (self.max_transcript_bytes, "--max-transcript-bytes"),
+            "max_paragraph_sentences": (self.max_paragraph_sentences,
+                                        "--max-paragraph-sentences")})
 
 
 def _absolute_url(value: object, flag: str) -> str:
@@ -161,6 +172,13 @@ def add_subtitles_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how pauses in the sound track are found to time the cues: "
                         "levels (short-term loudness, robust to music) or silencedetect "
                         "(ffmpeg's silence filter); default: %(default)s")
+    parser.add_argument("--max-transcript-bytes", type=positive_int,
+                        default=SubtitlesOptions().max_transcript_bytes,
+                        help="refuse a transcript larger than this many bytes; default: 8 MiB")
+    parser.add_argument("--max-paragraph-sentences", type=positive_int,
+                        default=SubtitlesOptions().max_paragraph_sentences,
+                        help="refuse a transcript paragraph of more sentences than this (in "
+                        "either language); default: %(default)s")
 
 
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,7 +201,9 @@ def from_args(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> 
         fetch = FetchOptions(max_bytes=args.max_bytes, timeout=args.timeout,
                              retries=args.retries, resolve=tuple(getattr(args, "resolve", ())))
     if hasattr(args, "pause_method"):
-        subtitles = SubtitlesOptions(pause_method=args.pause_method)
+        subtitles = SubtitlesOptions(pause_method=args.pause_method,
+                                     max_transcript_bytes=args.max_transcript_bytes,
+                                     max_paragraph_sentences=args.max_paragraph_sentences)
     if hasattr(args, "base_url"):
         publish = PublishOptions(base_url=args.base_url, only=only,
                                  embed_base_url=getattr(args, "embed_base_url", ""))
