@@ -1,0 +1,92 @@
+"""Bounds on everything a source serves: bytes, time, speed, segments (one typed API).
+
+Why one module: every path that fetches (pages, playlists, segments, media, and the yt-dlp
+request handler) must apply the same bounds with the same messages, each naming the flag that
+raises it. A hostile or broken server can otherwise hold a worker forever: `--timeout` is per
+read, so a server dripping one byte per second never times out.
+
+- `Stalled` (a `Transient`, so the partial is kept and the next run resumes): slower than
+  `--speed-limit` bytes/s over `--speed-time` seconds, curl's meaning of the two options.
+  A silent server is caught by the read timeout, which is at most `--speed-time`
+  (`read_timeout`).
+- `bounded(chunks, ...)`: wraps any body iterator with the stall detector, the byte bound,
+  an optional deadline (`--max-time`, for pages and playlists) and the cancel check, so the
+  transfer stops at the next chunk when the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from archiver import cancel
+from archiver.errors import FetchError, Location
+from archiver.fetch.http import Transient
+from archiver.options import FetchOptions
+
+
+class Stalled(Transient):
+    """A transfer slower than --speed-limit for --speed-time seconds (kept and resumable)."""
+
+
+class TooLarge(FetchError):
+    """A body, a playlist or the sum of a playlist's segments over its bound (not retried)."""
+
+
+class TooSlow(FetchError):
+    """A page or playlist not read completely within --max-time seconds."""
+
+
+def read_timeout(opts: FetchOptions) -> float:
+    """The socket read timeout: a silent server is stalled after --speed-time seconds."""
+    return min(opts.timeout, opts.speed_time)
+
+
+class SpeedMeter:
+    """curl's `--speed-limit`/`--speed-time`: stalled when the bytes received in the last
+    `window` seconds are fewer than `limit * window` (judged once `window` seconds passed)."""
+
+    def __init__(self, limit: int, window: float, url: str, where: Location,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.url, self.where, self.clock = limit, window, url, where, clock
+        self.started = clock()
+        self.samples: collections.deque[tuple[float, int]] = collections.deque()
+        self.recent = 0
+
+    def feed(self, count: int) -> None:
+        """Account `count` bytes received now; raise `Stalled` when too slow for too long."""
+        now = self.clock()
+        self.samples.append((now, count))
+        self.recent += count
+        while self.samples and self.samples[0][0] < now - self.window:
+            self.recent -= self.samples.popleft()[1]
+        if now - self.started >= self.window and self.recent < self.limit * self.window:
+            rate = self.recent / self.window
+            raise Stalled(f"{self.url}: transfer stalled: {rate:.0f} bytes/s over the last "
+                          f"{self.window:g} s, below --speed-limit {self.limit} (raise "
+                          "--speed-time or lower --speed-limit for a slow server); will resume",
+                          self.where)
+
+
+def bounded(chunks: Iterable[bytes], opts: FetchOptions, url: str, where: Location, *,
+            max_bytes: int | None = None, what: str = "body", max_time: float | None = None,
+            already: int = 0, hint: str = "raise --max-bytes if this is expected"
+            ) -> Iterator[bytes]:
+    """`chunks` under every bound: stall, size (`max_bytes`, default --max-bytes, counting
+    `already` bytes received before), time (`max_time` seconds) and the run's cancel."""
+    limit = opts.max_bytes if max_bytes is None else max_bytes
+    meter = SpeedMeter(opts.speed_limit, opts.speed_time, url, where)
+    deadline = None if max_time is None else time.monotonic() + max_time
+    size = already
+    for chunk in chunks:
+        cancel.check(f"transfer of {url}")
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"{url}: {what} larger than {limit} bytes; stopped ({hint})", where)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TooSlow(f"{url}: {what} not read within --max-time {max_time:g} s "
+                          f"({size} bytes so far)", where)
+        meter.feed(len(chunk))
+        yield chunk
+    cancel.check(f"transfer of {url}")
