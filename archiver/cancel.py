@@ -52,6 +52,13 @@ def check(what: str = "") -> None:
         raise Interrupted(f"interrupted{f' ({what})' if what else ''}; rerun to resume")
 
 
+def sleep(seconds: float) -> None:
+    """`time.sleep` that ends early, raising `Interrupted`, when the run is cancelled (the
+    retry waits: a backoff or Retry-After of minutes must not hold a stopped run)."""
+    if _flag.wait(max(0.0, seconds)):
+        check("while waiting to retry")
+
+
 _check = check  # `run` mirrors subprocess.run, whose `check` argument shadows the name
 
 

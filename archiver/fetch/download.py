@@ -39,8 +39,10 @@ from tenacity import (
     wait_exponential,
 )
 
+from archiver import cancel
 from archiver.errors import FetchError, Location
 from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
+from archiver.fetch.limits import Stalled, bounded, read_timeout
 from archiver.fetch.rawbody import raw_body
 from archiver.fetch.sink import Sink
 from archiver.options import FetchOptions
@@ -216,19 +218,20 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
             out.seek(start)
             sink = Sink(out, [part.sha256.update, part.sha512.update])
             try:
-                body = raw_body(response, opts.timeout) or response.iter_raw(CHUNK)
-                for chunk in body:
+                body = raw_body(response, read_timeout(opts)) or response.iter_raw(CHUNK)
+                for chunk in bounded(body, opts, url, where, already=part.size,
+                                     what="the media (endless or oversized body)"):
                     if part.size == 0 and received == 0:
                         check_media_start(chunk, content_type, url, lesson)
                         part.head = chunk[:64]
                     sink.put(chunk)
                     part.size += len(chunk)
                     received += len(chunk)
-                    if part.size > opts.max_bytes:
-                        raise FetchError(f"{url}: more than --max-bytes {opts.max_bytes} "
-                                         "bytes; stopped (endless or oversized body)", where)
                     progress(part.size, total)
             except (httpx.TransportError, OSError) as exc:  # OSError: raw_body's socket
+                if cancel.cancelled():
+                    raise cancel.Interrupted(f"{url}: transfer stopped after {part.size} "
+                                             "bytes (interrupted); rerun to resume") from exc
                 if isinstance(exc, httpx.TimeoutException | TimeoutError):
                     why = "the server stalled (read timeout)"
                 else:
@@ -272,7 +275,7 @@ def retrying(opts: Options, on_retry: Callable[[str, float], None] | None = None
 
     return Retrying(retry=retry_if_exception_type(Transient),
                     stop=stop or stop_after_attempt(max(1, int(opts.retries))), wait=wait,
-                    before_sleep=before_sleep, reraise=True)
+                    before_sleep=before_sleep, reraise=True, sleep=cancel.sleep)
 
 
 def download(session: Session, url: str, folder: Path, opts: Options,
@@ -288,7 +291,9 @@ def download(session: Session, url: str, folder: Path, opts: Options,
 
     def stop(state: RetryCallState) -> bool:
         nonlocal stalled, high_water
-        stalled = 0 if part.size > high_water else stalled + 1
+        slow = state.outcome is not None and isinstance(state.outcome.exception(), Stalled)
+        # a stall counts even when it made progress: a 1 byte/s server always "progresses"
+        stalled = 0 if part.size > high_water and not slow else stalled + 1
         high_water = max(high_water, part.size)
         return stalled >= max(1, opts.retries)
 

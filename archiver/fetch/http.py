@@ -18,6 +18,7 @@ import builtins
 import contextlib
 import datetime as dt
 import email.utils
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from archiver import __version__
+from archiver import __version__, cancel
 from archiver.adapters.contract import ContractBroken
 from archiver.errors import FetchError, Location, TlsError
 from archiver.fetch import tls
@@ -91,6 +92,15 @@ class Exchange:
                 if k not in ("warc_payload", "raw_request", "raw_response")}
 
 
+def _shut_down(response: httpx.Response) -> None:
+    """Wake a thread blocked reading this response (on cancel): its recv returns at once."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def _check_scheme(url: str, lesson: str) -> None:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
@@ -107,8 +117,9 @@ class Session:
 
     def __init__(self, policy: TlsPolicy, lesson: str, timeout: float,
                  source_url: str | None = None, *, legacy_renegotiation: bool = False,
-                 source_index: int | None = None) -> None:
+                 source_index: int | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
         self.policy = policy
+        self.max_redirects = max_redirects
         self.lesson = lesson
         self.legacy_renegotiation = legacy_renegotiation
         self.source_key = "sources" if source_index is None else f"sources[{source_index}]"
@@ -212,7 +223,7 @@ class Session:
         seen = {url}
         current = url
         try:
-            for _hop in range(MAX_REDIRECTS + 1):
+            for _hop in range(self.max_redirects + 1):
                 response = self._send(current, headers or {})
                 if response.is_redirect and "location" in response.headers:
                     target = urljoin(current, response.headers["location"])
@@ -232,7 +243,8 @@ class Session:
                     continue
                 break
             else:
-                raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects",
+                raise FetchError(f"{url}: more than --max-redirects {self.max_redirects} "
+                                 "redirects; not followed",
                                  Location(lesson=self.lesson, key="sources.url"))
             exchange.final_url = str(response.url)
             exchange.status = response.status_code
@@ -243,11 +255,18 @@ class Session:
             exchange.request_headers = dict(response.request.headers.items())
             exchange.raw_request = list(response.request.headers.multi_items())
             try:
-                yield response, exchange
+                with cancel.on_cancel(lambda: _shut_down(response)):
+                    yield response, exchange
             except httpx.HTTPError as exc:
+                if cancel.cancelled():
+                    raise cancel.Interrupted(f"{url}: transfer stopped (interrupted); "
+                                             "rerun to resume") from exc
                 raise self.map_error(exc, current) from exc
             finally:
                 response.close()
+        except cancel.Interrupted as exc:
+            exchange.outcome = f"Interrupted: {exc.message}"
+            raise
         except FetchError as exc:
             exchange.outcome = exchange.outcome or f"{type(exc).__name__}: {exc.message}"
             raise

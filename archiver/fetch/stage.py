@@ -33,6 +33,7 @@ from archiver.fetch.download import (
 )
 from archiver.fetch.hls import download_hls
 from archiver.fetch.http import Session
+from archiver.fetch.limits import read_timeout
 from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
 from archiver.fetch.warc import write_warc
 from archiver.model import (
@@ -121,8 +122,9 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     def on_retry(message: str, wait: float) -> None:
         log.warning("retry", lesson=lesson.id, stage=STAGE, message=message, wait=round(wait, 2))
 
-    with Session(source.tls, lesson.id, opts.timeout, source.url, source_index=index,
-                 legacy_renegotiation=source.legacy_renegotiation) as session:
+    with Session(source.tls, lesson.id, read_timeout(opts), source.url, source_index=index,
+                 legacy_renegotiation=source.legacy_renegotiation,
+                 max_redirects=opts.max_redirects) as session:
         partial = partial_name(index)
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too

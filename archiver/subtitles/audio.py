@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.errors import Location, SubtitleError
 from archiver.options import PauseMethod
 
@@ -86,8 +86,8 @@ def silence_command(media: Path, noise_db: float = NOISE_DB,
 
 def _run(command: list[str], media: Path) -> tuple[str, str, float | None]:
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                              check=False)
+        proc = cancel.run(command, capture_output=True, text=True, errors="replace",
+                          check=False)
     except OSError as exc:  # ffmpeg missing or not executable
         raise SubtitleError(f"cannot run ffmpeg: {exc.strerror or exc}",
                             Location(file=media)) from None
