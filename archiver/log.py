@@ -17,6 +17,8 @@ from typing import IO, Any
 from archiver.model import utcnow
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+MIN_ETA_ELAPSED = 2.0  # seconds of a transfer before its rate says anything about its end
+MAX_ETA = 7 * 86400.0  # an ETA beyond a week means a crawl (or a stall), not a forecast
 
 
 class EventLog:
@@ -112,6 +114,8 @@ class EventLog:
         elapsed = now - start_time
         rate = (done - start_done) / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if total is not None and rate > 0 else None
+        if elapsed < MIN_ETA_ELAPSED or (eta is not None and eta > MAX_ETA):
+            eta = None  # too early to tell, or a crawl: a number would only mislead
         self.event("info", "progress", lesson=lesson, stage=stage, bytes=done, total=total,
                    rate=f"{rate / 1e6:.1f}MB/s",
                    eta="-" if eta is None else f"{eta:.0f}s")

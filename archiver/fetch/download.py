@@ -42,7 +42,7 @@ from tenacity import (
 from archiver import cancel
 from archiver.errors import FetchError, Location
 from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
-from archiver.fetch.limits import Stalled, bounded, read_timeout
+from archiver.fetch.limits import Stalled, bounded, head_first, read_timeout
 from archiver.fetch.rawbody import raw_body
 from archiver.fetch.sink import Sink
 from archiver.options import FetchOptions
@@ -50,6 +50,7 @@ from archiver.store import TEMP_MARK, atomic_write_json
 
 Options = FetchOptions  # the fetch stage's typed, validated options (archiver/options.py)
 CHUNK = 1 << 20
+HEAD_BYTES = 512  # what check_media_start judges a body by (signatures, an HTML start)
 PARTIAL_NAME = f".media{TEMP_MARK}partial"
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 MEDIA_TYPES = ("video/", "audio/", "application/octet-stream", "application/mp4",
@@ -218,9 +219,10 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
             out.seek(start)
             sink = Sink(out, [part.sha256.update, part.sha512.update])
             try:
-                body = raw_body(response, read_timeout(opts)) or response.iter_raw(CHUNK)
-                for chunk in bounded(body, opts, url, where, already=part.size,
-                                     what="the media (endless or oversized body)"):
+                body = raw_body(response, read_timeout(opts)) or response.iter_raw()
+                for chunk in head_first(bounded(body, opts, url, where, already=part.size,
+                                                what="the media (endless or oversized body)"),
+                                        HEAD_BYTES):
                     if part.size == 0 and received == 0:
                         check_media_start(chunk, content_type, url, lesson)
                         part.head = chunk[:64]
@@ -233,6 +235,10 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
                     raise cancel.Interrupted(f"{url}: transfer stopped after {part.size} "
                                              "bytes (interrupted); rerun to resume") from exc
                 if isinstance(exc, httpx.TimeoutException | TimeoutError):
+                    if opts.speed_time < opts.timeout:  # the read timeout is --speed-time
+                        raise Stalled(f"{url}: transfer stalled: nothing received for "
+                                      f"--speed-time {opts.speed_time:g} s after {part.size} "
+                                      "bytes; will resume", where) from exc
                     why = "the server stalled (read timeout)"
                 else:
                     why = "the connection was closed early"
@@ -304,6 +310,8 @@ def download(session: Session, url: str, folder: Path, opts: Options,
                 attempts += 1
                 result = _attempt(session, url, part, opts, progress, lesson)
     except Transient:
+        if part.size == 0:
+            part.discard()  # nothing received: no empty partial is left to "resume"
         raise  # keep the partial: the next run resumes it
     except FetchError:
         part.discard()  # refused content (HTML, oversized, 4xx, TLS): nothing to resume

@@ -228,7 +228,7 @@ def _segment(session: Session, part: Part, opts: Options, before: int) -> tuple[
                                      "whole answer; not archived", where)
         chunks: list[bytes] = []
         size = 0
-        total = bounded(response.iter_raw(1 << 20), opts, url, where, already=before,
+        total = bounded(response.iter_raw(), opts, url, where, already=before,
                         what="the HLS segments together", hint="--max-bytes bounds their "
                         "sum; raise it if this is expected")
         for chunk in bounded(total, opts, url, where, max_bytes=limit, what="one segment",

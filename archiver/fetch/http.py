@@ -33,6 +33,7 @@ from archiver.errors import FetchError, Location, TlsError
 from archiver.fetch import tls
 from archiver.fetch.handshake import checking_transport
 from archiver.model import TlsPolicy, utcnow
+from archiver.options import FetchOptions
 
 MAX_REDIRECTS = 10
 USER_AGENT = f"lesson-archiver/{__version__} (+preservation; httpx)"
@@ -45,6 +46,11 @@ class Transient(FetchError):
                  retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message, where or Location())
+
+
+class Stalled(Transient):
+    """A transfer slower than --speed-limit for --speed-time seconds, or silent for
+    --speed-time seconds (kept and resumable; see archiver.fetch.limits)."""
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -117,9 +123,11 @@ class Session:
 
     def __init__(self, policy: TlsPolicy, lesson: str, timeout: float,
                  source_url: str | None = None, *, legacy_renegotiation: bool = False,
-                 source_index: int | None = None, max_redirects: int = MAX_REDIRECTS) -> None:
+                 source_index: int | None = None, max_redirects: int = MAX_REDIRECTS,
+                 options: FetchOptions | None = None) -> None:
         self.policy = policy
         self.max_redirects = max_redirects
+        self.options = options or FetchOptions()  # the bounds every body is read under
         self.lesson = lesson
         self.legacy_renegotiation = legacy_renegotiation
         self.source_key = "sources" if source_index is None else f"sources[{source_index}]"
@@ -201,6 +209,14 @@ class Session:
         if renegotiation is not None and not self.legacy_renegotiation:
             return tls.renegotiation_refusal(renegotiation, url, self.policy, self.lesson,
                                              self.source_key)
+        if isinstance(exc, httpx.RemoteProtocolError) and "content-length" in str(exc).lower():
+            # the same bytes every time: retrying cannot help, and no body can be trusted
+            return FetchError(f"{url}: the server sent an invalid Content-Length ({exc}); "
+                              "not retried, nothing stored", where)
+        if isinstance(exc, httpx.ReadTimeout) and \
+                self.options.speed_time < self.options.timeout:
+            return Stalled(f"{url}: transfer stalled: nothing received for --speed-time "
+                           f"{self.options.speed_time:g} s (ReadTimeout); will resume", where)
         if isinstance(exc, httpx.TimeoutException):
             return Transient(f"{url}: timed out ({type(exc).__name__})", where)
         if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError) or (

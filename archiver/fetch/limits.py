@@ -9,6 +9,8 @@ read, so a server dripping one byte per second never times out.
   `--speed-limit` bytes/s over `--speed-time` seconds, curl's meaning of the two options.
   A silent server is caught by the read timeout, which is at most `--speed-time`
   (`read_timeout`).
+- Bodies are read with `iter_raw()` (as the network delivers them): httpx's sized
+  `iter_raw(n)` holds everything until n bytes arrived, hiding a drip from every check.
 - `bounded(chunks, ...)`: wraps any body iterator with the stall detector, the byte bound,
   an optional deadline (`--max-time`, for pages and playlists) and the cancel check, so the
   transfer stops at the next chunk when the run is interrupted.
@@ -22,12 +24,11 @@ from collections.abc import Callable, Iterable, Iterator
 
 from archiver import cancel
 from archiver.errors import FetchError, Location
-from archiver.fetch.http import Transient
+from archiver.fetch.http import Session, Stalled
 from archiver.options import FetchOptions
 
-
-class Stalled(Transient):
-    """A transfer slower than --speed-limit for --speed-time seconds (kept and resumable)."""
+__all__ = ["SpeedMeter", "Stalled", "TooLarge", "TooSlow", "bounded", "head_first",
+           "read_timeout", "small_body"]
 
 
 class TooLarge(FetchError):
@@ -90,3 +91,32 @@ def bounded(chunks: Iterable[bytes], opts: FetchOptions, url: str, where: Locati
         meter.feed(len(chunk))
         yield chunk
     cancel.check(f"transfer of {url}")
+
+
+def head_first(chunks: Iterable[bytes], size: int = 4096) -> Iterator[bytes]:
+    """`chunks` with the first `size` bytes (or all, if fewer) in the first chunk.
+
+    Why: bodies are read as the network delivers them (`iter_raw()` without a size, so that
+    the stall and cancel checks see every read; httpx re-chunks a sized `iter_raw` and holds
+    everything until the size is reached), so the first read may be a few bytes; whoever
+    judges a body by its start (media signature, HTML, #EXTM3U) needs enough of it.
+    """
+    head = b""
+    iterator = iter(chunks)
+    for chunk in iterator:
+        head += chunk
+        if len(head) >= size:
+            break
+    if head:
+        yield head
+    yield from iterator
+
+
+def small_body(session: Session, chunks: Iterable[bytes], url: str, role: str,
+               limit: int) -> Iterator[bytes]:
+    """A page or playlist body under its bounds: `limit` bytes, --max-time, the stall
+    detector and the cancel check (the session carries the run's options)."""
+    where = Location(lesson=session.lesson, key="sources.url")
+    return head_first(bounded(chunks, session.options, url, where, max_bytes=limit, what=role,
+                              max_time=session.options.max_time,
+                              hint="a page or playlist is never this large"))

@@ -24,6 +24,7 @@ from archiver.adapters.ytdlp import html5_media_entries, m3u8_master_formats
 from archiver.errors import FetchError, Location, NoMediaError
 from archiver.fetch.download import check_media_start, looks_like_html
 from archiver.fetch.http import Session, Transient, parse_retry_after
+from archiver.fetch.limits import small_body
 
 PAGE_LIMIT = 16 << 20  # a lesson page (or playlist) larger than this is not a page
 MEDIA_EXTS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".ts", ".flv", ".ogv", ".mp3", ".m4a")
@@ -82,7 +83,8 @@ def read_small(session: Session, url: str, role: str) -> tuple[bytes, str, str]:
     """GET a page or playlist completely (bounded); returns (body, content type, final URL)."""
     with session.get(url, role) as (response, exchange):
         check_status(response, url, session.lesson)
-        body = _read_body(response.iter_raw(1 << 16), exchange, url, role, session.lesson)
+        body = _read_body(small_body(session, response.iter_raw(), url, role,
+                                     PAGE_LIMIT), exchange, url, role, session.lesson)
         return body, response.headers.get("content-type", ""), str(response.url)
 
 
@@ -96,7 +98,7 @@ def _open_unknown(session: Session, url: str) -> tuple[str, bytes, str, str]:
         check_status(response, url, session.lesson)
         content_type = response.headers.get("content-type", "")
         kind = content_type.split(";")[0].strip().lower()
-        stream = response.iter_raw(1 << 16)
+        stream = small_body(session, response.iter_raw(), url, "page", PAGE_LIMIT)
         first = next(stream, b"")
         final = str(response.url)
         if kind.endswith("mpegurl") or first.lstrip().startswith(b"#EXTM3U"):

@@ -124,7 +124,7 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
 
     with Session(source.tls, lesson.id, read_timeout(opts), source.url, source_index=index,
                  legacy_renegotiation=source.legacy_renegotiation,
-                 max_redirects=opts.max_redirects) as session:
+                 max_redirects=opts.max_redirects, options=opts) as session:
         partial = partial_name(index)
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too
