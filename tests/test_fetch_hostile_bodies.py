@@ -4,17 +4,23 @@ Real HTTPS servers on 127.0.0.1, real ffprobe."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_fetch_support import context, lesson, page
+from test_fetch_support import context, fake_mp4, lesson, page, real_mp4_head
 
 from archiver.demo.certs import CertSet
 from archiver.demo.server import MediaServer, Resource
-from archiver.errors import FetchError
+from archiver.errors import FetchError, NotMediaError
 from archiver.fetch.http import Transient
 from archiver.fetch.stage import run
+from archiver.store import TEMP_MARK
 
 Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]
@@ -32,3 +38,64 @@ def test_a_bad_content_length_is_final_and_leaves_no_partial(
     assert [r.path for r in server.requests].count("/media/a.mp4") == 1
     folder = ctx.store.lesson_dir("l1") / "fetch"
     assert sorted(p.name for p in folder.iterdir()) == ["last-failure.json"]
+
+
+def _quarantined(ctx: Any, lesson_id: str) -> list[Path]:
+    return sorted(ctx.store.quarantine_dir(lesson_id).glob("*-original*"))
+
+
+@pytest.mark.parametrize("kind", ["gzip-as-video", "random-bytes-as-video"])
+def test_bytes_without_a_readable_stream_are_quarantined_with_ffprobes_message(
+        serve: Serve, cert_factory: Certs, tmp_path: Path, kind: str) -> None:
+    body = gzip.compress(fake_mp4(300_000)) if kind == "gzip-as-video" else \
+        b"\x00\x00\x00\x18ftypmp42" + os.urandom(200_000)  # passes the signature check
+    server = serve({"/lesson": Resource(page("media/a.mp4"), "text/html"),
+                    "/media/a.mp4": Resource(body, "video/mp4")}, cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [])
+    with pytest.raises(NotMediaError, match=r"ffprobe finds no audio or video stream.*"
+                       r"Invalid data found when processing input.*quarantined") as caught:
+        run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
+    assert str(tmp_path) not in caught.value.message  # names the file, not this machine
+    [kept] = _quarantined(ctx, "l1")
+    assert kept.read_bytes() == body
+    folder = ctx.store.lesson_dir("l1") / "fetch"
+    assert not list(folder.glob("original*")) and not list(folder.glob(f"*{TEMP_MARK}*"))
+    failure = json.loads((folder / "last-failure.json").read_text("utf-8"))
+    assert failure["attempts"][0]["outcome"] == "quarantined"
+    assert failure["attempts"][0]["error"] == "NotMediaError"
+
+
+def test_a_gzip_encoded_media_body_is_decoded_as_a_browser_would(
+        serve: Serve, cert_factory: Certs, tmp_path: Path) -> None:
+    media = fake_mp4(400_000)
+    served = Resource(gzip.compress(media), "video/mp4", headers={"Content-Encoding": "gzip"})
+    server = serve({"/lesson": Resource(page("media/a.mp4"), "text/html"),
+                    "/media/a.mp4": served}, cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [])
+    result = run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
+    assert (ctx.store.lesson_dir("l1") / result.details.media).read_bytes() == media
+    assert result.details.sha256 == hashlib.sha256(media).hexdigest()
+
+
+def test_the_decoded_size_is_bounded_by_max_bytes(
+        serve: Serve, cert_factory: Certs, tmp_path: Path) -> None:
+    bomb = gzip.compress(real_mp4_head() + bytes(64 << 20))  # 64 MiB decoded, ~64 KiB sent
+    assert len(bomb) < 1 << 20
+    served = Resource(bomb, "video/mp4", headers={"Content-Encoding": "gzip"})
+    server = serve({"/lesson": Resource(page("media/a.mp4"), "text/html"),
+                    "/media/a.mp4": served}, cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [], max_bytes=1 << 20)
+    with pytest.raises(FetchError, match=r"media \(endless or oversized body\) larger than "
+                       r"1048576 bytes"):
+        run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
+    assert not list((ctx.store.lesson_dir("l1") / "fetch").glob(f"*{TEMP_MARK}*"))
+
+
+def test_an_unknown_content_encoding_is_refused(
+        serve: Serve, cert_factory: Certs, tmp_path: Path) -> None:
+    served = Resource(fake_mp4(100_000), "video/mp4", headers={"Content-Encoding": "x-rot13"})
+    server = serve({"/lesson": Resource(page("media/a.mp4"), "text/html"),
+                    "/media/a.mp4": served}, cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [])
+    with pytest.raises(FetchError, match="Content-Encoding x-rot13 cannot be decoded"):
+        run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)

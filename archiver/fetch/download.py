@@ -17,6 +17,10 @@ Why it is built this way:
   the budget: a slow flaky link still finishes, a dead one fails after `retries` attempts.
 - Bounded: `max_bytes` caps announced and actual sizes (an endless body stops there).
 - Content check: an HTML page (or other text) where media was expected is refused.
+- Content-Encoding: a server that ignores our `Accept-Encoding: identity` and sends gzip (or
+  deflate, br, zstd) has its body decoded as a browser would (httpx's streaming decoders),
+  bounded by --max-bytes on the decoded size; such a body is never resumed (a range of the
+  decoded bytes is no range of the served ones). The WARC keeps the exchange as transferred.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import importlib
 import json
 import re
 from collections.abc import Callable
@@ -159,6 +164,33 @@ class _Partial:
                 path.unlink()
 
 
+def _decoders() -> frozenset[str]:
+    """The Content-Encodings httpx decodes here (br and zstd only with their modules)."""
+    names = {"gzip", "x-gzip", "deflate"}
+    for name, module in (("br", "brotli"), ("zstd", "zstandard")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        names.add(name)
+    return frozenset(names)
+
+
+DECODED = _decoders()
+
+
+def _encoding(response: httpx.Response, url: str, where: Location) -> str:
+    """The body's Content-Encoding ("" for none); one we cannot decode is refused, since
+    its bytes stored as they came would not be the media (httpx passes unknown ones on)."""
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")
+               if c.strip() and c.strip().lower() != "identity"]
+    unknown = [c for c in codings if c not in DECODED]
+    if unknown:
+        raise FetchError(f"{url}: Content-Encoding {', '.join(unknown)} cannot be decoded "
+                         f"here (known: {', '.join(sorted(DECODED))}); not archived", where)
+    return ", ".join(codings)
+
+
 def _validator(response: httpx.Response) -> str | None:
     etag: str | None = response.headers.get("etag")
     if etag and not etag.startswith("W/"):
@@ -212,6 +244,14 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
             raise FetchError(f"{url}: announced size {total} bytes exceeds --max-bytes "
                              f"{opts.max_bytes}", where)
         content_type = response.headers.get("content-type", "")
+        encoding = _encoding(response, url, where)
+        if encoding:  # decoded as a browser would; a range of the decoded bytes is no
+            validator, total = None, None  # range of the served ones: never resumed
+            if start:
+                part.reset()
+                part.restarts += 1
+                raise Transient(f"{url}: a partial answer in {encoding} encoding; restarting",
+                                where)
         part.validator = validator
         part.save_state(url, total, content_type)
         received = 0
@@ -219,7 +259,8 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
             out.seek(start)
             sink = Sink(out, [part.sha256.update, part.sha512.update])
             try:
-                body = raw_body(response, read_timeout(opts)) or response.iter_raw()
+                body = response.iter_bytes() if encoding else (
+                    raw_body(response, read_timeout(opts)) or response.iter_raw())
                 for chunk in head_first(bounded(body, opts, url, where, already=part.size,
                                                 what="the media (endless or oversized body)"),
                                         HEAD_BYTES):

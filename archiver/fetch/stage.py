@@ -6,10 +6,11 @@ a fingerprint of the lesson id, its sources and its sha256 pin (not yt-dlp's id,
 from URL file names and collides): a completed lesson is skipped without any request.
 
 Safety: the media is streamed into a partial temporary file and published (fsync + rename)
-only after size, content and pin checks pass. Bytes that contradict the manifest's `sha256`
-are moved to `quarantine/<id>/` and the earlier good copy stays as it was. When every source
-fails, `fetch/last-failure.json` records the attempts (with TLS evidence) and the earlier
-archive is untouched.
+only after size, content, pin and ffprobe checks pass (bytes in which ffprobe finds no audio
+or video stream are quarantined with its message, archiver.fetch.mediacheck). Bytes that
+contradict the manifest's `sha256` are moved to `quarantine/<id>/` and the earlier good copy
+stays as it was. When every source fails, `fetch/last-failure.json` records the attempts
+(with TLS evidence) and the earlier archive is untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import ChecksumMismatch, FetchError, Location, TlsError
+from archiver.errors import ChecksumMismatch, FetchError, Location, NotMediaError, TlsError
 from archiver.fetch import capture as cap
 from archiver.fetch.download import (
     Downloaded,
@@ -34,6 +35,7 @@ from archiver.fetch.download import (
 from archiver.fetch.hls import download_hls
 from archiver.fetch.http import Session
 from archiver.fetch.limits import read_timeout
+from archiver.fetch.mediacheck import media_streams
 from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
 from archiver.fetch.warc import write_warc
 from archiver.model import (
@@ -171,6 +173,21 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
             raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
                              "received and hashed; the download was not stored completely",
                              Location(lesson=lesson.id))
+        streams, probe_message = media_streams(got.path)
+        if not streams:  # the server's Content-Type said media; ffmpeg finds none
+            here.update(outcome="quarantined", error="NotMediaError",
+                        message=f"ffprobe found no audio or video stream: {probe_message}")
+            attempts.append(here)
+            record = cap.build_capture(lesson, source, index, attempts,
+                                       session.exchanges, tls, media, started, ended, extra,
+                                       tools=tools)
+            target = _quarantine(ctx, lesson, got, ext, record)
+            discard_partial(folder, partial)
+            raise NotMediaError(
+                f"{res.media_url}: served as {got.content_type or 'no type'}, but ffprobe "
+                f"finds no audio or video stream in the {got.bytes} bytes ({probe_message}); "
+                f"quarantined in {target.relative_to(ctx.output)}, not archived",
+                Location(lesson=lesson.id, key="sources.url"))
         attempts.append(here)
         final = folder / f"original{ext}"
         publish_file(got.path, final)
