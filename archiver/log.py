@@ -80,12 +80,10 @@ class EventLog:
             DownloadColumn,
             Progress,
             TextColumn,
-            TimeRemainingColumn,
             TransferSpeedColumn,
         )
-
         self._bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                              TransferSpeedColumn(), TimeRemainingColumn(),
+                              TransferSpeedColumn(), eta_column(),
                               console=Console(file=self.stream), transient=False)
         self._bars.start()
 
@@ -119,3 +117,19 @@ class EventLog:
         self.event("info", "progress", lesson=lesson, stage=stage, bytes=done, total=total,
                    rate=f"{rate / 1e6:.1f}MB/s",
                    eta="-" if eta is None else f"{eta:.0f}s")
+
+
+def eta_column() -> Any:
+    """rich's ETA column, hidden while it means nothing (too early, or a crawl)."""
+    from rich.progress import TimeRemainingColumn
+    from rich.text import Text
+
+    class Eta(TimeRemainingColumn):
+        def render(self, task: Any) -> Text:
+            remaining = task.time_remaining
+            if remaining is None or remaining > MAX_ETA or \
+                    (task.elapsed or 0.0) < MIN_ETA_ELAPSED:
+                return Text("-:--:--", style="progress.remaining")
+            return super().render(task)
+
+    return Eta()

@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_fetch_support import context, fake_mp4, lesson, page, real_mp4_head
+from test_fetch_support import (
+    capture,
+    context,
+    fake_mp4,
+    hls_resources,
+    hls_segments,
+    lesson,
+    page,
+    real_mp4_head,
+)
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
 from archiver.demo.server import MediaServer, Resource
@@ -98,4 +108,46 @@ def test_an_unknown_content_encoding_is_refused(
                     "/media/a.mp4": served}, cert_factory("self-signed"))
     ctx, _log = context(tmp_path / "run", [])
     with pytest.raises(FetchError, match="Content-Encoding x-rot13 cannot be decoded"):
+        run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
+
+
+def test_a_gzip_page_and_playlist_are_parsed_decoded_and_kept_as_transferred(
+        serve: Serve, cert_factory: Certs, tiny_media: Path, tmp_path: Path) -> None:
+    resources = hls_resources(tmp_path / "hls", tiny_media)
+    zipped = {"Content-Encoding": "gzip"}
+    html = (b'<html><body><video><source src="hls/master.m3u8" '
+            b'type="application/x-mpegURL"></video></body></html>')
+    resources["/lesson"] = Resource(gzip.compress(html), "text/html", headers=zipped)
+    variant = resources["/hls/low/index.m3u8"]
+    assert isinstance(variant.body, Path)
+    resources["/hls/low/index.m3u8"] = Resource(gzip.compress(variant.body.read_bytes()),
+                                                variant.content_type, headers=zipped)
+    segment = resources["/hls/low/seg0.ts"]
+    assert isinstance(segment.body, Path)
+    resources["/hls/low/seg0.ts"] = Resource(gzip.compress(segment.body.read_bytes()),
+                                             "video/mp2t", headers=zipped)
+    server = serve(resources, cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [])
+    result = run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
+    joined = b"".join(p.read_bytes() for p in hls_segments(tmp_path / "hls"))
+    assert (ctx.store.lesson_dir("l1") / result.details.media).read_bytes() == joined
+    page_exchange = capture(ctx, "l1")["exchanges"][0]
+    assert page_exchange["role"] == "page"
+    assert page_exchange["bytes"] == len(resources["/lesson"].body)  # as transferred
+    warc = ctx.store.lesson_dir("l1") / "fetch" / "capture.warc.gz"
+    with warc.open("rb") as handle:
+        payloads = [r.raw_stream.read() for r in ArchiveIterator(handle)
+                    if r.rec_type == "response"
+                    and r.rec_headers.get_header("WARC-Target-URI").endswith("/lesson")]
+    assert payloads == [resources["/lesson"].body]  # the WARC keeps the gzip bytes
+
+
+def test_a_gzip_bomb_page_is_refused_by_its_decoded_size(
+        serve: Serve, cert_factory: Certs, tmp_path: Path) -> None:
+    bomb = gzip.compress(b"<html>" + b" " * (64 << 20))
+    server = serve({"/lesson": Resource(bomb, "text/html",
+                                        headers={"Content-Encoding": "gzip"})},
+                   cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [])
+    with pytest.raises(FetchError, match="the gzip body decodes to more than"):
         run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)

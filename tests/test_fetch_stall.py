@@ -19,7 +19,7 @@ from archiver.demo.server import Fault, MediaServer, Resource
 from archiver.errors import FetchError, Location
 from archiver.fetch.limits import SpeedMeter, Stalled
 from archiver.fetch.stage import run
-from archiver.log import EventLog
+from archiver.log import EventLog, eta_column
 from archiver.store import TEMP_MARK
 
 Serve = Callable[..., MediaServer]
@@ -112,3 +112,14 @@ def test_progress_shows_no_eta_when_the_rate_says_nothing(
     log.progress("l1", "fetch", 50_000_000, total)  # 2.5 MB/s: a real forecast
     etas = [json.loads(line)["fields"]["eta"] for line in stream.getvalue().splitlines()]
     assert etas == ["-", "20s"]
+
+
+def test_progress_bars_hide_a_meaningless_eta() -> None:
+    from rich.progress import Progress
+
+    column = eta_column()
+    bars = Progress(column, disable=True)
+    task_id = bars.add_task("l1/fetch", total=10_000_000)
+    bars.update(task_id, completed=10)
+    [task] = bars.tasks
+    assert column.render(task).plain == "-:--:--"  # just started: no ETA

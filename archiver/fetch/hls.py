@@ -31,6 +31,7 @@ from archiver import cancel
 from archiver.errors import FetchError, Location
 from archiver.fetch.download import (
     CONTENT_RANGE,
+    DECODED,
     PARTIAL_NAME,
     Downloaded,
     Options,
@@ -228,7 +229,16 @@ def _segment(session: Session, part: Part, opts: Options, before: int) -> tuple[
                                      "whole answer; not archived", where)
         chunks: list[bytes] = []
         size = 0
-        total = bounded(response.iter_raw(), opts, url, where, already=before,
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        coded = encoding not in ("", "identity")
+        if coded and encoding not in DECODED:
+            raise FetchError(f"{url}: Content-Encoding {encoding} cannot be decoded here; "
+                             "not archived", where)
+        if coded and wanted:
+            raise FetchError(f"{url}: a BYTERANGE segment served with Content-Encoding "
+                             f"{encoding}; its range cannot be trusted, not archived", where)
+        raw = response.iter_bytes() if coded else response.iter_raw()  # decoded as a browser
+        total = bounded(raw, opts, url, where, already=before,
                         what="the HLS segments together", hint="--max-bytes bounds their "
                         "sum; raise it if this is expected")
         for chunk in bounded(total, opts, url, where, max_bytes=limit, what="one segment",
@@ -241,7 +251,7 @@ def _segment(session: Session, part: Part, opts: Options, before: int) -> tuple[
         exchange.bytes = len(whole)
         exchange.sha256 = hashlib.sha256(whole).hexdigest()
         length = response.headers.get("content-length")
-        if not (wanted and status != 206) and length and length.isdigit() \
+        if not coded and not (wanted and status != 206) and length and length.isdigit() \
                 and int(length) != len(whole):
             raise Transient(f"{url}: {len(whole)} of {length} bytes", where)
         body = whole[skip:skip + (part.length or 0)] if wanted and status != 206 else whole

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 
 from archiver import cancel
@@ -27,8 +28,8 @@ from archiver.errors import FetchError, Location
 from archiver.fetch.http import Session, Stalled
 from archiver.options import FetchOptions
 
-__all__ = ["SpeedMeter", "Stalled", "TooLarge", "TooSlow", "bounded", "head_first",
-           "read_timeout", "small_body"]
+__all__ = ["SpeedMeter", "Stalled", "TooLarge", "TooSlow", "bounded", "decode_small",
+           "head_first", "read_timeout", "small_body"]
 
 
 class TooLarge(FetchError):
@@ -120,3 +121,34 @@ def small_body(session: Session, chunks: Iterable[bytes], url: str, role: str,
     return head_first(bounded(chunks, session.options, url, where, max_bytes=limit, what=role,
                               max_time=session.options.max_time,
                               hint="a page or playlist is never this large"))
+
+
+def decode_small(raw: bytes, encoding: str | None, limit: int, url: str, where: Location
+                 ) -> bytes:
+    """A page or playlist body decoded as a browser would (gzip, x-gzip, deflate), at most
+    `limit` decoded bytes (a small compressed body may expand a thousandfold).
+
+    The caller keeps `raw` for the WARC, which records the exchange as transferred.
+    """
+    codings = [c.strip().lower() for c in (encoding or "").split(",")
+               if c.strip() and c.strip().lower() != "identity"]
+    body = raw
+    for coding in reversed(codings):  # the last applied is undone first (RFC 9110 8.4)
+        if coding in ("gzip", "x-gzip"):
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            decoder = zlib.decompressobj(zlib.MAX_WBITS if body[:1] == b"\x78"
+                                         else -zlib.MAX_WBITS)  # zlib-wrapped or raw
+        else:
+            raise FetchError(f"{url}: Content-Encoding {coding} of a page or playlist cannot "
+                             "be decoded here (gzip, deflate); not archived", where)
+        try:
+            decoded = decoder.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise FetchError(f"{url}: the {coding} body cannot be decoded ({exc})",
+                             where) from exc
+        if len(decoded) > limit:
+            raise TooLarge(f"{url}: the {coding} body decodes to more than {limit} bytes; "
+                           "a page or playlist is never this large", where)
+        body = decoded
+    return body

@@ -24,7 +24,7 @@ from archiver.adapters.ytdlp import html5_media_entries, m3u8_master_formats
 from archiver.errors import FetchError, Location, NoMediaError
 from archiver.fetch.download import check_media_start, looks_like_html
 from archiver.fetch.http import Session, Transient, parse_retry_after
-from archiver.fetch.limits import small_body
+from archiver.fetch.limits import decode_small, small_body
 
 PAGE_LIMIT = 16 << 20  # a lesson page (or playlist) larger than this is not a page
 MEDIA_EXTS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".ts", ".flv", ".ogv", ".mp3", ".m4a")
@@ -65,8 +65,9 @@ def _read_body(chunks_in: Iterator[bytes], exchange: Any, url: str, role: str, l
     exchange.bytes = len(body)
     exchange.sha256 = hashlib.sha256(body).hexdigest()
     exchange.sha512 = hashlib.sha512(body).hexdigest()
-    exchange.warc_payload = body
-    return body
+    exchange.warc_payload = body  # as transferred; parsed decoded, as a browser would
+    return decode_small(body, exchange.headers.get("content-encoding"), PAGE_LIMIT, url,
+                        Location(lesson=lesson, key="sources.url"))
 
 
 def check_status(response: Any, url: str, lesson: str) -> None:
