@@ -91,6 +91,7 @@ def _interrupt(argv: list[str], when: Callable[[], bool], signum: int,
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert "Traceback" not in err, err
+    print(f"signal {signum}: exit {process.returncode} {took:.2f} s after it")  # -s: a figure
     return process.returncode, out, took, children
 
 
