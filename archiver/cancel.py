@@ -17,6 +17,7 @@ Dask runner of issue 11 checks the same `cancelled()` in its workers' process.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -105,6 +106,33 @@ def on_cancel(hook: Callable[[], None]) -> Iterator[None]:
             _hooks.pop(key, None)
 
 
+try:
+    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
+    _prctl = _LIBC.prctl
+except (OSError, AttributeError):  # not Linux: a killed archiver's children run on
+    _prctl = None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """In the child before exec: be SIGKILLed when the archiver dies (Linux).
+
+    Why: in a group of its own, a child no longer dies with a SIGKILLed or OOM-killed
+    archiver's group, and an orphan ffmpeg would go on writing into the archive while the
+    next run starts. prctl is one async-signal-safe system call through a function resolved
+    before the fork, so it is safe in a threaded parent.
+    """
+    if _prctl is None:
+        return None
+
+    def hook() -> None:
+        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call took effect
+            os._exit(127)
+
+    return hook
+
+
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
@@ -118,13 +146,15 @@ def run(argv: Sequence[str], *, input: str | bytes | None = None,
     Why its own group: a terminal's Ctrl-C goes to the whole foreground group; ffmpeg would
     die mid-write on its own while we are still deciding what to keep. Here the signal
     reaches only us, and `cancel` terminates the child's group (ffmpeg's own children too).
+    A SIGKILLed archiver still takes its children with it (`_die_with_parent`).
     A child stopped that way raises `Interrupted`, not a tool failure.
     """
     _check("before starting " + os.path.basename(str(argv[0])))
     pipe = subprocess.PIPE if capture_output else None
     with subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else None,
                           stdout=pipe, stderr=pipe, text=text or errors is not None,
-                          errors=errors, start_new_session=True) as proc, \
+                          errors=errors, start_new_session=True,
+                          preexec_fn=_die_with_parent(os.getpid())) as proc, \
             on_cancel(lambda: _kill_group(proc)):
         try:
             out, err = proc.communicate(input, timeout=timeout)

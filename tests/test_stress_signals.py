@@ -181,3 +181,29 @@ def _all_processes() -> list[str]:
         except OSError:
             continue
     return found
+
+
+def test_children_die_with_a_sigkilled_archiver(
+        served: tuple[MediaServer, Path, list[str]], tmp_path: Path) -> None:
+    """In groups of their own, ffmpeg and the bagit child would outlive `kill -9` of the
+    archiver (or the OOM killer) and go on writing while the next run starts; they are
+    SIGKILLed with it instead (PR_SET_PDEATHSIG)."""
+    _server, manifest, _ids = served
+    output = tmp_path / "out"
+
+    def ffmpeg_running() -> bool:
+        return any(c.startswith("ffmpeg") and str(output) in c for c in _all_processes())
+
+    code, _out, _took, children = _interrupt(
+        archiver_argv("archive", *_args(manifest, output)), ffmpeg_running, signal.SIGKILL,
+        output)
+    assert any(c.startswith("ffmpeg") for c in children), children  # a child of the archiver
+    assert code == -signal.SIGKILL
+    deadline = time.monotonic() + 5
+    while (stray := [c for c in _all_processes() if str(output) in c]) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stray, f"children outlived the archiver: {stray} (seen: {children})"
+    again = run_archiver("archive", *_args(manifest, output))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert verify(output).returncode == 0
