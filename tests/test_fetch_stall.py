@@ -16,7 +16,7 @@ from test_fetch_support import context, fake_mp4, lesson, page
 
 from archiver.demo.certs import CertSet
 from archiver.demo.server import Fault, MediaServer, Resource
-from archiver.errors import FetchError, Location
+from archiver.errors import FetchError, Location, UsageError
 from archiver.fetch.limits import SpeedMeter, Stalled
 from archiver.fetch.stage import run
 from archiver.log import EventLog, eta_column
@@ -123,3 +123,24 @@ def test_progress_bars_hide_a_meaningless_eta() -> None:
     bars.update(task_id, completed=10)
     [task] = bars.tasks
     assert column.render(task).plain == "-:--:--"  # just started: no ETA
+
+
+def test_every_bound_has_its_flag_and_refuses_nonsense() -> None:
+    from archiver.cli import build_parser
+    from archiver.options import FetchOptions, from_args
+
+    parser = build_parser({})
+    for command in ("archive", "fetch"):
+        args = parser.parse_args([command, "--max-segments", "5", "--max-redirects", "4",
+                                  "--max-time", "3", "--speed-limit", "10", "--speed-time",
+                                  "2"])
+        assert from_args(args).fetch == FetchOptions(max_segments=5, max_redirects=4,
+                                                     max_time=3.0, speed_limit=10,
+                                                     speed_time=2.0)
+    for flag in ("--max-segments", "--max-redirects", "--max-time", "--speed-limit",
+                 "--speed-time"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["fetch", flag, "0"])
+        field = flag.lstrip("-").replace("-", "_")
+        with pytest.raises(UsageError, match=flag):
+            FetchOptions(**{field: 0})
