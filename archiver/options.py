@@ -53,7 +53,10 @@ def _require_positive(values: dict[str, tuple[Any, str]]) -> None:
 
 @dataclass(frozen=True)
 class FetchOptions:
-    """How media is transferred (`--max-bytes`, `--timeout`, `--retries`).
+    """How media is transferred (`--max-bytes`, `--timeout`, `--retries`) and the bounds on
+    every input a source serves (`--max-segments`, `--max-redirects`, `--max-time`, and the
+    stall detector `--speed-limit`/`--speed-time`, with curl's meaning: a transfer slower
+    than `speed_limit` bytes/s for `speed_time` seconds is stalled). See archiver/fetch/limits.py.
 
     The backoff values have no flag: they exist so tests can shorten the waits.
     """
@@ -65,11 +68,21 @@ class FetchOptions:
     backoff_max: float = 60.0
     retry_after_max: float = 120.0  # a longer Retry-After fails the source instead
     resolve: tuple[str, ...] = ()  # `--resolve HOST:PORT:ADDRESS`, for every source
+    max_segments: int = 20_000  # HLS segments per playlist (2-10 s each: 11-55 hours)
+    max_redirects: int = 10
+    max_time: float = 300.0  # seconds for one page or playlist, start to last byte
+    speed_limit: int = 1024  # bytes/s ...
+    speed_time: float = 60.0  # ... averaged over this many seconds, or the transfer stalled
 
     def __post_init__(self) -> None:
         _require_positive({"timeout": (self.timeout, "--timeout"),
                            "max_bytes": (self.max_bytes, "--max-bytes"),
-                           "retries": (self.retries, "--retries")})
+                           "retries": (self.retries, "--retries"),
+                           "max_segments": (self.max_segments, "--max-segments"),
+                           "max_redirects": (self.max_redirects, "--max-redirects"),
+                           "max_time": (self.max_time, "--max-time"),
+                           "speed_limit": (self.speed_limit, "--speed-limit"),
+                           "speed_time": (self.speed_time, "--speed-time")})
         for name in ("backoff", "backoff_max", "retry_after_max"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -164,6 +177,20 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connect to ADDRESS for HOST:PORT (curl's --resolve; TLS still "
                         "checks the certificate for HOST; recorded in the evidence); repeat "
                         "for more hosts. A source's manifest `resolve` entry wins for its host")
+    parser.add_argument("--max-segments", type=positive_int, default=defaults.max_segments,
+                        help="refuse an HLS playlist listing more segments; "
+                        "default: %(default)s")
+    parser.add_argument("--max-redirects", type=positive_int, default=defaults.max_redirects,
+                        help="redirects followed per request; default: %(default)s")
+    parser.add_argument("--max-time", type=positive_float, default=defaults.max_time,
+                        help="seconds allowed for reading one page or playlist; "
+                        "default: %(default)s")
+    parser.add_argument("--speed-limit", type=positive_int, default=defaults.speed_limit,
+                        metavar="BYTES",
+                        help="a transfer slower than BYTES per second for --speed-time "
+                        "seconds has stalled (as curl's option); default: %(default)s")
+    parser.add_argument("--speed-time", type=positive_float, default=defaults.speed_time,
+                        metavar="SECONDS", help="see --speed-limit; default: %(default)s")
 
 
 def add_subtitles_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,7 +226,10 @@ def from_args(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> 
     fetch, subtitles, publish = FetchOptions(), SubtitlesOptions(), PublishOptions()
     if hasattr(args, "timeout"):
         fetch = FetchOptions(max_bytes=args.max_bytes, timeout=args.timeout,
-                             retries=args.retries, resolve=tuple(getattr(args, "resolve", ())))
+                             retries=args.retries, resolve=tuple(getattr(args, "resolve", ())),
+                             max_segments=args.max_segments,
+                             max_redirects=args.max_redirects, max_time=args.max_time,
+                             speed_limit=args.speed_limit, speed_time=args.speed_time)
     if hasattr(args, "pause_method"):
         subtitles = SubtitlesOptions(pause_method=args.pause_method,
                                      max_transcript_bytes=args.max_transcript_bytes,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from clients import warcio_check
-from test_fetch_support import capture, context, hls_resources, lesson, page
+from test_fetch_support import capture, context, fake_mp4, hls_resources, lesson, page
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
@@ -201,7 +201,7 @@ def test_pin_mismatch_quarantines_and_keeps_the_earlier_copy(
 
 def test_two_lessons_in_parallel_and_a_failing_one(
         serve: Serve, cert_factory: Certs, tiny_media: Path, tmp_path: Path) -> None:
-    big = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8192
+    big = fake_mp4(2 << 20)  # real media (ffprobe must find its streams), then noise
     resources = {"/a": Resource(page("a.mp4"), "text/html"),
                  "/b": Resource(page("b.mp4"), "text/html"),
                  "/a.mp4": Resource(tiny_media, "video/mp4",

@@ -124,6 +124,8 @@ def test_good_manifest_parses_policies(tmp_path: Path) -> None:
     (('id = "two"', 'id = "../x"'), None, "id", "lowercase"),
     (('id = "two"', 'id = "/etc"'), None, "id", "lowercase"),
     (('id = "two"', 'id = "Two"'), None, "id", "lowercase"),
+    (('id = "two"', 'id = "' + "a" * 65 + '"'), None, "id", "65 characters long; at most 64"),
+    (('id = "two"', 'id = "-two"'), None, "id", "starting and ending with a letter or digit"),
     (('id = "two"', 'id = "one"'), "one", "id", "duplicate"),
     (('duration = "10:43"', 'duration = "10m43"'), "one", "duration", "mm:ss"),
     (('released = 2025-04-11', 'released = "April"'), "one", "released", "date"),

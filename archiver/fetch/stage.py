@@ -6,10 +6,11 @@ a fingerprint of the lesson id, its sources and its sha256 pin (not yt-dlp's id,
 from URL file names and collides): a completed lesson is skipped without any request.
 
 Safety: the media is streamed into a partial temporary file and published (fsync + rename)
-only after size, content and pin checks pass. Bytes that contradict the manifest's `sha256`
-are moved to `quarantine/<id>/` and the earlier good copy stays as it was. When every source
-fails, `fetch/last-failure.json` records the attempts (with TLS evidence) and the earlier
-archive is untouched.
+only after size, content, pin and ffprobe checks pass (bytes in which ffprobe finds no audio
+or video stream are quarantined with its message, archiver.fetch.mediacheck). Bytes that
+contradict the manifest's `sha256` are moved to `quarantine/<id>/` and the earlier good copy
+stays as it was. When every source fails, `fetch/last-failure.json` records the attempts
+(with TLS evidence) and the earlier archive is untouched.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import ChecksumMismatch, FetchError, Location, TlsError
+from archiver.errors import ChecksumMismatch, FetchError, Location, NotMediaError, TlsError
 from archiver.fetch import capture as cap
 from archiver.fetch.components import (
     MERGED,
@@ -44,6 +45,8 @@ from archiver.fetch.embeds import capture_resources
 from archiver.fetch.hls import download_hls
 from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.http import Session
+from archiver.fetch.limits import read_timeout
+from archiver.fetch.mediacheck import media_streams
 from archiver.fetch.resolve import MEDIA_EXTS, Component, Resolution, resolve
 from archiver.fetch.warc import GZ_NAME, MediaPart, write_warc
 from archiver.model import (
@@ -161,6 +164,45 @@ def _store_original(got: Downloaded, folder: Path, ext: str, lesson: Lesson) -> 
     return final
 
 
+Quarantined = Callable[[str, str], dict[str, Any]]  # (error class, message) -> capture record
+
+
+def _check_pin(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str,
+               partial: str, quarantined: Quarantined) -> None:
+    """Bytes that differ from the manifest's sha256 pin go to quarantine; the earlier
+    archived copy stays as it was."""
+    if not lesson.sha256 or got.sha256 == lesson.sha256.lower():
+        return
+    record = quarantined("ChecksumMismatch",
+                         f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
+    target = _quarantine(ctx, lesson, got, ext, record)
+    discard_partial(got.path.parent, partial)
+    raise ChecksumMismatch(
+        f"{url}: sha256 {got.sha256} does not match the manifest pin {lesson.sha256}; the "
+        f"new bytes are in {target.relative_to(ctx.output)} and the earlier archived copy is "
+        "untouched", Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
+
+
+def _publish_original(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str,
+                      partial: str, quarantined: Quarantined) -> Path:
+    """Publish the download as fetch/original<ext>, once ffprobe finds an audio or video
+    stream in it. Bytes served as media that hold none (gzip, an error page, noise) go to
+    quarantine with their capture record and ffprobe's words, and the lesson fails: they
+    are never archived as the original."""
+    streams, probe_message = media_streams(got.path)
+    if not streams:
+        record = quarantined("NotMediaError",
+                             f"ffprobe found no audio or video stream: {probe_message}")
+        target = _quarantine(ctx, lesson, got, ext, record)
+        discard_partial(got.path.parent, partial)
+        raise NotMediaError(
+            f"{url}: served as {got.content_type or 'no type'}, but ffprobe finds no audio or "
+            f"video stream in the {got.bytes} bytes ({probe_message}); quarantined in "
+            f"{target.relative_to(ctx.output)}, not archived",
+            Location(lesson=lesson.id, key="sources.url"))
+    return _store_original(got, got.path.parent, ext, lesson)
+
+
 def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts: Options,
                   folder: Path, attempts: list[dict[str, Any]]) -> Done[FetchDetails]:
     started = utcnow()
@@ -178,9 +220,10 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
 
     hostmap = HostMap.of([parse_entry(e, "--resolve") for e in opts.resolve],
                          [parse_entry(e, f"sources[{index}].resolve") for e in source.resolve])
-    with Session(source.tls, lesson.id, opts.timeout, source.url, source_index=index,
+    with Session(source.tls, lesson.id, read_timeout(opts), source.url, source_index=index,
                  legacy_renegotiation=source.legacy_renegotiation,
-                 host_policies=dict(source.tls_hosts), hostmap=hostmap) as session:
+                 host_policies=dict(source.tls_hosts), hostmap=hostmap,
+                 max_redirects=opts.max_redirects, options=opts) as session:
         partial = partial_name(index)
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too
@@ -223,24 +266,19 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         ended = utcnow()
         here = {"source": source.url, "kind": source.kind, "tls": str(source.tls),
                 "outcome": "ok", "error": None, "message": "served the media"}
-        if lesson.sha256 and got.sha256 != lesson.sha256.lower():
-            here.update(outcome="quarantined", error="ChecksumMismatch",
-                        message=f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
+
+        def quarantined(error: str, message: str) -> dict[str, Any]:
+            """The capture record of bytes kept in quarantine instead of archived."""
+            here.update(outcome="quarantined", error=error, message=message)
             attempts.append(here)
-            record = cap.build_capture(lesson, source, index, attempts,
-                                       session.exchanges, tls, media, started, ended, extra,
-                                       tools=tools)
-            target = _quarantine(ctx, lesson, got, ext, record)
-            discard_partial(folder, partial)
-            raise ChecksumMismatch(
-                f"{res.media_url}: sha256 {got.sha256} does not match the manifest pin "
-                f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
-                "and the earlier archived copy is untouched",
-                Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
+            return cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
+                                     media, started, ended, extra, tools=tools)
+
+        _check_pin(ctx, lesson, got, ext, res.media_url, partial, quarantined)
         if split:
             final = folder / Path(media_rel).name
         else:
-            final = _store_original(got, folder, ext, lesson)
+            final = _publish_original(ctx, lesson, got, ext, res.media_url, partial, quarantined)
         audio = _audio_verdict(final, res, split, lesson)
         resolution = ResolutionRecord(**{**resolution.__dict__, "audio": audio})
         extra["resolution"] = dump(resolution)

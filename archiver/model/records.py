@@ -24,7 +24,9 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast
 from archiver.errors import Location, RecordError
 from archiver.model.jsonio import OMIT_DEFAULT, dump, load_record
 
-Status = Literal["ok", "skipped", "failed", "unchanged"]
+# "interrupted" is never saved: a run stopped by SIGINT/SIGTERM keeps the earlier record, so
+# the next run resumes; it only appears in that run's outcome table.
+Status = Literal["ok", "skipped", "failed", "unchanged", "interrupted"]
 SCHEMA = re.compile(r"lesson-archiver/([a-z]+)-details/(\d+)")
 
 

@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 import bagit
 
-from archiver import safefs
+from archiver import cancel, safefs
 from archiver.errors import Location, PackageError
 from archiver.store import TEMP_MARK, Store, atomic_write_bytes, atomic_write_text
 from archiver.verify.discover import parse_bag_info
@@ -65,8 +64,8 @@ def make(staging: Path, bag_info: dict[str, str | list[str]], lesson_id: str) ->
     """Turn `staging` into a bag in place (in a child process); return the argv used."""
     argv = bagit_command()
     job = {"bag_dir": str(staging.resolve()), "bag_info": bag_info, "checksums": CHECKSUMS}
-    proc = subprocess.run(argv, input=json.dumps(job), text=True,  # ASCII: locale-proof
-                          capture_output=True, check=False, timeout=3600)
+    proc = cancel.run(argv, input=json.dumps(job), text=True,  # ASCII: locale-proof
+                      capture_output=True, check=False, timeout=3600)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise PackageError(f"bagit could not build the bag: {tail}",

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.errors import Location, MuxError
 from archiver.model import Chapter, Track
 from archiver.package import mux, probe
@@ -74,7 +75,7 @@ def _run(argv: list[str], job: MasterJob, timeout: float) -> None:
     """Run one MKVToolNix program; exit status 1 is mkvmerge's "warnings" and is an error
     here too (a warning means something was not muxed as asked)."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+        proc = cancel.run(argv, capture_output=True, text=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired:
         raise MuxError(f"{argv[0]} did not finish within {timeout:.0f} s", _where(job)) from None
@@ -193,7 +194,7 @@ def identify(path: Path, report: Report | None = None) -> dict[str, Any]:
     argv = ["mkvmerge", "-J", str(path)]
     if report is not None:
         report.commands.append(argv)
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+    proc = cancel.run(argv, capture_output=True, text=True, check=False, timeout=600)
     try:
         data: dict[str, Any] = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -229,7 +230,7 @@ def extract(path: Path, ids: list[int], workdir: Path, report: Report,
         argv += ["attachments", f"{attachment}:{att_out}"]
     report.commands.append(argv)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+        proc = cancel.run(argv, capture_output=True, text=True, check=False, timeout=600)
         if proc.returncode != 0:
             said = " | ".join(line for line in proc.stdout.splitlines()
                               if line.startswith(("Error", "Warning")))

@@ -23,11 +23,11 @@ import html
 import json
 import re
 import struct
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from archiver import cancel
 from archiver.errors import Location, MuxError
 from archiver.model import Track
 from archiver.package import timeline
@@ -69,7 +69,7 @@ class Report:
 def _run(argv: list[str], report: Report | None, text: bool = True) -> Any:
     if report is not None:
         report.commands.append(argv)
-    proc = subprocess.run(argv, capture_output=True, text=text, check=False, timeout=3600)
+    proc = cancel.run(argv, capture_output=True, text=text, check=False, timeout=3600)
     if proc.returncode != 0:
         err = proc.stderr if text else proc.stderr.decode("utf-8", "replace")
         raise MuxError(f"{argv[0]} failed on {argv[-1]}: {err.strip()[-300:]}",

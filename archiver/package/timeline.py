@@ -20,12 +20,12 @@ correct mux is rejected (the container rounds every timestamp to its time base).
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.errors import Location, MuxError
 
 WEBVTT_TICK = 0.001  # WebVTT and SRT timestamps have millisecond precision
@@ -126,7 +126,7 @@ def read(path: Path, info: dict[str, Any], report_commands: list[list[str]] | No
             "packet=stream_index,pts_time,dts_time,duration_time", "-of", "csv=p=0", str(path)]
     if report_commands is not None:
         report_commands.append(argv)
-    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False,
+    proc = cancel.run(argv, capture_output=True, text=True, errors="replace", check=False,
                           timeout=3600)
     if proc.returncode != 0:
         raise MuxError(f"ffprobe cannot list the packets of {path.name}: "

@@ -14,10 +14,10 @@ WARC is stored, not deflated (wacz stores archives as they are): video does not 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+from archiver import cancel
 from archiver.errors import Location, PackageError
 from archiver.store import atomic_write_text
 
@@ -47,7 +47,7 @@ def build(output: Path, warcs: list[Path], url: str, title: str, work: Path,
     pages = work / "pages.jsonl"
     write_pages(pages, url, title)
     argv = command(output, pages, warcs, title)
-    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+    proc = cancel.run(argv, capture_output=True, text=True, errors="replace",
                           check=False, timeout=3600)
     said = proc.stdout + proc.stderr
     if proc.returncode != 0 or not output.is_file():
