@@ -157,6 +157,8 @@ def test_missing_encoder_is_reported_not_dropped(tmp_path: Path) -> None:
 # ---- the media matrix through fetch, subtitles and package (issue 10, items 5-7) ----------
 
 CUE_LIMIT = 0.1  # the first cue, read back from the master, within this of its transcript time
+# the first test to use `matrix` runs 24 lessons through three stages: ~4 min on 2 busy cores
+MATRIX_TIMEOUT = pytest.mark.timeout(1500)
 
 
 def _first_pts(path: Path) -> dict[int, float]:
@@ -255,6 +257,7 @@ def _package_of(store: Store, vid: str) -> Path:
     return store.package_dir(vid)
 
 
+@MATRIX_TIMEOUT
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_every_variant_is_archived_and_packaged(matrix: tuple[Store, dict[str, BuiltVariant]],
                                                 variant: MediaVariant) -> None:
@@ -285,6 +288,7 @@ def test_every_variant_is_archived_and_packaged(matrix: tuple[Store, dict[str, B
         assert heard and abs(cue - heard[0]) <= CUE_LIMIT, (cue, heard)
 
 
+@MATRIX_TIMEOUT
 def test_access_copies_play_in_browsers_and_say_how_they_were_made(
         matrix: tuple[Store, dict[str, BuiltVariant]]) -> None:
     """An access copy holds H.264 video and AAC (or MP3 in MP4) audio only; it copies the
@@ -321,6 +325,7 @@ def test_access_copies_play_in_browsers_and_say_how_they_were_made(
     assert seen == {"copied", "transcoded"}
 
 
+@MATRIX_TIMEOUT
 def test_audio_only_packages_publish_as_video_with_poster_and_tracks(
         matrix: tuple[Store, dict[str, BuiltVariant]]) -> None:
     """publish takes the MKA/M4A packages as they are: each audio-only lesson's page plays its

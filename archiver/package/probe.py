@@ -79,11 +79,12 @@ def ffprobe(path: Path, report: Report | None = None, exact: bool = False) -> di
     """ffprobe's view of `path`. With `exact`, its packets are read too (`timeline.read`,
     under the key "timeline"), and a stream without a duration (FLV), or with an estimated one
     (MPEG-TS: from the bit rate), gets the end of its last packet instead."""
+    packets = ["-show_entries", timeline.PACKET_ENTRIES] if exact else []
     out = _run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-show_chapters",
-                "-of", "json", str(path)], report)
+                *packets, "-of", "json", str(path)], report)
     data: dict[str, Any] = json.loads(out)
-    if exact:
-        line = timeline.read(path, data, report.commands if report is not None else None)
+    if exact:  # one ffprobe run for both: a process costs more than the packet list
+        line = timeline.from_packets(data.pop("packets", []), data)
         data["timeline"] = line
         estimated = "mpegts" in str(data["format"].get("format_name"))
         for stream in data["streams"]:
