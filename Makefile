@@ -12,9 +12,11 @@ MANIFEST ?= manifests/digital-china.toml
 OUTPUT ?= output
 JOBS ?= 2
 
-RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg
-TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng mkvmerge:mkvtoolnix \
-	mediainfo:mediainfo mediaconch:mediaconch mkvextract:mkvtoolnix node:nodejs npm:npm \
+# the master is muxed by mkvmerge (S_TEXT/WEBVTT, LanguageIETF) and read back by mkvextract
+RUNTIME_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg mkvmerge:mkvtoolnix mkvextract:mkvtoolnix \
+	mkvpropedit:mkvtoolnix
+TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng \
+	mediainfo:mediainfo mediaconch:mediaconch node:nodejs npm:npm \
 	curl:curl openssl:openssl strace:strace systemd-analyze:systemd \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
 	libatomic.so.1:libatomic1 libgnutls.so.30:libgnutls30

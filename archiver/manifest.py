@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import Location, ManifestError
+from archiver.errors import Location, ManifestError, UsageError
+from archiver.fetch.hostmap import parse_entry
 from archiver.model import (
     Bilingual,
     Lesson,
@@ -30,13 +31,25 @@ from archiver.store import LESSON_ID
 DURATION = re.compile(r"(?:(\d+):)?([0-5]?\d):([0-5]\d)")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
+# a well-formed BCP 47 `langtag` or private-use tag (RFC 5646 section 2.1): language
+# (+extlang), script, region, variants, extensions, private use. Whether each subtag is
+# registered is left to mkvmerge, which knows the registry and names the bad tag.
+_ALNUM = "[a-z0-9]"
+BCP47 = re.compile(
+    r"(?:(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})"
+    r"(?:-[a-z]{4})?(?:-(?:[a-z]{2}|[0-9]{3}))?"
+    rf"(?:-(?:{_ALNUM}{{5,8}}|[0-9]{_ALNUM}{{3}}))*"
+    rf"(?:-[0-9a-wyz](?:-{_ALNUM}{{2,8}})+)*"
+    rf"(?:-x(?:-{_ALNUM}{{1,8}})+)?"
+    rf"|x(?:-{_ALNUM}{{1,8}})+)", re.IGNORECASE)
 
-SERIES_KEYS = {"id", "title", "publisher", "description"}
+SERIES_KEYS = {"id", "title", "publisher", "description", "language"}
 LESSON_KEYS = {
     "id", "number", "title", "released", "duration", "speaker", "synopsis", "transcript",
-    "sha256", "sources", "page", "terms", "footnotes",
+    "sha256", "sources", "page", "terms", "footnotes", "language",
 }
-SOURCE_KEYS = {"url", "kind", "tls", "description", "legacy_renegotiation"}
+SOURCE_KEYS = {"url", "kind", "tls", "description", "legacy_renegotiation", "tls_hosts",
+               "resolve"}
 TERM_KEYS = {"en", "zh", "note"}
 SITE_KEYS = {"base_url", "embed_base_url", "provider_name", "provider_url", "attribution"}
 TOP_KEYS = {"series", "lessons", "site"}
@@ -111,6 +124,16 @@ class _Checker:
         return Bilingual(en=en, zh=zh)
 
 
+def _language(check: _Checker, value: Any, key: str) -> str | None:
+    """An optional BCP 47 tag of the spoken language (`zh`, `en`, `zh-yue`...)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not BCP47.fullmatch(value.strip()):
+        raise check.fail(key, f"expected a BCP 47 language tag such as \"zh\" or \"en\", "
+                              f"got {value!r}")
+    return value.strip()
+
+
 def parse_tls(value: str, base: Path) -> TlsPolicy:
     """Parse a `tls` string; raises ValueError with a user-facing reason."""
     if value in ("verify", "insecure"):
@@ -180,8 +203,47 @@ def _sources(check: _Checker, value: Any, base: Path) -> tuple[Source, ...]:
             raise check.fail(f"{key}.legacy_renegotiation",
                              f"expected true or false, got {legacy!r}")
         sources.append(Source(url=url, kind=kind, tls=tls, description=description,
-                              legacy_renegotiation=legacy))
+                              legacy_renegotiation=legacy,
+                              tls_hosts=_tls_hosts(check, table.get("tls_hosts"), key, base),
+                              resolve=_resolve(check, table.get("resolve"), key)))
     return tuple(sources)
+
+
+def _tls_hosts(check: _Checker, value: Any, key: str,
+               base: Path) -> tuple[tuple[str, TlsPolicy], ...]:
+    """`tls_hosts = { "cdn.example.org" = "pin:sha256:…" }`: a policy per other host."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise check.fail(f"{key}.tls_hosts", "expected a table of host = \"tls policy\", "
+                         f"got {value!r}")
+    hosts = []
+    for host, policy in value.items():
+        where = f"{key}.tls_hosts.{host}"
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", host) or "." not in host:
+            raise check.fail(where, f"expected a host name such as cdn.example.org, got {host!r}")
+        if not isinstance(policy, str):
+            raise check.fail(where, f"expected a tls policy string, got {policy!r}")
+        try:
+            hosts.append((host.lower(), parse_tls(policy, base)))
+        except (ValueError, AttributeError) as exc:
+            raise check.fail(where, str(exc)) from None
+    return tuple(hosts)
+
+
+def _resolve(check: _Checker, value: Any, key: str) -> tuple[str, ...]:
+    """`resolve = ["host:443:1.2.3.4"]` (curl's --resolve), each entry checked here."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail(f"{key}.resolve", f"expected a list of \"HOST:PORT:ADDRESS\" "
+                         f"strings, got {value!r}")
+    for i, entry in enumerate(value):
+        try:
+            parse_entry(entry, f"{key}.resolve[{i}]")
+        except UsageError as exc:
+            raise check.fail(f"{key}.resolve[{i}]", exc.message) from None
+    return tuple(value)
 
 
 def _terms(check: _Checker, value: Any) -> tuple[Term, ...]:
@@ -271,6 +333,7 @@ def _lesson(check: _Checker, raw: Any, base: Path) -> Lesson:
         page=page,
         terminology=terms,
         footnotes=tuple(footnotes),
+        language=_language(check, raw.get("language"), "language"),
     )
 
 
@@ -298,6 +361,7 @@ def load_manifest(path: Path) -> Manifest:
         publisher=check.bilingual(series_raw.get("publisher"), "series.publisher") or Bilingual(),
         description=check.bilingual(series_raw.get("description"), "series.description",
                                     required=False),
+        language=_language(check, series_raw.get("language"), "series.language"),
     )
     site = _site(check, data.get("site"))
     raw_lessons = data.get("lessons")

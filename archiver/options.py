@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from archiver.errors import Location, UsageError
+from archiver.fetch.hostmap import parse_entry
 
 PauseMethod = Literal["levels", "silencedetect"]
 PAUSE_METHODS: tuple[str, ...] = get_args(PauseMethod)
@@ -66,6 +67,7 @@ class FetchOptions:
     backoff_max: float = 60.0
     retry_after_max: float = 120.0  # a longer Retry-After fails the source instead
     warc_inline_media: bool = False
+    resolve: tuple[str, ...] = ()  # `--resolve HOST:PORT:ADDRESS`, for every source
 
     def __post_init__(self) -> None:
         _require_positive({"timeout": (self.timeout, "--timeout"),
@@ -76,6 +78,8 @@ class FetchOptions:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise UsageError(f"fetch option {name} must be a number ≥ 0, got {value!r}",
                                  Location(key=name))
+        for entry in self.resolve:
+            parse_entry(entry, "--resolve")
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,10 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network timeout in seconds (connect and each read)")
     parser.add_argument("--retries", type=positive_int, default=defaults.retries,
                         help="attempts per source on transient errors; default: %(default)s")
+    parser.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDRESS",
+                        help="connect to ADDRESS for HOST:PORT (curl's --resolve; TLS still "
+                        "checks the certificate for HOST; recorded in the evidence); repeat "
+                        "for more hosts. A source's manifest `resolve` entry wins for its host")
 
 
 def add_subtitles_arguments(parser: argparse.ArgumentParser) -> None:
@@ -176,7 +184,7 @@ def from_args(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> 
     fetch, subtitles, publish = FetchOptions(), SubtitlesOptions(), PublishOptions()
     if hasattr(args, "timeout"):
         fetch = FetchOptions(max_bytes=args.max_bytes, timeout=args.timeout,
-                             retries=args.retries)
+                             retries=args.retries, resolve=tuple(getattr(args, "resolve", ())))
     if hasattr(args, "pause_method"):
         subtitles = SubtitlesOptions(pause_method=args.pause_method)
     if hasattr(args, "base_url"):

@@ -40,6 +40,20 @@ def _program(name: str) -> Callable[[], str]:
     return probe
 
 
+def _mkvtoolnix(name: str) -> Callable[[], str]:
+    """`<name> --version`'s version word (MKVToolNix: "mkvmerge v74.0.0 ('You Oughta Know')
+    64-bit" -> "74.0.0")."""
+    def probe() -> str:
+        try:
+            out = subprocess.run([name, "--version"], capture_output=True, text=True,
+                                 check=False, timeout=60).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return "unavailable"
+        words = out.split()
+        return words[1].removeprefix("v") if len(words) > 1 and words[0] == name else "unknown"
+    return probe
+
+
 def _bagit() -> str:
     import bagit  # only the package stage needs it
 
@@ -59,6 +73,9 @@ PROBES: dict[str, Callable[[], str]] = {
     "bagit-python": _bagit,
     "ffmpeg": _program("ffmpeg"),
     "ffprobe": _program("ffprobe"),
+    "mkvmerge": _mkvtoolnix("mkvmerge"),
+    "mkvextract": _mkvtoolnix("mkvextract"),
+    "mkvpropedit": _mkvtoolnix("mkvpropedit"),
 }
 
 

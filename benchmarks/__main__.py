@@ -19,7 +19,7 @@ from typing import Any
 from archiver.model import utcnow
 from archiver.store import atomic_write_json
 
-BENCHES = ("fetch", "mux", "verify", "subtitles", "rerun", "memory", "matrix")
+BENCHES = ("fetch", "mux", "verify", "subtitles", "rerun", "memory", "mirror", "matrix")
 
 
 def main(argv: list[str] | None = None) -> int:

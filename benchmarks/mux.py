@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archiver.package import chapters, mux, probe
 from archiver.model import TRACKS, Bilingual, Chapter, Track
+from archiver.package import chapters, mux, probe
 
 SECONDS = 643
 REPEAT = 3

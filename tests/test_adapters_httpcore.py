@@ -220,7 +220,9 @@ def test_verify_and_ca_fall_back_to_the_per_response_check(
         monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     ctx, _log = context(tmp_path, [])
     result = run(lesson("good", (good.url("/lesson"), policy)), ctx)
+    assert result.details is not None
     assert result.details.sha256 == hashlib.sha256(tiny_media.read_bytes()).hexdigest()
+    assert result.details.tls is not None
     assert result.details.tls["sha256_fingerprint"] == valid.fingerprint
     with pytest.raises(TlsError) as caught:
         run(lesson("bad", (bad.url("/lesson"), policy)), ctx)

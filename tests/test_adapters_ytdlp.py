@@ -1,82 +1,121 @@
 """Contract of archiver.adapters.ytdlp with the installed yt-dlp.
 
-yt-dlp's parsers are run on real markup and a playlist ffmpeg wrote; a manifest `<source>`
-points at a loopback server that counts requests, so an override that stopped working (yt-dlp
-fetching the playlist itself) fails here. A yt-dlp release without one of the methods is
-simulated by deleting it from the installed class (that release cannot exist here).
+The one private step (the YoutubeDL attribute that holds the request director) is checked
+as it is, and a release without it is simulated by deleting it from the installed class
+(that release cannot exist here): the adapter must refuse before any request. Real
+extraction runs over real loopback servers; every handler yt-dlp ships is booby-trapped, so a
+single request that left through yt-dlp's own networking fails the test.
 """
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_fetch_support import page
-from yt_dlp.extractor.common import InfoExtractor
+from test_fetch_support import hls_resources, page, policy
+from yt_dlp import YoutubeDL
 
 from archiver.adapters.contract import ContractBroken
-from archiver.adapters.ytdlp import html5_media_entries, m3u8_master_formats
-from archiver.adapters.ytdlp import offline as adapter
+from archiver.adapters.ytdlp import extract, transport
 from archiver.demo.server import MediaServer, Resource
+from archiver.errors import NoMediaError, TlsError
+from archiver.fetch.http import Session
+from archiver.fetch.resolve import resolve
 
 Serve = Callable[..., MediaServer]
 VERSION = f"yt-dlp {metadata.version('yt-dlp')}"
 
 
-def test_every_internal_exists_in_the_installed_yt_dlp() -> None:
-    broken = adapter.missing_internals()
-    assert broken == [], "\n".join(str(error) for error in broken)
+@pytest.fixture(autouse=True)
+def own_handlers_refuse(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every RequestHandler yt-dlp registers fails the test if it is ever asked to send."""
+    used: list[str] = []
+    own = transport.own_handler_classes()
+    assert own, "yt-dlp registers no handlers: the trap is empty"
+    for handler in own:
+        def trapped(self: Any, request: Any, name: str = handler.RH_KEY) -> Any:
+            used.append(f"{name}: {request.url}")
+            raise AssertionError(f"a request left through yt-dlp's {name} handler")
+        monkeypatch.setattr(handler, "_send", trapped)
+    yield used
+    assert used == []
 
 
-def test_html5_entries_from_a_lesson_page() -> None:
-    entries = html5_media_entries("https://example.org/course/lesson", page("media/a.mp4").decode())
-    formats = [f for entry in entries for f in entry["formats"]]
-    assert [f["url"] for f in formats] == ["https://example.org/course/media/a.mp4"]
-    assert entries[0]["subtitles"]["zh-Hans"][0]["url"] == "https://example.org/course/zh.vtt"
-    assert entries[0]["thumbnail"] == "https://example.org/course/poster.jpg"
+def _session(url: str, tls: str = "verify") -> Session:
+    return Session(policy(tls), "l1", 10.0, url)
 
 
-@pytest.mark.parametrize(("name", "mime", "protocol"), [
-    ("master.m3u8", "application/x-mpegURL", "m3u8_native"),
-    ("manifest.mpd", "application/dash+xml", "http_dash_segments"),
-])
-def test_a_manifest_source_is_returned_unfetched(name: str, mime: str, protocol: str,
-                                                 serve: Serve) -> None:
-    """yt-dlp would download the manifest with its own networking: the override stops it."""
-    server = serve({f"/{name}": Resource(b"#EXTM3U\n", mime)})
-    html = f'<video><source src="{server.url("/" + name)}" type="{mime}"></video>'
-    entries = html5_media_entries(server.url("/lesson"), html)
-    formats = [f for entry in entries for f in entry["formats"]]
-    assert [(f["url"], f["protocol"]) for f in formats] == [(server.url("/" + name), protocol)]
+def test_the_director_attribute_is_where_install_puts_it() -> None:
+    transport.check_contract()  # raises ContractBroken naming the attribute otherwise
+    with YoutubeDL({"quiet": True}) as ydl, _session("http://127.0.0.1/") as session:
+        handler = transport.install(ydl, session, 1 << 20)
+        assert [type(h) for h in transport.director_handlers(ydl)] == [transport.SessionRH]
+        assert handler.session is session
+
+
+def test_a_release_without_the_attribute_is_refused_naming_it(
+        monkeypatch: pytest.MonkeyPatch, serve: Serve) -> None:
+    server = serve({"/lesson": Resource(page("a.mp4"), "text/html")})
+    monkeypatch.delattr(YoutubeDL, "_request_director")
+    with _session(server.url("/lesson")) as session, pytest.raises(ContractBroken) as caught:
+        extract.extract(session, server.url("/lesson"), timeout=5, body_limit=1 << 20)
+    assert "YoutubeDL._request_director" in str(caught.value) and VERSION in str(caught.value)
     assert server.requests == []
 
 
-def test_master_playlist_variants_written_by_ffmpeg(tmp_path: Path, tiny_media: Path) -> None:
-    """ffmpeg's own master playlist (not one this project wrote): the variant and its size."""
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(tiny_media),
-                    "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-                    "-master_pl_name", "master.m3u8",
-                    "-hls_segment_filename", str(tmp_path / "seg%d.ts"),
-                    str(tmp_path / "index.m3u8")], check=True)
-    text = (tmp_path / "master.m3u8").read_text("utf-8")
-    assert "#EXT-X-STREAM-INF" in text
-    formats = m3u8_master_formats(text, "https://example.org/hls/master.m3u8")
-    assert [(f["url"], f["protocol"], f.get("height")) for f in formats] == [
-        ("https://example.org/hls/index.m3u8", "m3u8_native", 90)]
+def test_generic_extraction_of_a_page_goes_through_the_session(serve: Serve,
+                                                               tiny_media: Path) -> None:
+    server = serve({"/lesson": Resource(page("media/a.mp4"), "text/html; charset=utf-8"),
+                    "/media/a.mp4": Resource(tiny_media, "video/mp4")})
+    with _session(server.url("/lesson")) as session:
+        res = resolve(session, server.url("/lesson"))
+        exchanges = [(e.role, e.requested_url, e.status) for e in session.exchanges]
+        payload = session.exchanges[0].warc_payload
+    assert (res.kind, res.media_url, res.extractor) == ("page", server.url("/media/a.mp4"),
+                                                        "HTML5MediaEmbed")
+    assert res.tracks == {"zh-Hans": [server.url("/zh.vtt")]}
+    assert exchanges == [("page", server.url("/lesson"), 200)]
+    assert payload == page("media/a.mp4")  # kept whole for the WARC
+    assert [r.path for r in server.requests] == ["/lesson"]
 
 
-@pytest.mark.parametrize("name", ["_extract_m3u8_formats", "_parse_html5_media_entries"])
-def test_a_release_without_an_internal_is_refused_naming_it(
-        name: str, monkeypatch: pytest.MonkeyPatch, serve: Serve) -> None:
-    """Fail closed: without the overridden method yt-dlp would fetch the manifest itself;
-    the adapter refuses before parsing, naming the attribute and the installed version."""
-    server = serve({"/master.m3u8": Resource(b"#EXTM3U\n", "application/x-mpegURL")})
-    monkeypatch.delattr(InfoExtractor, name)
-    html = f'<video><source src="{server.url("/master.m3u8")}" type="application/x-mpegURL">'
-    with pytest.raises(ContractBroken) as caught:
-        html5_media_entries(server.url("/lesson"), html)
-    assert f"InfoExtractor.{name}" in str(caught.value) and VERSION in str(caught.value)
-    assert server.requests == []
+def test_hls_master_variant_and_playlists_are_read_through_the_session(
+        serve: Serve, tiny_media: Path, tmp_path: Path) -> None:
+    resources = hls_resources(tmp_path / "hls", tiny_media)
+    html = page("hls/master.m3u8").replace(b'type="video/mp4"', b'type="application/x-mpegURL"')
+    server = serve({**resources, "/lesson": Resource(html, "text/html")})
+    with _session(server.url("/lesson")) as session:
+        res = resolve(session, server.url("/lesson"))
+        roles = [(e.role, e.requested_url) for e in session.exchanges]
+    assert (res.protocol, res.media_url) == ("m3u8", server.url("/hls/low/index.m3u8"))
+    assert roles[:2] == [("page", server.url("/lesson")),
+                         ("playlist", server.url("/hls/master.m3u8"))]
+    assert {r.path for r in server.requests} == {"/lesson", "/hls/master.m3u8"}
+
+
+def test_a_page_without_media_names_yt_dlp_s_verdict(serve: Serve) -> None:
+    server = serve({"/lesson": Resource(b"<html><body><p>nothing</p></body></html>",
+                                        "text/html")})
+    with _session(server.url("/lesson")) as session, pytest.raises(NoMediaError) as caught:
+        resolve(session, server.url("/lesson"))
+    assert "Unsupported URL" in str(caught.value) and server.url("/lesson") in str(caught.value)
+
+
+def test_a_pin_mismatch_surfaces_as_the_tls_refusal(serve: Serve, cert_factory: Any) -> None:
+    certs = cert_factory("valid")
+    server = serve({"/lesson": Resource(page("a.mp4"), "text/html")}, certs)
+    with _session(server.url("/lesson"), "pin:sha256:" + "0" * 64) as session, \
+            pytest.raises(TlsError) as caught:
+        resolve(session, server.url("/lesson"))
+    assert "does not match the pin" in str(caught.value)
+    assert server.requests == []  # refused at the handshake: no request was sent
+
+
+def test_an_extractor_body_is_bounded(serve: Serve) -> None:
+    server = serve({"/lesson": Resource(b"<html>" + b"x" * 4096 + b"</html>", "text/html")})
+    with _session(server.url("/lesson")) as session, pytest.raises(Exception) as caught:
+        extract.extract(session, server.url("/lesson"), timeout=5, body_limit=1024)
+    assert "more than 1024 bytes" in str(caught.value)

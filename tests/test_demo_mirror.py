@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -118,9 +117,8 @@ def test_second_build_does_no_work_and_changed_input_rebuilds(
         short_mirror: Mirror, tmp_path: Path) -> None:
     folder = short_mirror.folder
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
-    started = time.monotonic()
-    again = build_mirror(folder, SHORT)
-    assert not again.built and time.monotonic() - started < 1.0
+    again = build_mirror(folder, SHORT)  # how fast: `make bench` (benchmarks/mirror.py)
+    assert not again.built
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()} == before
     # a missing output or a changed input (here: a different transcript text) means rebuild
     copy = tmp_path / "copy"

@@ -68,7 +68,9 @@ def test_control_a_server_with_secure_renegotiation_needs_no_opt_in(
     server = gnutls_site(SAFE_PRIORITY)
     ctx, _log = context(tmp_path, [])
     result = run(_lesson(server.url("/lesson"), _ca(cert_factory), False), ctx)
+    assert result.details is not None
     assert result.details.sha256 == hashlib.sha256(tiny_media.read_bytes()).hexdigest()
+    assert result.details.tls is not None
     assert result.details.tls["legacy_renegotiation"] is False
     assert "legacy_renegotiation" not in dump(result.details.source)
     assert server.handshakes and all(h.safe_renegotiation for h in server.handshakes)
@@ -99,6 +101,7 @@ def test_with_the_opt_in_the_lesson_is_archived_and_the_evidence_says_so(
     server = gnutls_site(LEGACY_PRIORITY)
     ctx, _log = context(tmp_path, [])
     result = run(_lesson(server.url("/lesson"), _ca(cert_factory), True), ctx)
+    assert result.details is not None
     media = ctx.store.lesson_dir("l1") / result.details.media
     assert media.read_bytes() == tiny_media.read_bytes()
     evidence = capture(ctx, "l1")["tls"]
@@ -124,7 +127,9 @@ def test_the_opt_in_reaches_the_verification_probe_under_pin(
     ctx, _log = context(tmp_path, [])
     result = run(_lesson(server.url("/lesson"),
                          TlsPolicy("pin", pin_sha256=certs.fingerprint), True), ctx)
+    assert result.details is not None
     evidence = result.details.tls
+    assert evidence is not None
     assert (evidence["outcome"], evidence["pin_matched"]) == ("pinned", True)
     assert evidence["legacy_renegotiation"] is True
     assert evidence["openssl_code"] == 20  # the test CA is not in the system store

@@ -65,10 +65,12 @@ def test_hls_resume_after_a_kill_between_segment_and_sidecar_hashes_the_kept_byt
         handle.write(segments[1].read_bytes()[: segments[1].stat().st_size // 2])
     result = run(the_lesson, ctx)
     joined = b"".join(p.read_bytes() for p in segments)
+    assert result.details is not None
     stored = (ctx.store.lesson_dir("l1") / result.details.media).read_bytes()
     assert stored == joined
     assert result.details.sha256 == _sha(joined) == _sha(stored)
     assert result.details.sha512 == hashlib.sha512(joined).hexdigest()
+    assert result.details.transfer is not None
     assert result.details.transfer.rehashed_bytes == segments[0].stat().st_size
 
 
@@ -110,6 +112,7 @@ def test_insecure_https_source_may_still_follow_plain_http(
         Fault(status=302, location=plain.url("/v/a.mp4"))])}, cert_factory("self-signed"))
     ctx, _log = context(tmp_path, [])
     result = run(lesson("l1", (site.url("/v/a.mp4"), "insecure")), ctx)
+    assert result.details is not None
     assert result.details.sha256 == _sha(body)
 
 
@@ -123,10 +126,11 @@ def test_503_on_the_lesson_page_is_retried(serve: Serve, cert_factory: Certs,
                     "/media/a.mp4": Resource(body, "video/mp4")}, cert_factory("self-signed"))
     ctx, _log = context(tmp_path, [])
     result = run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
+    assert result.details is not None
     assert result.status == "ok" and result.details.sha256 == _sha(body)
     assert [r.status for r in server.requests if r.path == "/lesson"] == [503, 200]
     roles = [(e["role"], e["status"]) for e in capture(ctx, "l1")["exchanges"]]
-    assert roles[:2] == [("probe", 503), ("page", 200)]
+    assert roles[:2] == [("extractor", 503), ("page", 200)]  # yt-dlp asked; the 503 is no page
 
 
 def test_429_with_retry_after_on_a_playlist_is_retried(
@@ -141,6 +145,7 @@ def test_429_with_retry_after_on_a_playlist_is_retried(
     assert [r.status for r in server.requests
             if r.path == "/hls/low/index.m3u8"] == [429, 200]
     joined = b"".join(p.read_bytes() for p in hls_segments(tmp_path / "hls"))
+    assert result.details is not None
     assert result.details.sha256 == _sha(joined)
 
 
@@ -156,6 +161,7 @@ def test_warc_payload_ranges_follow_each_exchange(serve: Serve, cert_factory: Ce
         cert_factory("self-signed"))
     ctx, _log = context(tmp_path, [], retries=5)
     result = run(lesson("l1", (server.url("/v/a.mp4"), "insecure")), ctx)
+    assert result.details is not None
     assert result.details.sha256 == _sha(new)
     assert [r.status for r in server.requests] == [200, 200, 206, 206]
     media = [e for e in capture(ctx, "l1")["exchanges"] if e["role"] == "media"]
@@ -193,7 +199,9 @@ def test_a_failing_second_source_keeps_the_first_sources_partial(
     result = run(the_lesson, ctx)  # the next run resumes source 1
     again = [(r.path, r.headers.get("Range"), r.status) for r in server.requests[seen:]]
     assert again == [("/v/a.mp4", f"bytes={MB}-", 206)]
+    assert result.details is not None
     assert result.details.sha256 == _sha(body) and result.details.source_index == 0
+    assert result.details.transfer is not None
     assert result.details.transfer.resumed_from == MB
     assert sorted(p.name for p in folder.iterdir()) == [
         "capture.json", "capture.warc.gz", "original.mp4"]

@@ -16,7 +16,7 @@ from archiver.demo.server import Fault, MediaServer, Resource
 from archiver.errors import ChecksumMismatch, FetchError, NoMediaError
 from archiver.fetch.stage import run
 from archiver.fetch.warc import sha256_label
-from archiver.model import SourceRecord
+from archiver.model import FetchDetails, SourceRecord
 from archiver.pipeline import run_stages
 from archiver.store import TEMP_MARK
 
@@ -112,6 +112,7 @@ def test_rerun_of_a_completed_lesson_makes_no_request(
     seen = len(server.requests)
     again = run(the_lesson, ctx)
     assert again.status == "unchanged" and len(server.requests) == seen
+    assert again.details is not None and first.details is not None
     assert again.details.sha256 == first.details.sha256
     # a changed input (here: a pin) means fetching again
     changed = lesson("l1", (server.url("/lesson"), "insecure"), sha256=first.details.sha256)
@@ -141,6 +142,7 @@ def test_falls_back_to_the_next_source_and_records_every_attempt(
     ctx, _log = context(tmp_path, [])
     result = run(lesson("l1", (broken.url("/lesson"), "verify"),
                         (mirror.url("/lesson"), "insecure")), ctx)
+    assert result.details is not None
     assert result.details.source_index == 1
     assert result.details.source.url == mirror.url("/lesson")
     attempts = capture(ctx, "l1")["attempts"]
@@ -194,8 +196,9 @@ def test_two_lessons_in_parallel_and_a_failing_one(
     assert [r.status for r in outcomes["la"]] == ["ok"]
     assert [r.status for r in outcomes["lb"]] == ["ok"]
     assert outcomes["lc"][0].status == "failed" and "404" in (outcomes["lc"][0].error or "")
-    assert outcomes["la"][0].details.sha256 == _sha(tiny_media.read_bytes())
-    assert outcomes["lb"][0].details.sha256 == _sha(big)
+    first, second = (outcomes[k][0].typed(FetchDetails).details for k in ("la", "lb"))
+    assert first is not None and first.sha256 == _sha(tiny_media.read_bytes())
+    assert second is not None and second.sha256 == _sha(big)
     for path in ctx.output.rglob("*"):  # nothing temporary left behind by the good lessons
         assert TEMP_MARK not in path.name or "lc" in path.parts
 
@@ -216,6 +219,7 @@ def test_hls_playlist_on_a_page_is_downloaded_segment_by_segment(
     segments = sorted((tmp_path / "hls").glob("seg*.ts"), key=lambda p: int(p.stem[3:]))
     joined = b"".join(p.read_bytes() for p in segments)
     assert len(segments) >= 2
+    assert result.details is not None
     assert result.details.media == "fetch/original.ts"
     assert result.details.sha256 == _sha(joined)
     assert (ctx.store.lesson_dir("l1") / "fetch/original.ts").read_bytes() == joined
@@ -238,5 +242,7 @@ def test_interrupted_hls_resumes_at_the_first_missing_segment(
     assert "/hls/low/seg0.ts" not in again and "/hls/low/seg1.ts" in again
     segments = sorted((tmp_path / "hls").glob("seg*.ts"), key=lambda p: int(p.stem[3:]))
     joined = b"".join(p.read_bytes() for p in segments)
+    assert result.details is not None
     assert result.details.sha256 == _sha(joined)
+    assert result.details.transfer is not None
     assert result.details.transfer.rehashed_bytes == segments[0].stat().st_size

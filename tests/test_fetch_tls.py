@@ -73,7 +73,9 @@ def test_verify_accepts_a_trusted_certificate(cert_factory: Certs, serve: Serve,
     server = _site(serve, certs, tiny_media)
     ctx, _log = context(tmp_path, [])
     result = run(lesson("l1", (server.url("/lesson"), "verify")), ctx)
+    assert result.details is not None
     tls = result.details.tls
+    assert tls is not None
     assert (tls["outcome"], tls["verified"], tls["problems"]) == ("verified", True, [])
     assert tls["sha256_fingerprint"] == certs.fingerprint
     assert tls["protocol"].startswith("TLS") and tls["cipher"]
@@ -86,6 +88,7 @@ def test_ca_bundle_is_trusted(cert_factory: Certs, serve: Serve, tiny_media: Pat
     ctx, _log = context(tmp_path, [])
     result = run(lesson("l1", (server.url("/lesson"), f"ca:{certs.ca}")), ctx)
     assert result.status == "ok"
+    assert result.details is not None and result.details.tls is not None
     assert result.details.tls["outcome"] == "trusted-by-ca-bundle"
     assert result.details.tls["verified"] is True
     assert result.details.sha256 == hashlib.sha256(tiny_media.read_bytes()).hexdigest()
@@ -107,7 +110,9 @@ def test_pin_match_proceeds_without_chain_validation(
     server = _site(serve, certs, tiny_media)
     ctx, _log = context(tmp_path, [])
     result = run(lesson("l1", (server.url("/lesson"), f"pin:sha256:{certs.fingerprint}")), ctx)
+    assert result.details is not None
     tls = result.details.tls
+    assert tls is not None
     assert tls["outcome"] == "pinned" and tls["pin_matched"] is True
     assert tls["verified"] is False
     assert tls["problems"] == ["untrusted-issuer", "expired"]  # recorded, not hidden
@@ -160,6 +165,7 @@ def test_insecure_proceeds_loudly_with_evidence(cert_factory: Certs, serve: Serv
     ctx, log = context(tmp_path, [])
     result = run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
     tls = capture(ctx, "l1")["tls"]
+    assert result.details is not None
     assert tls == result.details.tls
     assert (tls["outcome"], tls["verified"], tls["policy"]) == ("insecure", False, "insecure")
     assert tls["problems"] == ["self-signed"]

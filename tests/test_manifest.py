@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archiver.errors import ManifestError
-from archiver.manifest import load_manifest
+from archiver.manifest import BCP47, load_manifest
+from archiver.model import spoken_language
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "manifests" / "digital-china.toml"
@@ -70,6 +71,35 @@ def test_real_series_manifest_loads_with_lesson_13_complete() -> None:
     assert (l3.title.en, l3.title.zh, l3.sources, l3.duration) == ("", "", (), None)
 
 
+def test_spoken_language_comes_from_the_lesson_else_the_series_else_und(
+        tmp_path: Path) -> None:
+    real = load_manifest(REAL)
+    assert real.series.language == "zh"  # digital-china is spoken in Chinese
+    assert {spoken_language(lesson, real.series) for lesson in real.lessons} == {"zh"}
+    text = good().replace('number = 2', 'number = 2\nlanguage = "zh-yue"', 1)
+    plain = load_manifest(write(tmp_path, text))
+    assert plain.series.language is None
+    assert [spoken_language(lesson, plain.series) for lesson in plain.lessons] == \
+        ["und", "zh-yue"]
+    text = text.replace('publisher = { en = "Pub", zh = "出版" }',
+                        'publisher = { en = "Pub", zh = "出版" }\nlanguage = "en"')
+    series = load_manifest(write(tmp_path, text))
+    assert [spoken_language(lesson, series.series) for lesson in series.lessons] == \
+        ["en", "zh-yue"]
+
+
+@pytest.mark.parametrize("tag", ["zh", "zh-Hans", "zh-Hans-CN", "en-GB-oxendict", "zh-yue",
+                                 "zh-Hans-x-en", "x-private", "sl-rozaj-biske", "de-CH-1996"])
+def test_well_formed_bcp47_tags_are_accepted(tag: str) -> None:
+    assert BCP47.fullmatch(tag)
+
+
+@pytest.mark.parametrize("tag", ["", "zh_CN", "z", "zh-", "zh--Hans", "toolonglanguage",
+                                 "zh-Hans-x", "en-a"])
+def test_malformed_bcp47_tags_are_rejected(tag: str) -> None:
+    assert not BCP47.fullmatch(tag)
+
+
 def test_transcript_is_verbatim_from_the_seed() -> None:
     seed = (ROOT.parent.parent / "shared" / "seeds" / "000_f0b3b6c2ec4783bb.txt")
     if not seed.exists():
@@ -107,6 +137,11 @@ def test_good_manifest_parses_policies(tmp_path: Path) -> None:
     (('number = 2', 'number = 2\nsha265 = "x"'), "two", "sha265", "unknown key"),
     (('number = 2', 'number = -2'), "two", "number", "positive"),
     (('number = 2', 'number = 2\ntranscript = "nope.txt"'), "two", "transcript", "not exist"),
+    (('number = 2', 'number = 2\nlanguage = "zh_CN"'), "two", "language", "BCP 47"),
+    (('number = 2', 'number = 2\nlanguage = 7'), "two", "language", "BCP 47"),
+    (('publisher = { en = "Pub", zh = "出版" }',
+      'publisher = { en = "Pub", zh = "出版" }\nlanguage = "Chinese (Mandarin)"'), None,
+     "series.language", "BCP 47"),
 ])
 def test_errors_name_file_line_lesson_and_key(tmp_path: Path, change: tuple[str, str],
                                               lesson: str | None, key: str, words: str) -> None:

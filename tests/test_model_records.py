@@ -34,6 +34,7 @@ from archiver.model import (
     ResolutionRecord,
     SourceRecord,
     StageResult,
+    Status,
     SubtitlesDetails,
     TlsSummary,
     TransferRecord,
@@ -55,7 +56,9 @@ SAMPLES: list[Details] = [
     FetchDetails(
         media="fetch/original.mp4", bytes=12, sha256="a" * 64, sha512="b" * 128,
         source=SourceRecord(url="https://x.test/l1", kind="mirror", tls="pin:sha256:" + "d" * 64,
-                            description="a mirror", legacy_renegotiation=True),
+                            description="a mirror", legacy_renegotiation=True,
+                            tls_hosts={"cdn.x.test": "verify"},
+                            resolve=["x.test:443:127.0.0.1"]),
         media_url="https://x.test/m.mp4", content_type="video/mp4", page_url="https://x.test/p",
         source_index=1, capture="fetch/capture.json", warc="fetch/capture.warc.gz",
         tls={"outcome": "pinned", "problems": ["expired"], "verified": False},
@@ -63,8 +66,13 @@ SAMPLES: list[Details] = [
         resolution=ResolutionRecord(kind="page", media_url="https://x.test/m.mp4",
                                     page_url="https://x.test/p",
                                     tracks={"zh-Hans": ["https://x.test/zh.vtt"]},
-                                    poster="https://x.test/p.jpg"),
-        transfer=TransferRecord(attempts=2, resumed_from=5, rehashed_bytes=5, restarts=1)),
+                                    poster="https://x.test/p.jpg", extractor="Generic",
+                                    audio="separate", chain=["https://x.test/p"]),
+        transfer=TransferRecord(attempts=2, resumed_from=5, rehashed_bytes=5, restarts=1),
+        audio="separate",
+        components=[{"role": "video", "url": "https://x.test/v.m3u8", "bytes": 1},
+                    {"role": "audio", "url": "https://x.test/a.m3u8", "bytes": 1}],
+        derivative={"path": "fetch/merged.mp4", "command": ["ffmpeg", "-c", "copy"]}),
     SubtitlesDetails(
         tracks={"zh-Hans": "subtitles/l1.zh-Hans.vtt"}, transcript_json="subtitles/t.json",
         chapters="subtitles/c.json", quality="subtitles/q.json",
@@ -115,7 +123,7 @@ def test_every_details_record_round_trips_through_json(sample: Details) -> None:
     data = json.loads(text)
     assert data["schema"] == f"lesson-archiver/{sample.STAGE}-details/1"
     assert type(sample).from_json(data) == sample
-    status = "skipped" if isinstance(sample, PackageSkip) else "ok"
+    status: Status = "skipped" if isinstance(sample, PackageSkip) else "ok"
     result: StageResult[Details] = StageResult(
         stage=sample.STAGE, lesson="l1", status=status, fingerprint="9" * 64,
         outputs=[Output("fetch/x", 1, "0" * 64)], commands=[["ffmpeg", "-i", "x"]],

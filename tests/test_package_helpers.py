@@ -14,6 +14,7 @@ import io
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -88,7 +89,8 @@ TLS = {"policy": "verify", "protocol": "TLSv1.3", "outcome": "verified", "verifi
        "problems": [], "sha256_fingerprint": "ab" * 32, "subject": "CN=127.0.0.1"}
 SERIES = Series(id="demo-series", title=Bilingual("Digital China Construction Series",
                                                   "数字中国建设系列"),
-                publisher=Bilingual("Beijing Party Member Education Network", "北京党员教育网"))
+                publisher=Bilingual("Beijing Party Member Education Network", "北京党员教育网"),
+                language="zh")
 
 
 def lesson(lesson_id: str = "demo-13", sources: bool = True) -> Lesson:
@@ -119,7 +121,7 @@ def fake_fetch(store: Store, item: Lesson, media: Path) -> StageResult[FetchDeta
     original = folder / f"original{media.suffix}"
     shutil.copyfile(media, original)
     data = original.read_bytes()
-    source = {"url": item.sources[0].url, "kind": "mirror", "tls": "verify",
+    source: dict[str, Any] = {"url": item.sources[0].url, "kind": "mirror", "tls": "verify",
               "description": item.sources[0].description}
     media_url = "https://127.0.0.1:8443/media/13.mp4"
     with open(folder / "capture.warc.gz", "wb") as handle:

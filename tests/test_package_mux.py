@@ -1,9 +1,9 @@
 """Muxing and the post-mux checks, verified with ffprobe AND independent readers.
 
-ffprobe/ffmpeg checks are `archiver.package.probe.check`; the independent readers are
-mkvtoolnix (`mkvmerge -J`, `mkvextract`, `mkvinfo` for the WebVTT blocks, which mkvextract
-cannot extract) for the MKV and `mediainfo` plus a small MP4 box reader written here for the
-MP4 (neither mkvmerge nor mediainfo returns tx3g cue text).
+ffprobe/ffmpeg checks are `archiver.package.probe.check`, the master's MKVToolNix read-back is
+`archiver.package.master.readback`; the independent readers are MKVToolNix (`mkvmerge -J`,
+`mkvextract`) and MediaConch for the MKV, and `mediainfo` plus a small MP4 box reader written
+here for the MP4 (neither mkvmerge nor mediainfo returns tx3g cue text).
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clients import mediaconch_matroska, mkv_extract_tracks
 from test_package_helpers import CHAPTERS, VTT_BI, VTT_EN, VTT_ZH
 
 from archiver.errors import MuxError
 from archiver.model import TRACKS, Bilingual, Chapter, Track
-from archiver.package import chapters, mux, probe
+from archiver.package import chapters, master, mux, probe
+from archiver.store import TEMP_MARK
 
 TAGS = {"title": "加强数字中国整体谋划统筹推进", "title-eng": "Strengthen Global Planning",
         "title-chi": "加强数字中国整体谋划统筹推进", "date_released": "2025-04-11",
@@ -46,13 +48,15 @@ def muxed(tmp_path_factory: pytest.TempPathFactory, tiny_media: Path) -> dict[st
     meta.write_text(chapters.ffmetadata(TAGS, chapter_list), "utf-8")
     attachment = work / "provenance.json"
     attachment.write_text(json.dumps({"@context": {}, "名": "出处"}, ensure_ascii=False))
-    jobs = {kind: mux.MuxJob(kind, tiny_media, 2, tracks, meta, work / f"demo.{kind}",  # type: ignore
-                             attachment=attachment if kind == "mkv" else None)
-            for kind in ("mkv", "mp4")}
-    for job in jobs.values():
-        mux.run(job)
+    jobs: dict[str, Any] = {
+        "mkv": master.MasterJob(tiny_media, 2, tracks, meta, attachment, work / "demo.mkv",
+                                "zh", "demo-13", chapter_list),
+        "mp4": mux.MuxJob("mp4", tiny_media, 2, tracks, meta, work / "demo.mp4")}
+    commands = master.run(jobs["mkv"], work)
+    mux.run(jobs["mp4"])
     return {"work": work, "tracks": tracks, "jobs": jobs, "attachment": attachment,
-            "chapters": [c.label for c in chapter_list], "original": tiny_media}
+            "chapters": [c.label for c in chapter_list], "original": tiny_media,
+            "master_commands": commands}
 
 
 def _expected(muxed: dict[str, Any], kind: str) -> probe.Expected:
@@ -60,40 +64,58 @@ def _expected(muxed: dict[str, Any], kind: str) -> probe.Expected:
                           muxed["attachment"] if kind == "mkv" else None)
 
 
-def test_ffmpeg_python_compiles_the_intended_mkv_command(muxed: dict[str, Any]) -> None:
+def test_ffmpeg_python_compiles_the_intended_commands(muxed: dict[str, Any]) -> None:
+    """The master's A/V part (ffmpeg: original + ffmetadata, nothing else) and the MP4
+    (original + the .vtt files, never the master: ffmpeg 5.1 cannot read its subtitles)."""
     job = muxed["jobs"]["mkv"]
-    argv = mux.command(job, Path("/x/out.mkv"))
-    assert argv[:6] == ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-    inputs = [argv[i + 1] for i, a in enumerate(argv) if a == "-i"]
-    assert argv[6:10] == ["-thread_queue_size", "1024", "-i", str(job.original)]
-    assert inputs == [str(job.original), *(str(t.path) for t in job.tracks), str(job.metadata)]
-    at = argv.index(str(job.metadata))
-    assert argv[at - 3:at] == ["-f", "ffmetadata", "-i"]
-    assert argv[argv.index(str(job.tracks[0].path)) - 3:at - 3][:3] == ["-f", "webvtt", "-i"]
-    maps = [argv[i + 1] for i, a in enumerate(argv) if a == "-map"]
-    assert maps == ["0:V?", "0:a?", "1:s", "2:s", "3:s", "4:s?"]
-    output = argv[len(argv) - 1 - argv[::-1].index("-map") + 2:]  # after the last -map
+    av_cmd, merge, propedit = muxed["master_commands"]
+    assert av_cmd[:6] == ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    assert av_cmd[6:10] == ["-thread_queue_size", "1024", "-i", str(job.original)]
+    inputs = [av_cmd[i + 1] for i, a in enumerate(av_cmd) if a == "-i"]
+    assert inputs == [str(job.original), str(job.metadata)]
+    at = av_cmd.index(str(job.metadata))
+    assert av_cmd[at - 3:at] == ["-f", "ffmetadata", "-i"]
+    assert [av_cmd[i + 1] for i, a in enumerate(av_cmd) if a == "-map"] == ["0:V?", "0:a?",
+                                                                            "1:s?"]
+    output = av_cmd[len(av_cmd) - 1 - av_cmd[::-1].index("-map") + 2:]  # after the last -map
     pairs = dict(itertools.pairwise(output))
-    assert output[-1] == "/x/out.mkv" and pairs["-f"] == "matroska"
-    assert pairs["-map_metadata"] == "4" and pairs["-map_chapters"] == "4"
-    assert pairs["-c"] == "copy"
-    assert pairs["-metadata:s:s:0"] == "language=chi" and pairs["-metadata:s:2"] == "title=中文"
-    assert pairs["-metadata:s:s:2"] == "language=mul"
-    assert pairs["-metadata:s:4"] == "title=中文 + English"
-    assert pairs["-disposition:s:0"] == "default" and pairs["-disposition:s:1"] == "0"
-    assert pairs["-attach"] == str(muxed["attachment"])
-    assert pairs["-metadata:s:t"] == "mimetype=application/json"
+    assert pairs["-f"] == "matroska" and pairs["-c"] == "copy"
+    assert pairs["-map_metadata"] == "1" and pairs["-map_chapters"] == "1"
+    assert "-attach" not in av_cmd and not any(a.startswith("-metadata:s") for a in av_cmd)
+    assert merge[0] == "mkvmerge" and merge[merge.index("--output") + 1] != str(job.output)
+    assert merge[merge.index(str(job.tracks[0].path)) - 10:
+                 merge.index(str(job.tracks[0].path))] == [
+        "--language", "0:zh-Hans", "--track-name", "0:中文", "--default-track-flag", "0:yes",
+        "--forced-display-flag", "0:no", "--sub-charset", "0:UTF-8"]
+    assert merge[:9][-4:] == ["--language", "0:zh", "--language", "1:zh"]
+    assert "--no-date" in merge  # no muxing time in the segment info or statistics tags
+    assert merge.count("--default-track-flag") == 3 and merge.count("0:yes") == 1
+    assert propedit[0] == "mkvpropedit" and propedit[-6:] == [
+        "--edit", "track:5", "--set", "language=mul", "--set", "language-ietf=zh-Hans-x-en"]
     mp4 = mux.command(muxed["jobs"]["mp4"], Path("/x/out.mp4"))
+    assert [mp4[i + 1] for i, a in enumerate(mp4) if a == "-i"] == [
+        str(job.original), *(str(t.path) for t in job.tracks), str(job.metadata)]
     pairs = dict(itertools.pairwise(mp4))
     assert (pairs["-c:s"], pairs["-c:v"], pairs["-c:a"]) == ("mov_text", "copy", "copy")
     assert pairs["-movflags"] == "+faststart+use_metadata_tags"
+    assert pairs["-metadata:s:s:2"] == "language=mul"
     assert pairs["-metadata:s:3"] == "handler_name=English" and "-attach" not in mp4
+    assert pairs["-disposition:s:0"] == "default" and pairs["-disposition:s:1"] == "0"
 
 
 @pytest.mark.parametrize("kind", ["mkv", "mp4"])
 def test_ffprobe_checks_pass_on_both_files(muxed: dict[str, Any], kind: str) -> None:
     report = probe.check(muxed["jobs"][kind].output, muxed["original"], _expected(muxed, kind),
                          muxed["work"])
+    if kind == "mkv":
+        master.readback(muxed["jobs"]["mkv"].output, muxed["tracks"], "zh", 2,
+                        len(muxed["chapters"]), muxed["attachment"], muxed["work"], report)
+        assert any(c[0] == "mkvextract" for c in report.commands)
+        info = probe.ffprobe(muxed["jobs"]["mkv"].output)  # nothing says when it was muxed
+        assert "creation_time" not in info["format"].get("tags", {})
+        assert not any("_STATISTICS_WRITING_DATE_UTC" in (s.get("tags") or {})
+                       for s in info["streams"])
+        assert any(c[:2] == ["mkvmerge", "-J"] for c in report.commands)
     assert report.problems == []
     assert any(c[0] == "ffprobe" for c in report.commands)
 
@@ -106,41 +128,33 @@ def test_checks_detect_each_kind_of_mismatch(muxed: dict[str, Any]) -> None:
     spec = TRACKS[0]
     wrong_spec = replace(spec, iso639_2="eng", label="Chinese", default=False)
     tracks = [Track(wrong_spec, other), *muxed["tracks"][1:]]
+    path = muxed["jobs"]["mkv"].output
     expected = probe.Expected("mkv", tracks, ["开场 / Opening"], {**TAGS, "speaker": "x"},
-                              muxed["jobs"]["mp4"].output)  # a different "attachment"
-    problems = " | ".join(probe.check(muxed["jobs"]["mkv"].output, muxed["original"],
-                                      expected, work).problems)
+                              muxed["jobs"]["mp4"].output)
+    report = probe.check(path, muxed["original"], expected, work)
+    master.readback(path, tracks, "en", 2, 1, muxed["jobs"]["mp4"].output, work, report)
+    problems = " | ".join(report.problems)
     assert "subtitle 0: (language, title, default, forced) is ('chi', '中文', 1, 0)" in problems
     assert "chapters" in problems and "'speaker'" in problems
+    assert "video track 0: LanguageIETF 'zh', expected 'en'" in problems
+    assert "subtitle track 2 (zh-Hans): (codec, LanguageIETF, language, name, default, " \
+        "forced) is ('S_TEXT/WEBVTT', 'zh-Hans', 'chi', '中文', True, False)" in problems
+    assert "0 subtitle tracks are flagged default" not in problems
+    assert "mkvmerge sees 3 chapters, expected 1" in problems
     assert "attached provenance differs" in problems
-    assert "track zh-Hans cue 1: text" in problems
+    assert "mkv track zh-Hans cue 1: " in problems
     mp4_as_mkv = probe.check(muxed["jobs"]["mp4"].output, muxed["original"],
-                             _expected(muxed, "mkv"), work).problems
-    assert any("subtitle codecs" in p for p in mp4_as_mkv)
-    assert any("streams (av, subtitle, attachment, data)" in p for p in mp4_as_mkv)
+                             _expected(muxed, "mkv"), work)
+    assert any("streams (av, subtitle, attachment, data)" in p for p in mp4_as_mkv.problems)
+    master.readback(muxed["jobs"]["mp4"].output, muxed["tracks"], "zh", 2, 3,
+                    muxed["attachment"], work, mp4_as_mkv)
+    assert "mkvmerge does not read demo.mp4 as Matroska: it is QuickTime/MP4" in \
+        mp4_as_mkv.problems
 
 
 def _mkvmerge(path: Path) -> dict[str, Any]:
     out = subprocess.run(["mkvmerge", "-J", str(path)], capture_output=True, check=True).stdout
     return json.loads(out)  # type: ignore[no-any-return]
-
-
-def _mkvinfo_blocks(path: Path) -> dict[int, list[tuple[float, float, bytes]]]:
-    """track number -> [(start, duration, frame bytes)] read by mkvinfo (not ffmpeg)."""
-    out = subprocess.run(["mkvinfo", "-v", "-v", "-v", "--full-hexdump", str(path)],
-                         capture_output=True, text=True, check=True).stdout
-    blocks: dict[int, list[tuple[float, float, bytes]]] = {}
-    current: list[Any] | None = None
-    for line in out.splitlines():
-        if m := re.search(r"Block: track number (\d+), 1 frame\(s\), timestamp ([\d:.]+)", line):
-            current = [int(m.group(1)), probe.seconds(m.group(2)), b""]
-        elif current and (m := re.search(r"Frame with size \d+ hexdump (.*) at \d+$", line)):
-            current[2] = bytes.fromhex(m.group(1))
-        elif current and (m := re.search(r"Block duration: ([\d:.]+)", line)):
-            blocks.setdefault(current[0], []).append(
-                (current[1], probe.seconds(m.group(1)), current[2]))
-            current = None
-    return blocks
 
 
 def test_mkv_read_by_mkvtoolnix(muxed: dict[str, Any], tmp_path: Path) -> None:
@@ -150,12 +164,15 @@ def test_mkv_read_by_mkvtoolnix(muxed: dict[str, Any], tmp_path: Path) -> None:
     tracks = info["tracks"]
     assert [t["type"] for t in tracks] == ["video", "audio"] + ["subtitles"] * 3
     assert [t["codec"] for t in tracks[:2]] == ["AVC/H.264/MPEG-4p10", "AAC"]
+    assert [(t["properties"]["language"], t["properties"]["language_ietf"])
+            for t in tracks[:2]] == [("chi", "zh"), ("chi", "zh")]  # the spoken language
     subs = [t["properties"] for t in tracks if t["type"] == "subtitles"]
-    assert [(s["codec_id"], s["language"], s["track_name"], s["default_track"],
-             s["forced_track"]) for s in subs] == [
-        ("D_WEBVTT/SUBTITLES", "chi", "中文", True, False),
-        ("D_WEBVTT/SUBTITLES", "eng", "English", False, False),
-        ("D_WEBVTT/SUBTITLES", "mul", "中文 + English", False, False)]
+    assert [(s["codec_id"], s["language_ietf"], s["language"], s["track_name"],
+             s["default_track"], s["forced_track"]) for s in subs] == [
+        ("S_TEXT/WEBVTT", "zh-Hans", "chi", "中文", True, False),
+        ("S_TEXT/WEBVTT", "en", "eng", "English", False, False),
+        ("S_TEXT/WEBVTT", "zh-Hans-x-en", "mul", "中文 + English", False, False)]
+    assert sum(s["default_track"] for s in subs) == 1  # mkvmerge alone would flag all three
     duration = info["container"]["properties"]["duration"] / 1e9
     assert abs(duration - float(orig["format"]["duration"])) <= 0.04 + 0.03  # frame + priming
     assert info["chapters"] == [{"num_entries": 3}]
@@ -183,16 +200,44 @@ def test_mkv_read_by_mkvtoolnix(muxed: dict[str, Any], tmp_path: Path) -> None:
     subprocess.run(["mkvextract", str(path), "attachments", f"{att['id']}:{target}"],
                    check=True, capture_output=True)
     assert target.read_bytes() == muxed["attachment"].read_bytes()
-    # cue text: WebM WebVTT blocks are "identifier\nsettings\npayload"
-    blocks = _mkvinfo_blocks(path)
-    for props, track in zip(subs, muxed["tracks"], strict=True):
-        want = probe.parse_cues(track.path.read_text("utf-8"))
-        got = blocks[props["number"]]
-        assert len(got) == len(want)
-        for (start, dur, data), cue in zip(got, want, strict=True):
-            ident, settings, text = data.decode("utf-8").split("\n", 2)
-            assert (ident, settings, text) == (cue.identifier, cue.settings, cue.text)
-            assert abs(start - cue.start) <= 0.05 and abs(start + dur - cue.end) <= 0.05
+    # every track read back by mkvextract, as a Matroska user would: byte-equal to the .vtt
+    # once its BOM is dropped (and the header block, which it keeps, is the one we wrote)
+    texts = mkv_extract_tracks(path, [t["id"] for t in tracks if t["type"] == "subtitles"])
+    assert texts.errors == [] and len(texts) == 3
+    for text, track in zip(texts.values(), muxed["tracks"], strict=True):
+        written = track.path.read_text("utf-8")
+        assert text.startswith("\ufeffWEBVTT")
+        assert text.removeprefix("\ufeff") == written
+        assert master.normalise_vtt(text) == master.normalise_vtt(written)
+        assert probe.parse_cues(text) == probe.parse_cues(written)
+
+
+def test_master_passes_mediaconch_with_only_the_language_ietf_waiver(
+        muxed: dict[str, Any]) -> None:
+    """MediaConch's Matroska implementation checks (Debian's 23.03): everything passes but
+    the LanguageIETF elements it predates (docs/package.md, the waiver)."""
+    report = mediaconch_matroska(muxed["jobs"]["mkv"].output)
+    assert report.checks_run > 0
+    assert report.findings == [], report.findings
+    waived = sorted((f.element, f.value) for f in report.waived)
+    # video, audio and the three subtitle tracks; one per chapter (mkvmerge writes `und`)
+    assert waived == [*[("ChapLanguageIETF", "und")] * 3, *sorted(
+        ("LanguageIETF", tag) for tag in ("zh", "zh", "zh-Hans", "en", "zh-Hans-x-en"))]
+
+
+def test_ffmpeg_cannot_map_all_of_the_master_but_reads_its_audio_and_video(
+        muxed: dict[str, Any]) -> None:
+    """Why every ffmpeg read of the master maps its streams explicitly (FIELD-NOTES)."""
+    path = str(muxed["jobs"]["mkv"].output)
+    everything = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0",
+                                 "-f", "null", "-"], capture_output=True, text=True)
+    assert everything.returncode != 0
+    explicit = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0:V",
+                               "-map", "0:a?", "-f", "null", "-"], capture_output=True,
+                              text=True)
+    assert explicit.returncode == 0 and explicit.stderr == ""
+    assert probe.streamhashes(muxed["jobs"]["mkv"].output) == \
+        probe.streamhashes(muxed["original"])
 
 
 def _boxes(data: bytes, start: int = 0, end: int | None = None) -> dict[str, list[tuple[int, int]]]:
@@ -289,18 +334,58 @@ def test_mp4_read_by_mediainfo_and_a_box_reader(muxed: dict[str, Any]) -> None:
             assert abs(start - cue.start) <= 0.05 and abs(end - cue.end) <= 0.05
 
 
+def test_two_masters_of_the_same_inputs_describe_the_same_file(
+        muxed: dict[str, Any], tmp_path: Path) -> None:
+    """What the crash audit compares (ffprobe's description, chapter UIDs included): no
+    muxing date, ChapterUIDs 1..n (mkvmerge alone would draw them at random), chapter times
+    at the ffmetadata's milliseconds."""
+    again = replace(muxed["jobs"]["mkv"], output=tmp_path / "again.mkv")
+    killed = tmp_path / f".again{TEMP_MARK}av.mkv{TEMP_MARK}x1.mkv"  # a mux killed earlier
+    killed.write_bytes(b"partial")
+    master.run(again, tmp_path)
+
+    def described(path: Path) -> dict[str, Any]:
+        info = probe.ffprobe(path)
+        info["format"].pop("filename")
+        return info
+
+    first, second = described(muxed["jobs"]["mkv"].output), described(again.output)
+    assert first == second
+    assert [c["id"] for c in first["chapters"]] == [1, 2, 3]
+    meta = muxed["jobs"]["mkv"].metadata.read_text("utf-8")
+    starts = [int(v) for v in re.findall(r"^START=(\d+)$", meta, re.M)]
+    ends = [int(v) for v in re.findall(r"^END=(\d+)$", meta, re.M)]
+    assert [(round(float(c["start_time"]) * 1000), round(float(c["end_time"]) * 1000))
+            for c in first["chapters"]] == list(zip(starts, ends, strict=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mkv"]  # nothing left over
+
+
 def test_failed_mux_leaves_no_file_under_the_final_name(
         muxed: dict[str, Any], tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(muxed["original"].read_bytes()[:32] + b"\xff" * 4000)  # ftyp + junk
     target = tmp_path / "out.mkv"
-    job = mux.MuxJob("mkv", corrupt, 2, muxed["tracks"], muxed["jobs"]["mkv"].metadata, target,
-                     attachment=muxed["attachment"], lesson="demo-13")
+    job = replace(muxed["jobs"]["mkv"], original=corrupt, output=target)
     with pytest.raises(MuxError) as caught:
-        mux.run(job)
+        master.run(job, tmp_path)
     assert "ffmpeg failed to mux corrupt.mp4 (mkv)" in str(caught.value)
     assert "lesson 'demo-13'" in str(caught.value)
     assert list(tmp_path.iterdir()) == [corrupt]
+
+
+def test_failed_mkvmerge_leaves_no_file_under_the_final_name(
+        muxed: dict[str, Any], tmp_path: Path) -> None:
+    """A subtitle file mkvmerge cannot read: its words, and no master, no temporary file."""
+    bad = tmp_path / "bad.vtt"
+    bad.write_bytes(b"\x00\x01 not a subtitle file")
+    tracks = [Track(muxed["tracks"][0].spec, bad), *muxed["tracks"][1:]]
+    job = replace(muxed["jobs"]["mkv"], tracks=tracks, output=tmp_path / "out.mkv")
+    with pytest.raises(MuxError) as caught:
+        master.run(job, tmp_path)
+    assert caught.value.message.startswith("mkvmerge failed to make the master of tiny.mp4 "
+                                           "(exit status 2): Error: The type of file")
+    assert "bad.vtt" in str(caught.value) and "lesson 'demo-13'" in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.vtt"]
 
 
 @pytest.mark.browser
@@ -328,3 +413,14 @@ def test_access_copy_plays_in_chromium(muxed: dict[str, Any], serve: Any) -> Non
         finally:
             browser.close()
     assert state[:3] == [160, 90, None] and abs(state[3] - 3.0) < 0.1
+
+
+def test_chapter_xml_escapes_titles_and_keeps_the_ffmetadata_milliseconds() -> None:
+    """mkvmerge's chapter XML: `<`, `&` survive as text, times at millisecond precision past
+    an hour, UIDs 1..n (read back by mkvmerge itself in the master tests above)."""
+    xml = master.chapters_xml([Chapter(0.0, 61.2346, Bilingual("A <b> & C", "甲")),
+                               Chapter(3723.5, 3724.0, Bilingual("Late", ""))])
+    assert "<ChapterString>甲 / A &lt;b&gt; &amp; C</ChapterString>" in xml
+    assert "<ChapterTimeEnd>00:01:01.235000000</ChapterTimeEnd>" in xml
+    assert "<ChapterTimeStart>01:02:03.500000000</ChapterTimeStart>" in xml
+    assert re.findall(r"<ChapterUID>(\d+)</ChapterUID>", xml) == ["1", "2"]

@@ -91,6 +91,7 @@ def _packaged(root: Path, media: Path) -> Path:
 
 def _assert_recovered(out: Path, version: int, previous: dict[str, str] | None) -> None:
     rerun = stage.run(lesson(), context(out, [lesson()]))
+    assert rerun.details is not None
     assert rerun.status == "ok" and rerun.details.version == version
     assert rerun.details.adopted  # recognised, not rebuilt
     current = out / "packages" / "demo-13"
@@ -111,6 +112,7 @@ def _assert_recovered(out: Path, version: int, previous: dict[str, str] | None) 
     state = json.loads((out / "lessons/demo-13/state/package.json").read_text("utf-8"))
     assert state["details"]["version"] == version
     again = stage.run(lesson(), context(out, [lesson()]))
+    assert again.details is not None
     assert again.status == "unchanged" and again.details.version == version
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from test_package_helpers import VTT_EN, context, fake_fetch, fake_subtitles, le
 
 from archiver.errors import MuxError, PackageError
 from archiver.package import stage
-from archiver.pipeline import run_stages
+from archiver.pipeline import Context, run_stages
 from archiver.publish.reasons import public_reason
 from archiver.store import TEMP_MARK
 
@@ -27,7 +28,7 @@ def _tree(root: Path) -> dict[str, tuple[int, int, str]]:
 
 
 @pytest.fixture
-def packaged(tmp_path: Path, tiny_media: Path) -> tuple[Path, object]:
+def packaged(tmp_path: Path, tiny_media: Path) -> tuple[Path, Context]:
     item = lesson()
     ctx = context(tmp_path / "out", [item])
     fake_fetch(ctx.store, item, tiny_media)
@@ -37,7 +38,7 @@ def packaged(tmp_path: Path, tiny_media: Path) -> tuple[Path, object]:
     return tmp_path / "out", ctx
 
 
-def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, object]) -> None:
+def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, Context]) -> None:
     out, _ = packaged
     bag_dir = out / "packages" / "demo-13"
     bag = bagit.Bag(str(bag_dir))
@@ -75,6 +76,26 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
     assert prov["tls"]["outcome"] == "verified" and prov["source"]["description"]
     assert any(n.get("@type") == "prov:Activity" and n["schema:name"] == "mux"
                for n in prov["@graph"])
+    # the master as MKVToolNix reads it: Matroska's WebVTT codec, BCP 47 tags, one default,
+    # the series' spoken language (`zh`) on audio and video
+    identity = json.loads(subprocess.run(["mkvmerge", "-J", str(bag_dir / "data/master/"
+                                                                "demo-13.mkv")],
+                                         capture_output=True, check=True).stdout)
+    assert [(t["type"], t["properties"]["codec_id"], t["properties"]["language_ietf"],
+             t["properties"]["language"], t["properties"]["default_track"])
+            for t in identity["tracks"]][:2] == [("video", "V_MPEG4/ISO/AVC", "zh", "chi", True),
+                                                 ("audio", "A_AAC", "zh", "chi", True)]
+    assert [(t["properties"]["codec_id"], t["properties"]["language_ietf"],
+             t["properties"]["language"], t["properties"]["default_track"])
+            for t in identity["tracks"][2:]] == [
+        ("S_TEXT/WEBVTT", "zh-Hans", "chi", True), ("S_TEXT/WEBVTT", "en", "eng", False),
+        ("S_TEXT/WEBVTT", "zh-Hans-x-en", "mul", False)]
+    assert not list((out / "lessons/demo-13/package").glob(f"*{TEMP_MARK}*"))  # A/V, chapters
+    state = json.loads((out / "lessons/demo-13/state/package.json").read_text("utf-8"))
+    for tool in ("mkvmerge", "mkvextract", "mkvpropedit"):  # "74.0.0": `<tool> --version`
+        assert state["tool_versions"][tool].replace(".", "").isdigit(), state["tool_versions"]
+    assert [c[0] for c in state["commands"]][:4] == ["ffmpeg", "mkvmerge", "mkvpropedit",
+                                                     "ffmpeg"]  # master, then access copy
     # the attached record inside the MKV is the one the package provenance names
     attached = out / "attached.json"
     subprocess.run(["mkvextract", str(bag_dir / "data/master/demo-13.mkv"), "attachments",
@@ -105,7 +126,7 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, ob
 
 
 def test_flipping_a_byte_in_any_payload_file_fails_validation(
-        packaged: tuple[Path, object]) -> None:
+        packaged: tuple[Path, Context]) -> None:
     out, _ = packaged
     bag_dir = out / "packages" / "demo-13"
     files = [p for p in (bag_dir / "data").rglob("*") if p.is_file()]
@@ -122,20 +143,21 @@ def test_flipping_a_byte_in_any_payload_file_fails_validation(
     bagit.Bag(str(bag_dir)).validate(processes=1)
 
 
-def test_unchanged_rerun_changes_nothing(packaged: tuple[Path, object]) -> None:
+def test_unchanged_rerun_changes_nothing(packaged: tuple[Path, Context]) -> None:
     out, ctx = packaged
     before = _tree(out)
-    again = stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    again = stage.run(lesson(), ctx)
     assert again.status == "unchanged"
     assert _tree(out) == before
 
 
 def test_changed_transcript_makes_new_version_and_keeps_the_old(
-        packaged: tuple[Path, object]) -> None:
+        packaged: tuple[Path, Context]) -> None:
     out, ctx = packaged
     old_master = (out / "packages/demo-13/data/master/demo-13.mkv").read_bytes()
     fake_subtitles(ctx.store, lesson(), en=VTT_EN.replace("Second, global", "Second: overall"))
-    result = stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    result = stage.run(lesson(), ctx)
+    assert result.details is not None
     assert result.status == "ok" and result.details.version == 2
     old = out / "packages/.versions/demo-13/v1"
     bagit.Bag(str(old)).validate(processes=1)
@@ -151,7 +173,7 @@ def test_changed_transcript_makes_new_version_and_keeps_the_old(
 
 
 def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
-        packaged: tuple[Path, object], tmp_path: Path) -> None:
+        packaged: tuple[Path, Context], tmp_path: Path) -> None:
     out, ctx = packaged
     before = _tree(out / "packages")
     saved = tmp_path / "saved-fetch"
@@ -162,7 +184,7 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     corrupt.write_bytes(good[:200] + b"\x00" * 5000)  # moov-less garbage: ffprobe/ffmpeg fail
     fake_fetch(ctx.store, lesson(), corrupt)
     with pytest.raises(MuxError) as caught:
-        stage.run(lesson(), ctx)  # type: ignore[arg-type]
+        stage.run(lesson(), ctx)
     # what ffprobe finds in the truncated MP4: only a data stream
     assert "the original original.mp4 has no video or audio stream; ffprobe finds data " \
         in str(caught.value) and "lesson 'demo-13'" in str(caught.value)
@@ -171,12 +193,14 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
     assert leftovers == []
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
     assert entry["status"] == "failed" and entry["package"] == "packages/demo-13"
-    assert ctx.store.load_result("demo-13", "package").status == "failed"  # type: ignore
+    recorded = ctx.store.load_result("demo-13", "package")
+    assert recorded is not None and recorded.status == "failed"
     # the same inputs as the intact package again: no new version, nothing rebuilt
     shutil.rmtree(out / "lessons/demo-13/fetch")
     shutil.copytree(saved / "fetch", out / "lessons/demo-13/fetch")
     shutil.copy2(saved / "fetch.json", out / "lessons/demo-13/state/fetch.json")
-    again = stage.run(lesson(), ctx)  # type: ignore[arg-type]
+    again = stage.run(lesson(), ctx)
+    assert again.details is not None
     assert again.status == "unchanged" and again.details.version == 1
     assert _tree(out / "packages") == before
     entry = json.loads((out / "catalog.json").read_text("utf-8"))["lessons"][0]
@@ -184,7 +208,7 @@ def test_failed_mux_leaves_no_final_file_and_previous_package_intact(
 
 
 def test_unreadable_original_quotes_ffprobe_and_keeps_the_old_package(
-        packaged: tuple[Path, object], tmp_path: Path) -> None:
+        packaged: tuple[Path, Context], tmp_path: Path) -> None:
     """Bytes ffmpeg cannot read: the error names the lesson and the file and quotes ffprobe,
     in the state record and the log; its public form is one line without local paths; the
     package archived before is untouched."""
@@ -194,14 +218,16 @@ def test_unreadable_original_quotes_ffprobe_and_keeps_the_old_package(
     garbage.write_bytes(bytes(range(256)) * 40)
     fake_fetch(ctx.store, lesson(), garbage)
     with pytest.raises(MuxError) as caught:
-        stage.run(lesson(), ctx)  # type: ignore[arg-type]
+        stage.run(lesson(), ctx)
     message = str(caught.value)
     assert "lesson 'demo-13'" in message
     assert "ffmpeg cannot read the original original.mp4; ffprobe said: " in message
     assert "Invalid data found when processing input" in message
-    recorded = ctx.store.load_result("demo-13", "package")  # type: ignore[attr-defined]
-    assert recorded.status == "failed" and recorded.error == message
-    logged = ctx.log.stream.getvalue()  # type: ignore[attr-defined]
+    recorded = ctx.store.load_result("demo-13", "package")
+    assert recorded is not None and recorded.status == "failed" and recorded.error == message
+    stream = ctx.log.stream
+    assert isinstance(stream, io.StringIO)
+    logged = stream.getvalue()
     assert "ffprobe said: " in logged and "Invalid data found" in logged
     public = public_reason(recorded.error, "MuxError")
     assert public is not None and "\n" not in public
@@ -212,7 +238,7 @@ def test_unreadable_original_quotes_ffprobe_and_keeps_the_old_package(
 
 
 def test_post_mux_mismatch_fails_the_lesson_and_keeps_the_old_package(
-        packaged: tuple[Path, object]) -> None:
+        packaged: tuple[Path, Context]) -> None:
     """A cue ending before it starts cannot survive muxing as written (ffmpeg rewrites its end):
     the check catches it, the lesson fails, nothing is published, the old package stays."""
     out, ctx = packaged
@@ -220,7 +246,7 @@ def test_post_mux_mismatch_fails_the_lesson_and_keeps_the_old_package(
     backwards = VTT_EN.replace("00:00:01.000 --> 00:00:01.800", "00:00:01.000 --> 00:00:00.950")
     fake_subtitles(ctx.store, lesson(), en=backwards)
     with pytest.raises(MuxError) as caught:
-        stage.run(lesson(), ctx)  # type: ignore[arg-type]
+        stage.run(lesson(), ctx)
     message = str(caught.value)
     assert "demo-13.mkv is not what was intended" in message
     assert "mkv track en cue 2" in message and "lesson 'demo-13'" in message
@@ -247,6 +273,7 @@ def test_lesson_without_subtitles_is_packaged_without_tracks(
     ctx = context(tmp_path / "out", [item])
     fake_fetch(ctx.store, item, tiny_media)
     result = stage.run(item, ctx)
+    assert result.details is not None
     assert result.status == "ok" and result.details.tracks == []
     master = tmp_path / "out/packages/demo-13/data/master/demo-13.mkv"
     info = json.loads(subprocess.run(["mkvmerge", "-J", str(master)], capture_output=True,

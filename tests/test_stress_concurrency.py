@@ -27,12 +27,12 @@ from stress_support import (
     make_short_demo,
     packages,
     run_archiver,
-    sha256,
     temp_leftovers,
     verify,
 )
 
 from archiver.demo.command import DemoSetup, serving
+from archiver.store import sha256_file as sha256
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -21,8 +21,11 @@ TRACKS = ("zh-Hans", "en", "zh-Hans-en")
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map, ".vtt": "text/vtt; charset=utf-8"}
+    # the base declares extensions_map as an instance attribute: a dict per handler, not shared
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                               ".vtt": "text/vtt; charset=utf-8"}
+        super().__init__(*args, **kwargs)
 
     def log_message(self, format: str, *args: Any) -> None:
         return

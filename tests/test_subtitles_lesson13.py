@@ -53,8 +53,8 @@ def _walk(source: str, shown: list[str], droppable: frozenset[str]) -> list[str]
         if rest and rest[0] in droppable and not (text and text[-1] in droppable):
             skipped.append(rest[0])
             rest = rest[1:]
-    assert rest == "" or (len(rest) == 1 and rest in droppable and skipped.append(rest) is None)
-    return skipped
+    assert rest == "" or (len(rest) == 1 and rest in droppable)
+    return [*skipped, rest] if rest else skipped
 
 
 def test_chinese_text_preserved_except_cue_final_stop_or_comma(build: SubtitleBuild) -> None:

@@ -86,6 +86,7 @@ def test_without_fetch_uses_proportional_timing(tmp_path: Path) -> None:
     lesson, ctx = make_ctx(tmp_path)
     result = stage.run(lesson, ctx)
     assert result.status == "ok"
+    assert result.details is not None
     assert result.details.timing == "proportional"
     assert result.details.timing_reason == "the lesson has not been fetched"
     assert any("proportional timing" in w for w in result.warnings)
@@ -104,6 +105,7 @@ def test_with_fetched_media_snaps_to_audio_and_is_idempotent(tmp_path: Path,
     lesson, ctx = make_ctx(tmp_path)
     record_fetch(ctx, lesson, bursts)
     first = stage.run(lesson, ctx)
+    assert first.details is not None
     assert first.status == "ok" and first.details.timing == "audio-snapped"
     assert first.details.media == "fetch/original.mp4"
     assert first.commands and first.commands[0][0] == "ffmpeg"
@@ -130,7 +132,8 @@ def test_bad_transcript_fails_cleanly_and_keeps_previous_tracks(tmp_path: Path) 
     with pytest.raises(SubtitleError, match=r"lesson-a.txt:4: malformed timestamp"):
         stage.run(lesson, ctx)
     results = run_lesson(lesson, ["subtitles"], ctx)  # the pipeline records the failure
-    assert results[0].status == "failed" and "malformed timestamp '00:61'" in results[0].error
+    assert results[0].status == "failed"
+    assert "malformed timestamp '00:61'" in (results[0].error or "")
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert after == before  # nothing damaged, nothing half-written
     assert not any(TEMP_MARK in p.name for p in folder.iterdir())
@@ -141,6 +144,7 @@ def test_continuous_tone_has_no_pauses_so_timing_is_proportional(tmp_path: Path,
     lesson, ctx = make_ctx(tmp_path)
     record_fetch(ctx, lesson, tiny_media)  # a steady 440 Hz tone: nothing to snap to
     result = stage.run(lesson, ctx)
+    assert result.details is not None
     assert result.details.timing == "proportional"
     assert result.details.timing_reason.startswith("no pauses found in the sound track")
     assert any("no pauses found" in w for w in result.warnings)
@@ -151,6 +155,7 @@ def test_pause_method_option(tmp_path: Path, bursts: Path) -> None:
     record_fetch(ctx, lesson, bursts)
     ctx.options = Options(subtitles=SubtitlesOptions(pause_method="silencedetect"))
     result = stage.run(lesson, ctx)
+    assert result.details is not None
     assert result.details.pause_method == "silencedetect"
     assert "silencedetect" in " ".join(result.commands[0])
     with pytest.raises(UsageError, match="unknown pause method 'vad'"):

@@ -7,23 +7,21 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archiver.model import Paragraph
 from archiver.subtitles.audio import Pause
 from archiver.subtitles.build import track_cues, tracks
-from archiver.subtitles.lines import allowed_break, break_en, break_zh
+from archiver.subtitles.lines import EN_LINE, ZH_LINE, allowed_break, break_en, break_zh
 from archiver.subtitles.quality import check_track
 from archiver.subtitles.segment import paragraph_units
 from archiver.subtitles.style import (
-    EN_LINE,
     MAX_DURATION,
     MIN_DURATION,
     MIN_GAP,
-    ZH_LINE,
     display_timing,
     make_cues,
 )
 from archiver.subtitles.text import CLOSING, OPENING, display_width, squash
 from archiver.subtitles.timing import time_paragraphs
-from archiver.subtitles.transcript import Paragraph
 
 HAN = st.sampled_from("数字中国建设推进发展经济政府体系人才资金组织领导")
 ZH_PUNCT = st.sampled_from(["，", "。", "、", ",", "：", "“", "”", "（", "）"])

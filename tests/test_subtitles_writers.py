@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import webvtt
 
+from archiver.model import Cue as TrackCue
 from archiver.subtitles.transcript import parse_vtt
 from archiver.subtitles.validate import check_vtt
-from archiver.subtitles.writers import TrackCue, escape, srt_time, vtt_time, write_srt, write_vtt
+from archiver.subtitles.writers import escape, srt_time, vtt_time, write_srt, write_vtt
 
 CUES = [
     TrackCue(1.0, 2.5, ("研发 & 创新 <测试>",), ("R&D <and> innovation -->",)),

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import bagit
 import pytest
@@ -21,15 +22,20 @@ from archiver.cli import main
 LESSON = "demo-01"
 
 
-def build_bag(root: Path, media: Path, lesson: str = LESSON) -> Path:
-    """A package as DESIGN.md lays it out: master MKV, access MP4, capture, event log."""
+def build_bag(root: Path, media: Path, lesson: str = LESSON,
+              master: Path | None = None) -> Path:
+    """A package as DESIGN.md lays it out: master MKV (`master`, else a plain ffmpeg copy of
+    `media`), access MP4, capture, event log."""
     root.mkdir(parents=True)
     for sub in ("original", "master", "access", "capture", "subtitles"):
         (root / sub).mkdir()
     shutil.copyfile(media, root / "original" / "original.mp4")
     shutil.copyfile(media, root / "access" / f"{lesson}.mp4")
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(media), "-c", "copy",
-                    str(root / "master" / f"{lesson}.mkv")], check=True)
+    if master is not None:
+        shutil.copyfile(master, root / "master" / f"{lesson}.mkv")
+    else:
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(media), "-c",
+                        "copy", str(root / "master" / f"{lesson}.mkv")], check=True)
     (root / "capture" / "capture.json").write_text(json.dumps({"lesson": lesson}), "utf-8")
     (root / "subtitles" / f"{lesson}.en.vtt").write_text(
         "WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n", "utf-8")
@@ -60,14 +66,14 @@ def archive(pristine: Path, tmp_path: Path) -> Path:
     return out
 
 
-def verify(archive: Path, *extra: str) -> tuple[int, dict]:
+def verify(archive: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     report = archive.parent / "report.json"
     code = main(["verify", "--output", str(archive), "--jobs", "2", "--json", str(report),
                  *extra])
     return code, json.loads(report.read_text("utf-8"))
 
 
-def events(bag: Path) -> list[dict]:
+def events(bag: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (bag / "premis-events.jsonl").read_text().splitlines()]
 
 
@@ -163,6 +169,54 @@ def test_clean_deep_check_decodes_both_copies(archive: Path) -> None:
     deep = report["packages"][0]["deep"]
     assert [d["outcome"] for d in deep] == ["ok", "ok"]
     assert all(d["decoded_seconds"] >= 0.9 * d["declared_seconds"] for d in deep)
+
+
+VTT = "WEBVTT\n\n1\n00:00.200 --> 00:01.000 line:80%\nHello &amp; 你好\n"
+
+
+def _master_with_subtitles(media: Path, vtt: Path, target: Path, muxer: str) -> Path:
+    """This release's master (mkvmerge: `S_TEXT/WEBVTT`, which ffmpeg 5.1 cannot decode) or an
+    earlier release's (ffmpeg: `D_WEBVTT/SUBTITLES`), each with a WebVTT track."""
+    if muxer == "mkvmerge":
+        argv = ["mkvmerge", "-q", "-o", str(target), str(media), "--language", "0:zh-Hans",
+                str(vtt)]
+    else:
+        argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(media), "-i", str(vtt),
+                "-map", "0", "-map", "1", "-c", "copy", str(target)]
+    subprocess.run(argv, check=True)
+    return target
+
+
+@pytest.mark.parametrize(("muxer", "codec_id"), [("mkvmerge", "S_TEXT/WEBVTT"),
+                                                  ("ffmpeg", "D_WEBVTT/SUBTITLES")])
+def test_deep_check_decodes_new_and_old_masters(tmp_path: Path, muxer: str,
+                                                codec_id: str) -> None:
+    """`--deep` maps only the master's audio and video: new masters (whose subtitle tracks
+    make an unmapped ffmpeg run fail) and old ones both decode "ok", with no error line."""
+    media = make_media(tmp_path / "clip.mp4", seconds=2.0)
+    vtt = tmp_path / "t.vtt"
+    vtt.write_text(VTT, "utf-8")
+    master = _master_with_subtitles(media, vtt, tmp_path / "m.mkv", muxer)
+    identity = json.loads(subprocess.run(["mkvmerge", "-J", str(master)], capture_output=True,
+                                         check=True).stdout)
+    assert [t["properties"]["codec_id"] for t in identity["tracks"]][-1] == codec_id
+    everything = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(master),
+                                 "-map", "0", "-f", "null", "-"], capture_output=True,
+                                check=False)
+    assert everything.returncode != 0  # why the map names audio and video only
+    codecs = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "s", "-show_entries",
+                             "stream=codec_name", "-of", "csv=p=0", str(master)],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert codecs == (["unknown"] if muxer == "mkvmerge" else ["webvtt"])
+    out = tmp_path / "output"
+    build_bag(out / "packages" / LESSON, media, master=master)
+    code, report = verify(out, "--deep")
+    assert code == 0
+    deep = {d["path"]: d for d in report["packages"][0]["deep"]}
+    checked = deep[f"data/master/{LESSON}.mkv"]
+    assert (checked["outcome"], checked["errors"], checked["messages"]) == ("ok", 0, [])
+    assert checked["decoded_seconds"] >= 0.9 * checked["declared_seconds"]
+    assert checked["command"][-7:] == ["-map", "0:V?", "-map", "0:a?", "-f", "null", "-"]
 
 
 def test_edited_tag_file_is_reported_and_stays_reported(archive: Path) -> None:

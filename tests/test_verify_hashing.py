@@ -38,7 +38,8 @@ def test_unreadable_file_is_a_result_not_an_exception(tmp_path: Path) -> None:
                          HashTask(tmp_path, "gone", ("sha256",), 0)], jobs=2)
     folder = results[tmp_path / "folder"]
     assert folder.error is not None and "IsADirectoryError" in folder.error
-    assert results[tmp_path / "gone"].error.startswith("FileNotFoundError")
+    gone = results[tmp_path / "gone"].error
+    assert gone is not None and gone.startswith("FileNotFoundError")
     assert results[good].digests["sha256"] == hashlib.sha256(b"abc").hexdigest()
     assert hash_file(tmp_path, "good", ["sha256"], 3, chunk=1).digests == results[good].digests
 

@@ -65,6 +65,7 @@ def archive(tmp_path: Path, tiny_media: Path) -> Path:
 def test_report_is_posted_after_one_503(archive: Path, receiver: Receiver,
                                         tmp_path: Path) -> None:
     host, port = receiver.server_address[:2]
+    assert isinstance(host, str)
     url = f"http://{host}:{port}/fixity"
     report_file = tmp_path / "report.json"
     code = main(["verify", "--output", str(archive), "--json", str(report_file),

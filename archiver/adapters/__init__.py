@@ -1,7 +1,7 @@
 """The only place where archiver touches private internals of third-party libraries.
 
 Why a package of its own: a library's private names (httpx's `HTTPTransport._pool`, httpcore's
-`_h11_state`, yt-dlp's `_parse_html5_media_entries`) can change in any routine release, and
+`_h11_state`, yt-dlp's `YoutubeDL._request_director`) can change in any routine release, and
 when one does, the code that relied on it must fail loudly, not quietly fall back to
 something weaker. Keeping every such use here means:
 

@@ -117,7 +117,7 @@ def _bilingual(value: Bilingual | None) -> dict[str, str] | None:
 def _series(series: Series) -> dict[str, Any]:
     return {"id": series.id, "title": _bilingual(series.title),
             "publisher": _bilingual(series.publisher),
-            "description": _bilingual(series.description)}
+            "description": _bilingual(series.description), "language": series.language}
 
 
 def lesson_table(lesson: Lesson, sources: Sequence[Mapping[str, str]]) -> dict[str, Any]:
@@ -134,7 +134,8 @@ def lesson_table(lesson: Lesson, sources: Sequence[Mapping[str, str]]) -> dict[s
         "speaker": _bilingual(lesson.speaker), "synopsis": _bilingual(lesson.synopsis),
         "transcript": str(lesson.transcript) if lesson.transcript else None,
         "page": lesson.page, "footnotes": list(lesson.footnotes) or None,
-        "terms": terms or None, "sources": [dict(s) for s in sources],
+        "terms": terms or None, "language": lesson.language,
+        "sources": [dict(s) for s in sources],
     }
 
 

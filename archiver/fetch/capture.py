@@ -26,6 +26,10 @@ def source_json(source: Source) -> dict[str, Any]:
                               "description": source.description}
     if source.legacy_renegotiation:
         record["legacy_renegotiation"] = True
+    if source.tls_hosts:  # likewise only when given
+        record["tls_hosts"] = {host: str(policy) for host, policy in source.tls_hosts}
+    if source.resolve:
+        record["resolve"] = list(source.resolve)
     return record
 
 

@@ -27,14 +27,17 @@ from archiver.adapters.contract import ContractBroken
 from archiver.adapters.httpcore import transport_with_backend
 
 Check = Callable[[Any, str, int], None]  # (ssl_object, host, port); raises to refuse
+Connect = Callable[[str, int], str]  # (host, port) -> where to connect (`--resolve`)
+ContextFor = Callable[[str], ssl.SSLContext]  # host -> its SSLContext (`tls_hosts`)
 
 
 class _CheckedStream(httpcore.NetworkStream):
     """A TCP stream whose TLS upgrade is followed by the source's certificate check."""
 
     def __init__(self, inner: httpcore.NetworkStream, host: str, port: int,
-                 check: Check) -> None:
+                 check: Check, context_for: ContextFor | None = None) -> None:
         self._inner, self._host, self._port, self._check = inner, host, port, check
+        self._context_for = context_for
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, timeout)
@@ -50,6 +53,8 @@ class _CheckedStream(httpcore.NetworkStream):
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
+        if self._context_for is not None:  # this host's own policy (`tls_hosts`)
+            ssl_context = self._context_for(self._host)
         upgraded = self._inner.start_tls(ssl_context, server_hostname, timeout)
         try:
             self._check(upgraded.get_extra_info("ssl_object"), self._host, self._port)
@@ -60,29 +65,40 @@ class _CheckedStream(httpcore.NetworkStream):
 
 
 class _CheckingBackend(httpcore.NetworkBackend):
-    def __init__(self, check: Check) -> None:
+    """Opens TCP connections (to the `--resolve` address, if any) whose TLS is checked."""
+
+    def __init__(self, check: Check, connect: Connect | None = None,
+                 context_for: ContextFor | None = None) -> None:
         self._inner = httpcore.SyncBackend()
         self._check = check
+        self._connect = connect
+        self._context_for = context_for
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _CheckedStream(stream, host, port, self._check)
+        address = self._connect(host, port) if self._connect is not None else host
+        stream = self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+        return _CheckedStream(stream, host, port, self._check, self._context_for)
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
 
 
-def checking_transport(ssl_context: ssl.SSLContext, check: Check, *,
-                       required: bool) -> httpx.HTTPTransport:
+def checking_transport(ssl_context: ssl.SSLContext, check: Check, *, required: bool,
+                       connect: Connect | None = None,
+                       context_for: ContextFor | None = None) -> httpx.HTTPTransport:
     """An httpx transport whose new TLS connections are judged by `check` at handshake.
 
-    When the installed httpx offers no way to add the check, `required` re-raises the
-    adapter's ContractBroken; otherwise a plain transport comes back (per-response check only).
+    `connect` maps (host, port) to the address to connect to (`--resolve`), `context_for`
+    gives each host its SSLContext (`tls_hosts`); both need the backend, so the caller
+    passes `required=True` with them. When the installed httpx offers no way to add the
+    backend, `required` re-raises the adapter's ContractBroken; otherwise a plain transport
+    comes back (per-response check only).
     """
     try:
-        return transport_with_backend(ssl_context, _CheckingBackend(check))
+        return transport_with_backend(ssl_context, _CheckingBackend(check, connect,
+                                                                    context_for))
     except ContractBroken:
         if required:
             raise

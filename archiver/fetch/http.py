@@ -31,6 +31,7 @@ from archiver.adapters.contract import ContractBroken
 from archiver.errors import FetchError, Location, TlsError
 from archiver.fetch import tls
 from archiver.fetch.handshake import checking_transport
+from archiver.fetch.hostmap import HostMap
 from archiver.model import TlsPolicy, utcnow
 
 MAX_REDIRECTS = 10
@@ -107,7 +108,9 @@ class Session:
 
     def __init__(self, policy: TlsPolicy, lesson: str, timeout: float,
                  source_url: str | None = None, *, legacy_renegotiation: bool = False,
-                 source_index: int | None = None) -> None:
+                 source_index: int | None = None,
+                 host_policies: dict[str, TlsPolicy] | None = None,
+                 hostmap: HostMap | None = None) -> None:
         self.policy = policy
         self.lesson = lesson
         self.legacy_renegotiation = legacy_renegotiation
@@ -117,12 +120,24 @@ class Session:
         # check, so the policy (and the evidence naming it) would silently not apply.
         self.https_only = (source_url is not None and policy.mode != "insecure"
                            and urlsplit(source_url).scheme.lower() == "https")
-        self.guard = tls.TlsGuard(policy, lesson, legacy_renegotiation=legacy_renegotiation)
+        self.hostmap = hostmap or HostMap()
+        # Per-host policies need to know the source's host; without them (tests building a
+        # Session by hand, old callers) the source's policy judges every host, as before.
+        source_host = urlsplit(source_url).hostname if source_url and host_policies is not None \
+            else None
+        self.guard = tls.TlsGuard(policy, lesson, legacy_renegotiation=legacy_renegotiation,
+                                  source_host=source_host, host_policies=host_policies,
+                                  hostmap=self.hostmap)
         self.exchanges: list[Exchange] = []
         context = tls.client_context(policy, legacy_renegotiation=legacy_renegotiation)
+        self._contexts: dict[str, ssl.SSLContext] = {str(policy): context}
+        per_host = source_host is not None
         try:
             transport = checking_transport(
-                context, self._check_handshake, required=policy.mode == "pin")
+                context, self._check_handshake,
+                required=policy.mode == "pin" or per_host or bool(self.hostmap),
+                connect=self.hostmap.address if self.hostmap else None,
+                context_for=self._context_for if per_host else None)
         except ContractBroken as exc:
             raise TlsError(
                 f"{source_url or 'this source'}: refused to fetch under tls={policy}: the "
@@ -134,6 +149,15 @@ class Session:
             verify=context, timeout=httpx.Timeout(timeout), transport=transport,
             follow_redirects=False, trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+
+    def _context_for(self, host: str) -> ssl.SSLContext:
+        """The SSLContext of the policy that judges `host` (one per policy, reused)."""
+        policy = self.guard.policy_for(host)
+        key = str(policy)
+        if key not in self._contexts:
+            self._contexts[key] = tls.client_context(
+                policy, legacy_renegotiation=self.legacy_renegotiation)
+        return self._contexts[key]
 
     def _check_handshake(self, ssl_object: Any, host: str, port: int) -> None:
         """The source's policy, applied before the first request on a new connection."""
@@ -156,8 +180,9 @@ class Session:
                            "(the source is https; its TLS policy must hold on every request)",
                            Location(lesson=self.lesson, key="sources.tls"))
 
-    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
-        request = self.client.build_request("GET", url, headers=headers)
+    def _send(self, url: str, headers: dict[str, str], method: str = "GET",
+              content: bytes | None = None) -> httpx.Response:
+        request = self.client.build_request(method, url, headers=headers, content=content)
         try:
             response = self.client.send(request, stream=True)
         except httpx.InvalidURL as exc:  # httpx parses a redirect's Location eagerly
@@ -183,9 +208,10 @@ class Session:
         cert = tls.cert_error(exc)
         if cert is not None:
             parts = urlsplit(url)
-            return tls.refusal(cert, url, parts.hostname or "", parts.port or 443,
-                               self.policy, self.lesson,
-                               legacy_renegotiation=self.legacy_renegotiation)
+            host, port = parts.hostname or "", parts.port or 443
+            return tls.refusal(cert, url, host, port, self.guard.policy_for(host), self.lesson,
+                               legacy_renegotiation=self.legacy_renegotiation,
+                               address=self.hostmap.address(host, port))
         renegotiation = tls.renegotiation_refused(exc)
         if renegotiation is not None and not self.legacy_renegotiation:
             return tls.renegotiation_refusal(renegotiation, url, self.policy, self.lesson,
@@ -200,11 +226,15 @@ class Session:
         return FetchError(f"{url}: {type(exc).__name__}: {exc}", where)
 
     @contextlib.contextmanager
-    def get(self, url: str, role: str, headers: dict[str, str] | None = None
+    def get(self, url: str, role: str, headers: dict[str, str] | None = None, *,
+            method: str = "GET", content: bytes | None = None
             ) -> Iterator[tuple[httpx.Response, Exchange]]:
         """GET `url` following redirects by hand; yield the open final response.
 
         The exchange is appended to `self.exchanges`; the caller fills bytes and digests.
+        `method`/`content`: for yt-dlp's extractors (archiver.adapters.ytdlp), which also
+        send HEAD and POST; a redirect other than 307/308 continues as GET without a body,
+        as browsers do.
         """
         self.check_url(url)
         exchange = Exchange(role=role, requested_url=url)
@@ -213,8 +243,10 @@ class Session:
         current = url
         try:
             for _hop in range(MAX_REDIRECTS + 1):
-                response = self._send(current, headers or {})
+                response = self._send(current, headers or {}, method, content)
                 if response.is_redirect and "location" in response.headers:
+                    if response.status_code not in (307, 308):
+                        method, content = ("HEAD" if method == "HEAD" else "GET"), None
                     target = urljoin(current, response.headers["location"])
                     with contextlib.suppress(httpx.HTTPError):
                         response.read()  # small body; keeps the connection reusable

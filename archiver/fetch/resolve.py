@@ -1,46 +1,66 @@
-"""Resolve a source URL to the media to download: an HTML5 page, a direct file, an HLS playlist.
+"""Resolve a source URL to the media to download, with yt-dlp's real extraction.
 
-Choice (why yt-dlp never touches the network here): the TLS policy must apply to every
-request of a source, and yt-dlp has its own networking (certifi, its own redirect handling,
-`nocheckcertificate` all or nothing). So we fetch the page ourselves with the source's
-`Session` (which also records it for the WARC) and hand the HTML to yt-dlp's generic
-extractor's HTML5 parser (the code behind its `HTML5MediaEmbed` handling of
-`<video>`/`<audio>`/`<source>`/`<track>`), with its own manifest downloads disabled; a master
-playlist is parsed with yt-dlp's m3u8 parser. Both are yt-dlp internals, so they come from
-archiver.adapters.ytdlp (which refuses rather than let yt-dlp fetch anything itself).
-A direct media URL or a playlist URL is recognised by extension, else by sniffing the
-response (Content-Type and magic bytes), as yt-dlp's generic extractor does.
+Choice: yt-dlp's extractors know how thousands of sites embed video, so every source that is
+not plainly a media file goes through `extract_info(download=False)` with every extractor
+(generic last) plus archiver's player-family extractors; every request they make goes
+through the source's `Session` (archiver.adapters.ytdlp: TLS policy, certificate evidence,
+WARC). yt-dlp only resolves; archiver downloads and hashes what it chose.
+
+The choice is the best video *with* audio (`bv*+ba/b`): when the best video has no sound
+(DASH adaptation sets, HLS EXT-X-MEDIA renditions) the resolution has two components, video
+and audio, each downloaded as served (archiver.fetch.components).
+A URL whose extension says it is media (`MEDIA_EXTS`) is downloaded without asking yt-dlp
+(that would cost a request and say nothing more).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from archiver.adapters.ytdlp import html5_media_entries, m3u8_master_formats
+from archiver.adapters.ytdlp import extract
 from archiver.errors import FetchError, Location, NoMediaError
-from archiver.fetch.download import check_media_start, looks_like_html
 from archiver.fetch.http import Session, Transient, parse_retry_after
 
-PAGE_LIMIT = 16 << 20  # a lesson page (or playlist) larger than this is not a page
+PAGE_LIMIT = 16 << 20  # a lesson page, API answer or playlist larger than this is refused
 MEDIA_EXTS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".ts", ".flv", ".ogv", ".mp3", ".m4a")
 HLS_EXTS = (".m3u8",)
+PROTOCOLS = {"http": "http", "https": "http", "m3u8": "m3u8", "m3u8_native": "m3u8",
+             "http_dash_segments": "dash"}
+
+
+@dataclass
+class Component:
+    """One served stream to download as is: the muxed media, or its video or audio part."""
+
+    role: str  # "media" (muxed or the only stream), "video", "audio"
+    url: str  # the file, the HLS media playlist, or the DASH manifest
+    protocol: str = "http"  # "http", "m3u8" or "dash"
+    fragments: list[str] = field(default_factory=list)  # DASH: absolute segment URLs in order
+    format_id: str = ""
+    vcodec: str | None = None
+    acodec: str | None = None
 
 
 @dataclass
 class Resolution:
     """What a source points at."""
 
-    kind: str  # "page" (HTML5 embed), "direct" (media URL), "hls" (playlist)
+    kind: str  # "page" (a page yt-dlp read), "direct" (media URL), "hls", "dash" (manifest URL)
     media_url: str
     page_url: str | None = None
-    protocol: str = "http"  # "http" or "m3u8"
-    tracks: dict[str, list[str]] = field(default_factory=dict)  # srclang -> URLs on the page
+    protocol: str = "http"  # of the first component: "http", "m3u8" or "dash"
+    tracks: dict[str, list[str]] = field(default_factory=dict)  # language -> subtitle URLs
     poster: str | None = None
     playlist: bytes | None = None  # an HLS playlist already read while resolving
+    components: list[Component] = field(default_factory=list)
+    extractor: str = ""  # yt-dlp's extractor key ("Generic", "ArchiveOrg", archiver's own)
+    audio: str = "unknown"  # "muxed", "separate", "none", "only", "unknown" (decided by ffprobe)
+    chain: list[str] = field(default_factory=list)  # pages read on the way (iframes)
 
 
 def _ext(url: str) -> str:
@@ -86,81 +106,157 @@ def read_small(session: Session, url: str, role: str) -> tuple[bytes, str, str]:
         return body, response.headers.get("content-type", ""), str(response.url)
 
 
-def _open_unknown(session: Session, url: str) -> tuple[str, bytes, str, str]:
-    """One GET of a URL of unknown kind: (kind, body for page/playlist, type, final URL).
+def _fragments(fmt: dict[str, Any]) -> list[str]:
+    base = fmt.get("fragment_base_url") or fmt.get("url") or ""
+    urls = []
+    for fragment in fmt.get("fragments") or []:
+        url = fragment.get("url") or urljoin(base, fragment.get("path") or "")
+        urls.append(str(url))
+    return urls
 
-    A page or playlist is read completely; for media only the first chunk is looked at and
-    the connection closed (the download proper then requests it with resume support).
+
+def _component(fmt: dict[str, Any], role: str, lesson: str) -> Component:
+    protocol = PROTOCOLS.get(str(fmt.get("protocol") or "https"))
+    where = Location(lesson=lesson, key="sources.url")
+    if protocol is None:
+        raise FetchError(f"{fmt.get('url')}: yt-dlp chose a {fmt.get('protocol')} stream, "
+                         "which archiver does not download (http, HLS and DASH only)", where)
+    url = str(fmt.get("manifest_url") if protocol == "dash" else fmt.get("url"))
+    fragments = _fragments(fmt) if protocol == "dash" else []
+    if protocol == "dash" and not fragments:
+        raise FetchError(f"{url}: DASH representation {fmt.get('format_id')} lists no "
+                         "segments", where)
+    return Component(role=role, url=url, protocol=protocol, fragments=fragments,
+                     format_id=str(fmt.get("format_id") or ""), vcodec=fmt.get("vcodec"),
+                     acodec=fmt.get("acodec"))
+
+
+def _entry(info: dict[str, Any]) -> dict[str, Any]:
+    """The lesson's entry: the info itself, or the first entry of a playlist with media."""
+    if info.get("_type") == "playlist":
+        for entry in info.get("entries") or []:
+            if isinstance(entry, dict) and (entry.get("url") or entry.get("requested_formats")):
+                return entry
+    return info
+
+
+def choose(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The best video with its audio: one format, or a video-only one plus the best audio.
+
+    yt-dlp sorts `formats` worst to best. Its own `bv*+ba` treats a format of unknown audio
+    codec (an HLS variant whose master names no CODECS) as having audio and then drops the
+    separate rendition, so the pairing is decided here: a video that says it has no audio,
+    or whose audio is unknown while its own manifest lists an audio-only rendition, is
+    paired with the best audio-only format (of the same manifest when there is one).
     """
-    with session.get(url, "probe") as (response, exchange):
-        check_status(response, url, session.lesson)
-        content_type = response.headers.get("content-type", "")
-        kind = content_type.split(";")[0].strip().lower()
-        stream = response.iter_raw(1 << 16)
-        first = next(stream, b"")
-        final = str(response.url)
-        if kind.endswith("mpegurl") or first.lstrip().startswith(b"#EXTM3U"):
-            body = _read_body(stream, exchange, url, "playlist", session.lesson, first)
-            return "hls", body, content_type, final
-        if "html" in kind or (kind.startswith("text/") and b"<" in first[:512]) or (
-                not kind.startswith(("video/", "audio/")) and looks_like_html(first)):
-            body = _read_body(stream, exchange, url, "page", session.lesson, first)
-            return "page", body, content_type, final
-        exchange.bytes = len(first)
-        exchange.outcome = "probed (body not read)"
-    check_media_start(first, kind, url, session.lesson)
-    return "direct", b"", content_type, final
-
-
-def resolve(session: Session, url: str, known_direct: bool = False) -> Resolution:
-    """Decide what `url` is and, for a page, which media it embeds."""
-    ext = _ext(url)
-    if known_direct or ext in MEDIA_EXTS:
-        return Resolution("direct", url)
-    if ext in HLS_EXTS:
-        return Resolution("hls", url, protocol="m3u8")
-    kind, body, content_type, final_url = _open_unknown(session, url)
-    if kind == "hls":
-        return Resolution("hls", final_url, protocol="m3u8", playlist=body)
-    if kind == "direct":
-        return Resolution("direct", final_url)
-    charset = "utf-8"
-    if "charset=" in content_type:
-        charset = content_type.split("charset=", 1)[1].split(";")[0].strip() or "utf-8"
-    try:
-        html = body.decode(charset, errors="replace")
-    except LookupError:
-        html = body.decode("utf-8", errors="replace")
-    entries = html5_media_entries(final_url, html)
-    formats = [f for entry in entries for f in entry.get("formats", [])]
+    formats = [f for f in entry.get("formats") or [] if f.get("url")]
     if not formats:
-        raise NoMediaError(
-            f"{url}: the page has no media: yt-dlp's HTML5 extractor found no "
-            "<video>/<audio>/<source> with a URL (a page built by JavaScript is not supported)",
-            Location(lesson=session.lesson, key="sources.url"))
-    plain = [f for f in formats if f.get("protocol") is None]
-    pool = plain or formats
-    best = max(pool, key=lambda f: (f.get("height") or 0, f.get("tbr") or 0, -pool.index(f)))
+        return list(entry.get("requested_formats") or [entry])
+    videos = [f for f in formats if f.get("vcodec") != "none"]
+    audios = [f for f in formats if f.get("vcodec") == "none" and f.get("acodec") != "none"]
+    if not videos:
+        return [audios[-1] if audios else formats[-1]]
+    with_audio = [f for f in videos if f.get("acodec") not in (None, "none")]
+    best = videos[-1]
+    if best.get("acodec") not in (None, "none"):
+        return [best]
+    manifest = best.get("manifest_url")
+    same = [a for a in audios if manifest and a.get("manifest_url") == manifest]
+    if best.get("acodec") == "none" and (same or audios):
+        return [best, (same or audios)[-1]]
+    if best.get("acodec") is None and same:
+        return [best, same[-1]]
+    if best.get("acodec") == "none" and with_audio:
+        return [with_audio[-1]]  # no audio-only format: the best video that has sound
+    return [best]
+
+
+def _audio(chosen: list[dict[str, Any]]) -> str:
+    if len(chosen) > 1:
+        return "separate"
+    vcodec, acodec = chosen[0].get("vcodec"), chosen[0].get("acodec")
+    if vcodec == "none":
+        return "only"
+    if acodec == "none":
+        return "none"
+    return "muxed" if acodec else "unknown"
+
+
+def _kind(session: Session, url: str, info: dict[str, Any], protocol: str) -> str:
+    if info.get("direct"):
+        return "direct"
+    first = next((e for e in session.exchanges if e.requested_url == url), None)
+    content_type = (first.headers.get("content-type", "") if first else "").lower()
+    if "html" in content_type or first is None:
+        return "page"
+    return {"m3u8": "hls", "dash": "dash"}.get(protocol, "page")
+
+
+def resolve(session: Session, url: str, known_direct: bool = False, *,
+            timeout: float = 30.0, max_bytes: int = PAGE_LIMIT) -> Resolution:
+    """Decide what `url` is and, for a page, which media it embeds (see module doc).
+
+    Every body an extractor reads is bounded by the smaller of PAGE_LIMIT and `max_bytes`
+    (`--max-bytes`), as every other fetch path is."""
+    if known_direct or _ext(url) in MEDIA_EXTS:
+        return Resolution("direct", url, components=[Component("media", url)])
+    info, handler = extract.extract(session, url, timeout=timeout,
+                                    body_limit=min(PAGE_LIMIT, max_bytes))
+    entry = _entry(info)
+    chosen = choose(entry)
+    if not any(f.get("url") for f in chosen):
+        raise NoMediaError(f"{url}: yt-dlp found no downloadable format",
+                           Location(lesson=session.lesson, key="sources.url"))
+    if len(chosen) > 1:
+        roles = ["video" if f.get("vcodec") != "none" else "audio" for f in chosen]
+    else:
+        roles = ["media"]
+    components = [_component(f, role, session.lesson) for f, role in zip(chosen, roles,
+                                                                          strict=True)]
     tracks: dict[str, list[str]] = {}
-    for entry in entries:
-        for lang, subs in (entry.get("subtitles") or {}).items():
-            tracks.setdefault(str(lang), []).extend(s["url"] for s in subs)
-    is_hls = best.get("protocol") == "m3u8_native"
-    return Resolution("page", best["url"], page_url=final_url,
-                      protocol="m3u8" if is_hls else "http", tracks=tracks,
-                      poster=next((e.get("thumbnail") for e in entries if e.get("thumbnail")),
-                                  None))
+    for lang, subs in (entry.get("subtitles") or {}).items():
+        tracks.setdefault(str(lang), []).extend(str(s["url"]) for s in subs if s.get("url"))
+    first = components[0]
+    kind = _kind(session, url, entry, first.protocol)
+    pages = [u for u in handler.sent if _is_page(session, u)]
+    playlist = None
+    if first.protocol == "m3u8":  # already read by yt-dlp (and recorded): not asked again
+        playlist = next((e.warc_payload for e in reversed(session.exchanges)
+                         if e.requested_url == first.url and e.status == 200
+                         and e.warc_payload is not None), None)
+    return Resolution(kind, first.url, page_url=entry.get("webpage_url") if kind == "page"
+                      else None, protocol=first.protocol, tracks=tracks,
+                      poster=entry.get("thumbnail"), components=components,
+                      extractor=str(entry.get("extractor_key") or entry.get("extractor") or ""),
+                      audio=_audio(chosen), chain=pages, playlist=playlist)
+
+
+def _is_page(session: Session, url: str) -> bool:
+    exchange = next((e for e in session.exchanges if e.requested_url == url), None)
+    return exchange is not None and "html" in exchange.headers.get("content-type", "").lower()
+
+
+STREAM_INF = re.compile(r"#EXT-X-STREAM-INF:(?P<attrs>[^\r\n]*)\r?\n(?P<uri>[^#\r\n][^\r\n]*)")
 
 
 def best_variant(session: Session, playlist: bytes, url: str) -> str | None:
-    """For a master playlist, the URL of the best variant (None for a media playlist)."""
+    """For a master playlist, the URL of the best variant (None for a media playlist).
+
+    Normally yt-dlp has already chosen the variant (and its audio rendition); this covers a
+    master playlist reached without it (a known direct URL resumed from an earlier run).
+    """
     text = playlist.decode("utf-8", errors="replace")
     if "#EXT-X-STREAM-INF" not in text:
         return None
-    formats = m3u8_master_formats(text, url)
-    video = [f for f in formats if f.get("vcodec") != "none"] or formats
-    if not video:
+    best: tuple[int, int, str] | None = None
+    for match in STREAM_INF.finditer(text):
+        attrs = match.group("attrs")
+        size = re.search(r"RESOLUTION=\d+x(\d+)", attrs)
+        rate = re.search(r"(?<![-A-Z])BANDWIDTH=(\d+)", attrs)
+        key = (int(size.group(1)) if size else 0, int(rate.group(1)) if rate else 0,
+               urljoin(url, match.group("uri").strip()))
+        best = key if best is None or key[:2] > best[:2] else best
+    if best is None:
         raise NoMediaError(f"{url}: master playlist lists no variant",
                            Location(lesson=session.lesson, key="sources.url"))
-    best = max(video, key=lambda f: (f.get("height") or 0, f.get("tbr") or 0))
-    return str(best["url"])
+    return best[2]

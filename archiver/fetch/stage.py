@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from archiver.errors import ChecksumMismatch, FetchError, Location, TlsError
 from archiver.fetch import capture as cap
+from archiver.fetch.components import (
+    MERGED,
+    audio_streams,
+    component_extension,
+    fetch_component,
+    merge,
+)
 from archiver.fetch.download import (
     Downloaded,
     Options,
@@ -32,8 +40,9 @@ from archiver.fetch.download import (
     retrying,
 )
 from archiver.fetch.hls import download_hls
+from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.http import Session
-from archiver.fetch.resolve import MEDIA_EXTS, Resolution, resolve
+from archiver.fetch.resolve import MEDIA_EXTS, Component, Resolution, resolve
 from archiver.fetch.warc import write_warc
 from archiver.model import (
     FetchDetails,
@@ -92,7 +101,7 @@ def _known_direct(folder: Path, partial: str, url: str) -> bool:
         state = json.loads((folder / (partial + ".json")).read_text("utf-8"))
     except (FileNotFoundError, ValueError):
         return False
-    return bool(state.get("url") == url and state.get("kind") != "hls")
+    return bool(state.get("url") == url and state.get("kind") not in ("hls", "dash"))
 
 
 def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
@@ -121,15 +130,28 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     def on_retry(message: str, wait: float) -> None:
         log.warning("retry", lesson=lesson.id, stage=STAGE, message=message, wait=round(wait, 2))
 
+    hostmap = HostMap.of([parse_entry(e, "--resolve") for e in opts.resolve],
+                         [parse_entry(e, f"sources[{index}].resolve") for e in source.resolve])
     with Session(source.tls, lesson.id, opts.timeout, source.url, source_index=index,
-                 legacy_renegotiation=source.legacy_renegotiation) as session:
+                 legacy_renegotiation=source.legacy_renegotiation,
+                 host_policies=dict(source.tls_hosts), hostmap=hostmap) as session:
         partial = partial_name(index)
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too
             with attempt:
-                res: Resolution = resolve(session, source.url, known)
-        log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url)
-        if res.protocol == "m3u8":
+                res: Resolution = resolve(session, source.url, known, timeout=opts.timeout,
+                                          max_bytes=opts.max_bytes)
+        log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url,
+                 extractor=res.extractor, audio=res.audio)
+        split = len(res.components) > 1 or res.protocol == "dash"
+        parts: list[tuple[Component, Downloaded]] = []
+        if split:  # each component as served (archiver.fetch.components)
+            for n, component in enumerate(res.components):
+                parts.append((component, fetch_component(
+                    session, component, folder, opts, progress, f"{partial}.{component.role}",
+                    on_retry, res.playlist if n == 0 else None)))
+            got = parts[0][1]
+        elif res.protocol == "m3u8":
             got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
                                partial=partial, on_retry=on_retry)
         else:
@@ -139,13 +161,26 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         ext = ".ts" if res.protocol == "m3u8" and got.content_type == "video/mp2t" else \
             media_extension(res.media_url, got.content_type, got.head)
         media_rel = f"{STAGE}/original{ext}"
-        media = {"path": media_rel, "bytes": got.bytes, "sha256": got.sha256,
+        media: dict[str, Any] = {"path": media_rel, "bytes": got.bytes, "sha256": got.sha256,
                  "sha512": got.sha512, "content_type": got.content_type}
+        components: list[dict[str, Any]] = []
+        derivative: dict[str, Any] | None = None
+        if split:
+            components, derivative, merged = _publish_components(parts, folder, lesson)
+            media_rel = f"{STAGE}/{merged.name}"
+            media = {"path": media_rel, "bytes": derivative["bytes"],
+                     "sha256": derivative["sha256"], "sha512": derivative["sha512"],
+                     "content_type": "video/mp4", "derivative": True}
         resolution = ResolutionRecord(kind=res.kind, media_url=got.url, page_url=res.page_url,
-                                      tracks=res.tracks, poster=res.poster)
-        transfer = TransferRecord(attempts=got.attempts, resumed_from=got.resumed_from,
+                                      tracks=res.tracks, poster=res.poster,
+                                      extractor=res.extractor, audio=res.audio,
+                                      chain=res.chain)
+        transfer = TransferRecord(attempts=sum(g.attempts for _c, g in parts) or got.attempts,
+                                  resumed_from=got.resumed_from,
                                   rehashed_bytes=got.rehashed_bytes, restarts=got.restarts)
-        extra = {"resolution": dump(resolution), "transfer": dump(transfer)}
+        extra: dict[str, Any] = {"resolution": dump(resolution), "transfer": dump(transfer)}
+        if split:
+            extra.update(components=components, derivatives=[derivative])
         tools = ctx.tools.versions(TOOLS)
         ended = utcnow()
         here = {"source": source.url, "kind": source.kind, "tls": str(source.tls),
@@ -164,22 +199,30 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                 f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
                 "and the earlier archived copy is untouched",
                 Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
-        on_disk = got.path.stat().st_size
-        if on_disk != got.bytes:  # belt and braces: hashed bytes must be the stored bytes
-            raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
-                             "received and hashed; the download was not stored completely",
-                             Location(lesson=lesson.id))
+        if not split:
+            on_disk = got.path.stat().st_size
+            if on_disk != got.bytes:  # belt and braces: hashed bytes must be the stored bytes
+                raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
+                                 "received and hashed; the download was not stored completely",
+                                 Location(lesson=lesson.id))
+            final = folder / f"original{ext}"
+            publish_file(got.path, final)
+        else:
+            final = folder / Path(media_rel).name
+        audio = _audio_verdict(final, res, split, lesson)
+        resolution = ResolutionRecord(**{**resolution.__dict__, "audio": audio})
+        extra["resolution"] = dump(resolution)
         attempts.append(here)
-        final = folder / f"original{ext}"
-        publish_file(got.path, final)
         discard_partials(folder)  # the lesson is complete: no source's partial is needed
-        for stale in folder.glob("original.*"):
-            if stale != final:
+        keep = {final, *(folder / Path(c["path"]).name for c in components)}
+        for stale in [*folder.glob("original.*"), *folder.glob(MERGED)]:
+            if stale not in keep:
                 stale.unlink()
         warc_path = folder / "capture.warc.gz"
-        write_warc(warc_path, session.exchanges, tls=tls, tools=tools, media_file=final.name,
+        served = folder / Path(components[0]["path"]).name if components else final
+        write_warc(warc_path, session.exchanges, tls=tls, tools=tools, media_file=served.name,
                    media_url=got.url, media_sha256=got.sha256,
-                   inline_media=final if opts.warc_inline_media else None,
+                   inline_media=served if opts.warc_inline_media else None,
                    media_type=got.content_type or "application/octet-stream")
         record = cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
                                    media, started, ended, extra, tools=tools)
@@ -188,18 +231,76 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     with contextlib.suppress(FileNotFoundError):
         (folder / "last-failure.json").unlink()
     details = FetchDetails(
-        media=media_rel, bytes=got.bytes, sha256=got.sha256, sha512=got.sha512,
+        media=media_rel, bytes=media["bytes"], sha256=media["sha256"], sha512=media["sha512"],
         source=SourceRecord(**cap.source_json(source)), source_index=index, media_url=got.url,
-        page_url=res.page_url, content_type=got.content_type, capture=f"{STAGE}/capture.json",
-        warc=f"{STAGE}/capture.warc.gz", tls=tls, attempts=attempts, resolution=resolution,
-        transfer=transfer)
-    return Done(
+        page_url=res.page_url, content_type=media["content_type"],
+        capture=f"{STAGE}/capture.json", warc=f"{STAGE}/capture.warc.gz", tls=tls,
+        attempts=attempts, resolution=resolution, transfer=transfer, audio=audio,
+        components=components, derivative=derivative)
+    done = Done(
         details=details,
-        outputs=[Output(media_rel, got.bytes, got.sha256),
+        outputs=[*(Output(c["path"], c["bytes"], c["sha256"]) for c in components),
+                 Output(media_rel, media["bytes"], media["sha256"]),
                  Output(f"{STAGE}/capture.warc.gz", warc_path.stat().st_size,
                         sha256_file(warc_path)),
                  Output(f"{STAGE}/capture.json", capture_path.stat().st_size,
                         sha256_file(capture_path))])
+    if audio == "none":
+        done.warnings.append("audio: none (the source serves no sound track; nothing was "
+                             "lost)")
+    return done
+
+
+def _publish_components(parts: list[tuple[Component, Downloaded]], folder: Path,
+                        lesson: Lesson) -> tuple[list[dict[str, Any]], dict[str, Any], Path]:
+    """Publish each served component as its original and merge them (the derivative)."""
+    records: list[dict[str, Any]] = []
+    paths: dict[str, Path] = {}
+    for component, got in parts:
+        on_disk = got.path.stat().st_size
+        if on_disk != got.bytes:
+            raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
+                             "received and hashed", Location(lesson=lesson.id))
+        target = folder / f"original.{component.role}{component_extension(component, got)}"
+        publish_file(got.path, target)
+        paths[component.role] = target
+        records.append({"role": component.role, "url": component.url,
+                        "protocol": component.protocol, "format_id": component.format_id,
+                        "segments": len(component.fragments) or None,
+                        "path": f"{STAGE}/{target.name}", "bytes": got.bytes,
+                        "sha256": got.sha256, "sha512": got.sha512,
+                        "content_type": got.content_type})
+    if set(paths) != {"video", "audio"}:
+        raise FetchError(f"expected a video and an audio component, got {sorted(paths)}",
+                         Location(lesson=lesson.id, key="sources.url"))
+    merged, command = merge(paths["video"], paths["audio"], folder, lesson.id)
+    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
+    with open(merged, "rb") as handle:
+        while block := handle.read(1 << 20):
+            sha256.update(block)
+            sha512.update(block)
+    derivative = {"path": f"{STAGE}/{merged.name}", "kind": "lossless merge (stream copy)",
+                  "inputs": [r["path"] for r in records], "command": command,
+                  "bytes": merged.stat().st_size, "sha256": sha256.hexdigest(),
+                  "sha512": sha512.hexdigest()}
+    return records, derivative, merged
+
+
+def _audio_verdict(media: Path, res: Resolution, split: bool, lesson: Lesson) -> str:
+    """What the archived media holds ("muxed", "separate", "only", "none"), by ffprobe;
+    a page that offered sound with an archive without it is a failure, never a quiet ok."""
+    videos, audios = audio_streams(media)
+    if audios < 0:
+        return res.audio  # unreadable: the media checks after download say so
+    if audios == 0:
+        if split or res.audio in ("muxed", "separate", "only"):
+            raise FetchError(f"{res.media_url}: the page offers audio but the archived media "
+                             "has no audio stream; refused rather than archive it silent",
+                             Location(lesson=lesson.id, key="sources.url"))
+        return "none"
+    if split:
+        return "separate"
+    return "only" if videos == 0 else "muxed"
 
 
 def _combined(lesson: Lesson, errors: list[FetchError]) -> FetchError:
@@ -246,7 +347,7 @@ class FetchStage(LessonStage[FetchDetails, Options]):
                 _failed_attempt(lesson, source, index, exc, attempts, ctx)
                 continue
             done.warnings = [f"source {a['source']} failed: {a['error']}: {a['message']}"
-                             for a in attempts if a["outcome"] != "ok"]
+                             for a in attempts if a["outcome"] != "ok"] + done.warnings
             return done
         atomic_write_json(folder / "last-failure.json",
                           cap.build_capture(lesson, None, None, attempts, [], None, None,

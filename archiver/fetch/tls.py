@@ -40,6 +40,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from archiver.errors import Location, TlsError
+from archiver.fetch.hostmap import HostMap
 from archiver.model import TlsPolicy
 
 # ssl.OP_LEGACY_SERVER_CONNECT exists only from Python 3.12; the OpenSSL value is stable.
@@ -102,11 +103,15 @@ def _server_name(host: str) -> str | None:
 
 
 def probe(host: str, port: int, policy: TlsPolicy, *,
-          legacy_renegotiation: bool = False) -> tuple[int | None, str | None]:
-    """Handshake only (no HTTP) with verification: OpenSSL's verdict as (code, message)."""
+          legacy_renegotiation: bool = False,
+          address: str | None = None) -> tuple[int | None, str | None]:
+    """Handshake only (no HTTP) with verification: OpenSSL's verdict as (code, message).
+
+    `address`: where to connect instead of `host` (`--resolve`); SNI and the host-name
+    check keep `host`."""
     context = _verifying_context(policy, legacy_renegotiation)
     try:
-        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as raw, \
+        with socket.create_connection((address or host, port), timeout=PROBE_TIMEOUT) as raw, \
                 context.wrap_socket(raw, server_hostname=host):
             return None, None
     except ssl.SSLCertVerificationError as exc:
@@ -115,8 +120,8 @@ def probe(host: str, port: int, policy: TlsPolicy, *,
         return None, f"probe failed: {exc}"
 
 
-def capture_unverified(host: str, port: int, *,
-                       legacy_renegotiation: bool = False) -> tuple[bytes, str | None, Any]:
+def capture_unverified(host: str, port: int, *, legacy_renegotiation: bool = False,
+                       address: str | None = None) -> tuple[bytes, str | None, Any]:
     """Handshake only, without verification, to record the certificate as evidence.
 
     The socket is closed right after the handshake: nothing is requested or read over it.
@@ -125,7 +130,7 @@ def capture_unverified(host: str, port: int, *,
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     _allow_legacy(context, legacy_renegotiation)
-    with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as raw, \
+    with socket.create_connection((address or host, port), timeout=PROBE_TIMEOUT) as raw, \
             context.wrap_socket(raw, server_hostname=_server_name(host)) as tls:
         der = tls.getpeercert(True)
         if der is None:
@@ -268,11 +273,12 @@ def renegotiation_refusal(exc: ssl.SSLError, url: str, policy: TlsPolicy, lesson
 
 
 def refusal(exc: ssl.SSLCertVerificationError, url: str, host: str, port: int,
-            policy: TlsPolicy, lesson: str, *, legacy_renegotiation: bool = False) -> TlsError:
+            policy: TlsPolicy, lesson: str, *, legacy_renegotiation: bool = False,
+            address: str | None = None) -> TlsError:
     """Turn a failed verification into a TlsError naming every problem, with evidence."""
     code, message = exc.verify_code, exc.verify_message
     try:
-        der, protocol, cipher = capture_unverified(host, port,
+        der, protocol, cipher = capture_unverified(host, port, address=address,
                                                    legacy_renegotiation=legacy_renegotiation)
     except (OSError, ssl.SSLError) as second:
         return TlsError(
@@ -292,15 +298,48 @@ def refusal(exc: ssl.SSLCertVerificationError, url: str, host: str, port: int,
 
 
 class TlsGuard:
-    """Checks every response of one source against its policy and keeps the evidence."""
+    """Checks every response of one source against its policy and keeps the evidence.
+
+    The source's policy judges its own host (`source_host`; every host when it is None);
+    `host_policies` (the manifest's `tls_hosts`) judge the hosts they name, and any other
+    host a page leads to is judged by `verify`. `evidence` is the record of the first
+    certificate seen (capture.json `tls`, as before); its `hosts` lists one record per host
+    and port, each with its own certificate, so every host's certificate is kept.
+    `hostmap` (`--resolve`) says where probes connect; a mapping used is recorded.
+    """
 
     def __init__(self, policy: TlsPolicy, lesson: str, *,
-                 legacy_renegotiation: bool = False) -> None:
+                 legacy_renegotiation: bool = False, source_host: str | None = None,
+                 host_policies: dict[str, TlsPolicy] | None = None,
+                 hostmap: HostMap | None = None) -> None:
         self.policy = policy
         self.lesson = lesson
         self.legacy_renegotiation = legacy_renegotiation
+        self.source_host = source_host.lower() if source_host else None
+        self.host_policies = {h.lower(): p for h, p in (host_policies or {}).items()}
+        self.hostmap = hostmap or HostMap()
         self.evidence: dict[str, Any] | None = None
         self.certificates: set[str] = set()
+        self._seen: set[tuple[str, int, str]] = set()
+
+    def policy_for(self, host: str) -> TlsPolicy:
+        """The policy that judges `host` (see the class docstring)."""
+        wanted = host.lower().rstrip(".")
+        if wanted in self.host_policies:
+            return self.host_policies[wanted]
+        if self.source_host is None or wanted == self.source_host:
+            return self.policy
+        return TlsPolicy()
+
+    def _record(self, policy: TlsPolicy, der: bytes, ssl_object: Any, host: str, port: int,
+                **kwargs: Any) -> dict[str, Any]:
+        record = evidence(policy, der, ssl_object.version(), ssl_object.cipher(), host, port,
+                          legacy_renegotiation=self.legacy_renegotiation, **kwargs)
+        used = self.hostmap.used(host, port)
+        if used is not None:
+            record["resolved_to"] = used.address
+            record["resolve"] = str(used)
+        return record
 
     def check(self, ssl_object: Any, url: str, host: str, port: int) -> None:
         """Called on each response before its body is read; raises TlsError to refuse."""
@@ -311,33 +350,36 @@ class TlsGuard:
             raise TlsError(f"{url}: the server presented no certificate",
                            Location(lesson=self.lesson, key="sources.tls"))
         digest = fingerprint(der)
-        if self.policy.mode == "pin" and digest != (self.policy.pin_sha256 or "").lower():
-            code, message = probe(host, port, self.policy,
+        policy = self.policy_for(host)
+        address = self.hostmap.address(host, port)
+        if policy.mode == "pin" and digest != (policy.pin_sha256 or "").lower():
+            code, message = probe(host, port, policy, address=address,
                                   legacy_renegotiation=self.legacy_renegotiation)
-            record = evidence(self.policy, der, ssl_object.version(), ssl_object.cipher(),
-                              host, port, verified=False, outcome="refused", code=code,
-                              message=message, legacy_renegotiation=self.legacy_renegotiation)
+            record = self._record(policy, der, ssl_object, host, port, verified=False,
+                                  outcome="refused", code=code, message=message)
             raise TlsError(
                 f"{url}: certificate sha256 {digest} does not match the pin "
-                f"{self.policy.pin_sha256} (possible interception); refused",
+                f"{policy.pin_sha256} (possible interception); refused",
                 Location(lesson=self.lesson, key="sources.tls"),
                 problems=record["problems"], openssl_message=message, evidence=record)
-        if digest in self.certificates:
+        if (host, port, digest) in self._seen:
             return
-        self.certificates.add(digest)
-        if self.evidence is not None:  # a second certificate in one source: keep the first,
-            self.evidence.setdefault("other_certificates", []).append(digest)  # note it
-            return
-        if self.policy.mode in ("verify", "ca"):
+        self._seen.add((host, port, digest))
+        if policy.mode in ("verify", "ca"):
             code, message = None, None
-            outcome = "verified" if self.policy.mode == "verify" else "trusted-by-ca-bundle"
+            outcome = "verified" if policy.mode == "verify" else "trusted-by-ca-bundle"
             verified = True
         else:
-            code, message = probe(host, port, self.policy,
+            code, message = probe(host, port, policy, address=address,
                                   legacy_renegotiation=self.legacy_renegotiation)
-            outcome = "pinned" if self.policy.mode == "pin" else "insecure"
+            outcome = "pinned" if policy.mode == "pin" else "insecure"
             verified = False
-        self.evidence = evidence(self.policy, der, ssl_object.version(), ssl_object.cipher(),
-                                 host, port, verified=verified, outcome=outcome, code=code,
-                                 message=message,
-                                 legacy_renegotiation=self.legacy_renegotiation)
+        record = self._record(policy, der, ssl_object, host, port, verified=verified,
+                              outcome=outcome, code=code, message=message)
+        if self.evidence is None:
+            self.evidence = dict(record)
+            self.evidence["hosts"] = []
+        elif digest not in self.certificates:  # a second certificate in one source
+            self.evidence.setdefault("other_certificates", []).append(digest)
+        self.certificates.add(digest)
+        self.evidence["hosts"].append(record)

@@ -23,6 +23,7 @@ from archiver.model.manifest import (
     Term,
     TlsMode,
     TlsPolicy,
+    spoken_language,
 )
 from archiver.model.records import (
     DETAILS,
@@ -74,6 +75,6 @@ __all__ = [
     "SourceRecord", "StageResult", "Status", "SubtitlesDetails", "Term", "TlsMode", "TlsPolicy",
     "TlsSummary",
     "Track", "TrackSpec", "TransferRecord", "chapters_json", "details_type", "json_bytes",
-    "read_chapters_json", "read_transcript_json", "track", "tracks_showing",
+    "read_chapters_json", "read_transcript_json", "spoken_language", "track", "tracks_showing",
     "transcript_json", "utcnow",
 ]

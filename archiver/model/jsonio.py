@@ -29,7 +29,11 @@ OMIT_DEFAULT = {"omit_default": True}  # field metadata: written only when not t
 def _omitted(value: Any, spec: dataclasses.Field[Any]) -> bool:
     """An optional field added later that old files lack: left out while at its default, so
     records (and fingerprints computed from them) stay byte-identical for the common case."""
-    return bool(spec.metadata.get("omit_default")) and getattr(value, spec.name) == spec.default
+    if not spec.metadata.get("omit_default"):
+        return False
+    default = spec.default if spec.default_factory is dataclasses.MISSING \
+        else spec.default_factory()
+    return bool(getattr(value, spec.name) == default)
 
 
 def dump(value: Any) -> Any:

@@ -50,6 +50,9 @@ class Source:
     `legacy_renegotiation`: allow a server without RFC 5746 secure renegotiation (OpenSSL's
     OP_LEGACY_SERVER_CONNECT) for this source only; explicit because such a connection is
     open to a known attack, and recorded in the TLS evidence.
+    `tls` judges the source's own host; `tls_hosts` (host -> policy) judges the other hosts
+    its page leads to (player pages, APIs, CDNs), which otherwise get `verify`.
+    `resolve`: curl-style "HOST:PORT:ADDRESS" entries (archiver.fetch.hostmap).
     """
 
     url: str
@@ -57,6 +60,8 @@ class Source:
     tls: TlsPolicy = field(default_factory=TlsPolicy)
     description: str = ""
     legacy_renegotiation: bool = False
+    tls_hosts: tuple[tuple[str, TlsPolicy], ...] = ()
+    resolve: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class Lesson:
     page: str | None = None  # a write-up page about the lesson (not fetched)
     terminology: tuple[Term, ...] = ()
     footnotes: tuple[str, ...] = ()
+    language: str | None = None  # BCP 47 tag of the spoken language, when the lesson states it
 
     @property
     def duration_seconds(self) -> float | None:
@@ -103,6 +109,17 @@ class Series:
     title: Bilingual
     publisher: Bilingual
     description: Bilingual | None = None
+    language: str | None = None  # BCP 47 tag of the lessons' spoken language (a lesson may differ)
+
+
+UNDETERMINED = "und"  # BCP 47 / ISO 639-2 for "not stated": never a guess
+
+
+def spoken_language(lesson: Lesson, series: Series) -> str:
+    """The BCP 47 tag of what is spoken in `lesson`: its own `language`, else the series',
+    else `und`. Audio and video tracks of the master carry it (issue 11 item 2); a lesson
+    given in another language than its series says so itself."""
+    return lesson.language or series.language or UNDETERMINED
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,8 @@ class SourceRecord:
     tls: str = "verify"
     description: str = ""
     legacy_renegotiation: bool = field(default=False, metadata=OMIT_DEFAULT)
+    tls_hosts: dict[str, str] = field(default_factory=dict, metadata=OMIT_DEFAULT)
+    resolve: list[str] = field(default_factory=list, metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class ResolutionRecord:
     page_url: str | None = None
     tracks: dict[str, list[str]] = field(default_factory=dict)  # srclang -> URLs on the page
     poster: str | None = None
+    extractor: str = field(default="", metadata=OMIT_DEFAULT)  # yt-dlp's extractor key
+    audio: str = field(default="", metadata=OMIT_DEFAULT)  # muxed/separate/none/only/unknown
+    chain: list[str] = field(default_factory=list, metadata=OMIT_DEFAULT)  # pages read
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,13 @@ class FetchDetails(Details):
     attempts: list[dict[str, Any]] = field(default_factory=list)
     resolution: ResolutionRecord | None = None
     transfer: TransferRecord | None = None
+    # "muxed", "separate" (video and audio served apart, merged), "only", "none" (no sound
+    # served: recorded, not an error), "unknown"; "" in records made before it existed
+    audio: str = field(default="", metadata=OMIT_DEFAULT)
+    # separate video/audio: each served component (url, path, bytes, sha256, sha512); then
+    # `media` is the lossless merge, described with its command by `derivative`
+    components: list[dict[str, Any]] = field(default_factory=list, metadata=OMIT_DEFAULT)
+    derivative: dict[str, Any] | None = field(default=None, metadata=OMIT_DEFAULT)
 
     @property
     def source_url(self) -> str:

@@ -64,18 +64,21 @@ def mux_events(lesson_id: str, master: str, access: str, started: str, ended: st
     access_kind = access.rsplit(".", 1)[-1].upper()
     return [
         premis_event("normalization", ended, "success",
-                     f"{master_kind} master: original streams copied, WebVTT tracks copied, "
-                     f"chapters, tags, provenance attached (sha256 {attached_sha256})",
-                     [file_id(lesson_id, master)], [AGENT, "ffmpeg"], eventStarted=started),
+                     f"{master_kind} master: original streams copied (ffmpeg), WebVTT tracks as "
+                     "S_TEXT/WEBVTT with BCP 47 languages (mkvmerge), chapters, tags, "
+                     f"provenance attached (sha256 {attached_sha256})",
+                     [file_id(lesson_id, master)], [AGENT, "ffmpeg", "mkvmerge", "mkvpropedit"],
+                     eventStarted=started),
         premis_event("normalization", ended, "success",
                      f"{access_kind} access copy: {access_streams}, subtitles as mov_text, "
                      "chapters, tags, +faststart", [file_id(lesson_id, access)],
                      [AGENT, "ffmpeg"], eventStarted=started),
         premis_event("validation", checked, "success",
                      "post-mux checks passed: streams, codecs, packets bit for bit, durations, "
-                     "languages, titles, dispositions, chapters, tags, attachment, cue text",
+                     "languages, titles, dispositions, chapters, tags, attachment, cue text "
+                     "(the master's tracks read back by mkvmerge -J and mkvextract)",
                      [file_id(lesson_id, master), file_id(lesson_id, access)],
-                     [AGENT, "ffprobe", "ffmpeg"]),
+                     [AGENT, "ffprobe", "ffmpeg", "mkvmerge", "mkvextract"]),
     ]
 
 

@@ -27,6 +27,7 @@ from archiver.model import (
     SubtitlesDetails,
     Track,
     read_chapters_json,
+    spoken_language,
 )
 from archiver.model.jsonio import dump
 from archiver.store import Store, fingerprint, sha256_file
@@ -48,6 +49,7 @@ class PackageInputs:
     warc: Path | None
     tracks: list[Track] = field(default_factory=list)
     subtitle_files: list[Path] = field(default_factory=list)  # copied to data/subtitles/
+    components: list[Path] = field(default_factory=list)  # served video/audio (fetch/original.*)
     chapters: list[Chapter] = field(default_factory=list)
     fingerprint: str = ""
 
@@ -97,6 +99,9 @@ def gather(lesson: Lesson, series: Series, store: Store) -> PackageInputs | None
     warc = _in_lesson(store, lesson.id, fetched.warc, "fetch", "warc") if fetched.warc else None
     inputs = PackageInputs(lesson=lesson, series=series, fetch=fetch, fetched=fetched,
                            subtitles=None, media=media, capture_json=capture, warc=warc)
+    inputs.components = [_in_lesson(store, lesson.id, str(c.get("path")), "fetch",
+                                    f"details.components[{i}].path")
+                         for i, c in enumerate(fetched.components)]
     subtitles = store.load_details(lesson.id, SubtitlesDetails)
     if subtitles is not None and subtitles.succeeded and subtitles.details is not None:
         _add_subtitles(inputs, store, subtitles, subtitles.details)
@@ -130,11 +135,14 @@ def compute_fingerprint(inputs: PackageInputs) -> str:
     for extra in (inputs.capture_json, inputs.warc):
         if extra is not None:
             files[f"capture/{extra.name}"] = sha256_file(extra)
+    for component in inputs.components:
+        files[f"original/{component.name}"] = sha256_file(component)
     lesson, series = inputs.lesson, inputs.series
     metadata = [lesson.id, lesson.number, asdict(lesson.title), lesson.released,
                 lesson.duration, asdict(lesson.speaker),
                 asdict(lesson.synopsis) if lesson.synopsis else None, lesson.page,
-                series.id, asdict(series.title), asdict(series.publisher)]
+                series.id, asdict(series.title), asdict(series.publisher),
+                spoken_language(lesson, series)]
     return fingerprint(PACKAGE_FORMAT, inputs.media_sha256, inputs.media_sha512,
                        inputs.media.suffix, files, metadata, dump(inputs.source),
                        inputs.fetched.tls)

@@ -1,4 +1,8 @@
-"""Build and run the two muxes (MKV master, MP4 access copy) with ffmpeg-python.
+"""Build and run the ffmpeg muxes (the master's A/V part, the MP4 access copy) with ffmpeg-python.
+
+Both read the original and the .vtt files, never the master: ffmpeg 5.1 cannot read the
+master's `S_TEXT/WEBVTT` tracks. `kind="mkv"` writes the A/V-only Matroska file (tags and
+chapters from the ffmetadata, no subtitles, no attachment) that `master.py` hands to mkvmerge.
 
 ffmpeg-python builds the argument list (never a shell string). Its quirks, checked by
 `tests/test_package_mux.py` against `get_args()`:
@@ -12,8 +16,7 @@ ffmpeg-python builds the argument list (never a shell string). Its quirks, check
   are prepended to `get_args()` here.
 Nothing is re-encoded except the subtitles of the MP4 (MP4 cannot hold WebVTT, so they become
 `mov_text`) and, in the access copy only, streams no browser plays from MP4 (`access.py` puts
-their encoder options in `MuxJob.extra`); the MKV copies the WebVTT tracks (`-c copy`:
-re-encoding breaks their escaping).
+their encoder options in `MuxJob.extra`).
 ffmpeg writes to a temporary name beside the final one, which is published only on success:
 a failed mux leaves ffmpeg's 0-byte or partial output under no final name.
 """
@@ -45,7 +48,6 @@ class MuxJob:
     tracks: list[Track]
     metadata: Path  # ffmetadata file: global tags + chapters
     output: Path  # final name
-    attachment: Path | None = None  # MKV only (MP4 cannot hold attachments)
     lesson: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -55,9 +57,6 @@ def _output_options(job: MuxJob) -> dict[str, Any]:
     if job.kind == "mkv":
         options.update({"f": "matroska", "c": "copy"})
         name_key = "title"
-        if job.attachment is not None:
-            options["attach"] = str(job.attachment)
-            options["metadata:s:t"] = "mimetype=application/json"
     else:
         options.update({"f": "mp4", "c:v": "copy", "c:a": "copy", "c:s": "mov_text",
                         "movflags": "+faststart+use_metadata_tags"})

@@ -23,16 +23,24 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from archiver.errors import Location, MuxError, PackageError
-from archiver.model import Lesson, PackageDetails, PackageSkip, StageResult, utcnow
+from archiver.model import (
+    Lesson,
+    PackageDetails,
+    PackageSkip,
+    StageResult,
+    spoken_language,
+    utcnow,
+)
 from archiver.package import (
     access,
     bag,
     catalog,
     chapters,
     events,
+    master,
     mux,
     probe,
     provenance,
@@ -60,7 +68,8 @@ class PackageStage(LessonStage[PackageDetails, PackageInputs]):
     """Package one lesson (see the module docstring)."""
 
     name = STAGE
-    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python")
+    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python", "mkvmerge",
+             "mkvextract", "mkvpropedit")
 
     def plan(self, lesson: Lesson, ctx: Context) -> Plan[PackageInputs]:
         with _disk_errors(lesson.id):
@@ -138,6 +147,8 @@ def _copy(src: Path, dst: Path) -> None:
 def _stage_payload(inputs: PackageInputs, staging: Path) -> dict[str, Path]:
     """Copy the inputs into the staging folder; returns payload path -> staged file."""
     files = {f"original/{inputs.media.name}": inputs.media}
+    for component in inputs.components:  # video and audio as served (the media is their merge)
+        files[f"original/{component.name}"] = component
     for extra in (inputs.warc, inputs.capture_json):
         if extra is not None:
             files[f"capture/{extra.name}"] = extra
@@ -213,29 +224,32 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
 
     mux_started = utcnow()
     master_rel, access_rel = output_names(lesson.id, plan)
-    jobs = [
-        mux.MuxJob("mkv", inputs.media, len(av), inputs.tracks, metadata,
-                   staging / master_rel, attachment=attached, lesson=lesson.id),
-        mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
-                   staging / access_rel, lesson=lesson.id, extra=dict(plan.options)),
-    ]
-    access_command: list[str] = []
-    for job in jobs:
-        job.output.parent.mkdir(parents=True, exist_ok=True)
-        commands.append(mux.run(job))
-        if job.kind == "mp4":
-            access_command = commands[-1]
+    language = spoken_language(lesson, inputs.series)
+    master_job = master.MasterJob(inputs.media, len(av), inputs.tracks, metadata, attached,
+                                  staging / master_rel, language, lesson.id, chapter_list)
+    access_job = mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
+                            staging / access_rel, lesson=lesson.id, extra=dict(plan.options))
+    for path in (master_job.output, access_job.output):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    commands += master.run(master_job, work)
+    access_command = mux.run(access_job)  # from the original and the .vtt files
+    commands.append(access_command)
     mux_ended = utcnow()
-    for job in jobs:
-        expected = probe.Expected(job.kind, inputs.tracks, [c.label for c in chapter_list], tags,
-                                  attached if job.kind == "mkv" else None,
-                                  plan.transcoded if job.kind == "mp4" else {})
-        checked = probe.check(job.output, inputs.media, expected, work, orig_info, orig_hashes)
+    outputs: list[tuple[Literal["mkv", "mp4"], Path]] = [("mkv", master_job.output),
+                                                         ("mp4", access_job.output)]
+    for kind, output in outputs:
+        expected = probe.Expected(kind, inputs.tracks, [c.label for c in chapter_list], tags,
+                                  attached if kind == "mkv" else None,
+                                  plan.transcoded if kind == "mp4" else {})
+        checked = probe.check(output, inputs.media, expected, work, orig_info, orig_hashes)
+        if kind == "mkv":
+            master.readback(output, inputs.tracks, language, len(av), len(chapter_list),
+                            attached, work, checked)
         report.commands += checked.commands
         if checked.problems:
-            job.output.unlink(missing_ok=True)
-            raise MuxError(f"{job.output.name} is not what was intended: "
-                           + "; ".join(checked.problems), Location(job.output, lesson=lesson.id))
+            output.unlink(missing_ok=True)
+            raise MuxError(f"{output.name} is not what was intended: "
+                           + "; ".join(checked.problems), Location(output, lesson=lesson.id))
     checks_done = utcnow()
     commands += report.commands
 

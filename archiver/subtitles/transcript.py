@@ -37,6 +37,17 @@ def _join(lines: list[str], zh: bool) -> str:
     return ("" if zh else " ").join(part.strip() for part in lines).strip()
 
 
+def _seed_time(line: str, path: Path | str, number: int) -> float:
+    """The seconds of a seed timestamp line (`mm:ss` or `hh:mm:ss`), or a located error."""
+    match = SEED_TIME.fullmatch(line)
+    if not match or int(match.group(3)) >= 60 or (
+            match.group(1) is not None and int(match.group(2)) >= 60):
+        raise _fail(path, number, f"malformed timestamp {line!r} "
+                    "(expected mm:ss or hh:mm:ss)")
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
 def parse_seed(text: str, path: Path | str = "<transcript>") -> list[Paragraph]:
     """The seed's layout: a `mm:ss`/`hh:mm:ss` line, then the paragraph in either language order.
 
@@ -68,13 +79,7 @@ def parse_seed(text: str, path: Path | str = "<transcript>") -> list[Paragraph]:
         if not line:
             continue
         if TIME_LIKE.fullmatch(line):
-            match = SEED_TIME.fullmatch(line)
-            if not match or int(match.group(3)) >= 60 or (
-                    match.group(1) is not None and int(match.group(2)) >= 60):
-                raise _fail(path, number, f"malformed timestamp {line!r} "
-                            "(expected mm:ss or hh:mm:ss)")
-            hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-            start = float(hours * 3600 + minutes * 60 + seconds)
+            start = _seed_time(line, path, number)
             close(number - 1)
             if paragraphs and start <= paragraphs[-1].start:
                 raise _fail(path, number, f"timestamp {line} is not after the previous one "
@@ -114,10 +119,8 @@ def _unescape(text: str) -> str:
     return text
 
 
-def _cue_paragraphs(text: str, path: Path | str, vtt: bool) -> list[Paragraph]:
-    lines = text.lstrip("\ufeff").splitlines()
-    if vtt and (not lines or not re.fullmatch(r"WEBVTT(?:[ \t].*)?", lines[0])):
-        raise _fail(path, 1, "not a WebVTT file (the first line must be WEBVTT)")
+def _text_blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """The blank-line separated blocks of `lines`, each with the number of its first line."""
     blocks: list[tuple[int, list[str]]] = []
     block: list[str] = []
     first = 0
@@ -131,6 +134,31 @@ def _cue_paragraphs(text: str, path: Path | str, vtt: bool) -> list[Paragraph]:
             block = []
     if block:
         blocks.append((first, block))
+    return blocks
+
+
+def _cue_times(timing: str, pattern: re.Pattern[str], path: Path | str,
+               number: int) -> tuple[float, float]:
+    """Start and end (seconds) of a `start --> end` line, or a located error."""
+    left, _, right = timing.partition("-->")
+    right_time = right.split()[0] if right.split() else ""
+    times = []
+    for part in (left.strip(), right_time):
+        match = pattern.fullmatch(part)
+        if not match:
+            raise _fail(path, number, f"malformed timestamp {part!r}")
+        groups = [int(g) if g else 0 for g in match.groups()]
+        if groups[-2] >= 60 or groups[-3] >= 60:
+            raise _fail(path, number, f"malformed timestamp {part!r}")
+        times.append(groups[0] * 3600 + groups[1] * 60 + groups[2] + groups[3] / 1000)
+    return times[0], times[1]
+
+
+def _cue_paragraphs(text: str, path: Path | str, vtt: bool) -> list[Paragraph]:
+    lines = text.lstrip("\ufeff").splitlines()
+    if vtt and (not lines or not re.fullmatch(r"WEBVTT(?:[ \t].*)?", lines[0])):
+        raise _fail(path, 1, "not a WebVTT file (the first line must be WEBVTT)")
+    blocks = _text_blocks(lines)
     if vtt:
         blocks = blocks[1:]  # the header block
     paragraphs: list[Paragraph] = []
@@ -142,18 +170,7 @@ def _cue_paragraphs(text: str, path: Path | str, vtt: bool) -> list[Paragraph]:
         if index >= len(block) or "-->" not in block[index]:
             raise _fail(path, first, "cue without a timing line (start --> end)")
         number = first + index
-        left, _, right = block[index].partition("-->")
-        right_time = right.split()[0] if right.split() else ""
-        times = []
-        for part in (left.strip(), right_time):
-            match = pattern.fullmatch(part)
-            if not match:
-                raise _fail(path, number, f"malformed timestamp {part!r}")
-            groups = [int(g) if g else 0 for g in match.groups()]
-            if groups[-2] >= 60 or groups[-3] >= 60:
-                raise _fail(path, number, f"malformed timestamp {part!r}")
-            times.append(groups[0] * 3600 + groups[1] * 60 + groups[2] + groups[3] / 1000)
-        start, end = times
+        start, end = _cue_times(block[index], pattern, path, number)
         if end <= start:
             raise _fail(path, number, "cue ends before it starts")
         if paragraphs and start < paragraphs[-1].start:

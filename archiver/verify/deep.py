@@ -10,6 +10,13 @@ The copies to decode are the regular files the bag walk found (`Bag.files`), nev
 follows symlinks, and each is opened by verify through `archiver.safefs` and handed to ffprobe
 and ffmpeg as an inherited descriptor (`/dev/fd/N`): they decode exactly the file that was
 checked, even if a name is swapped for a symlink meanwhile.
+
+Only the audio and video are decoded (`-map 0:V? -map 0:a?`: video that is not cover art,
+and audio): ffmpeg 5.1 sees the master's `S_TEXT/WEBVTT` subtitle tracks as codec `unknown`
+and fails on them with its default or `-map 0` selection, and the subtitle and attachment
+bytes are covered by the checksums. The same map reads old masters (ffmpeg-muxed,
+`D_WEBVTT/SUBTITLES`) and the access copy. A file with neither fails ("does not contain any
+stream"), which is the right verdict for a master.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from archiver.verify.discover import Bag
 DEEP_FOLDERS = {"data/master": (".mkv", ".mka"), "data/access": (".mp4", ".m4a")}
 SHORT_FRACTION = 0.9     # decoding less than this share of the declared length = truncated
 MAX_MESSAGES = 5
+AV_MAP = ("-map", "0:V?", "-map", "0:a?")  # never the master's subtitles (see above)
 
 
 def deep_targets(bag: Bag) -> list[str]:
@@ -68,7 +76,7 @@ def decode_check(bag: Bag, rel: str) -> dict[str, Any]:
 
 def _decode_fd(fd: int, rel: str) -> dict[str, Any]:
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-nostats",
-               "-progress", "pipe:1", "-i", f"/dev/fd/{fd}", "-f", "null", "-"]
+               "-progress", "pipe:1", "-i", f"/dev/fd/{fd}", *AV_MAP, "-f", "null", "-"]
     proc = subprocess.run(command, capture_output=True, text=True, check=False,
                           pass_fds=(fd,))
     messages = [line.strip() for line in proc.stderr.splitlines() if line.strip()]

@@ -38,7 +38,7 @@ class Segment:
     times: tuple[float, float]  # true speech start and end (s)
 
 
-def _speak(text: str, folder: Path, index: int) -> array.array:
+def _speak(text: str, folder: Path, index: int) -> array.array[int]:
     path = folder / f"clause-{index:03d}.wav"
     subprocess.run(["espeak-ng", "-v", "cmn", "-s", "240", "-w", str(path), text], check=True)
     with wave.open(str(path), "rb") as handle:

@@ -5,18 +5,17 @@
 Serves the corpus (archiver.demo.corpus) on 127.0.0.1, writes one manifest lesson per page
 shape (source = the shape's URL, tls = the test CA) and one per media variant (source = the
 clip as a direct URL on the CDN host, transcript = its own), runs the real `archiver archive`
-as a subprocess, and reads every lesson's stage records back. The archiver has no way yet to
-reach fake host names (issue_10's `--resolve` does not exist), so the subprocess gets the
-same getaddrinfo hook as tests/clients.py's ytdlp_client: this tool measures what the stages
-do with the shapes, not the name resolution. Prints Markdown tables (and writes them to
-DIR/report.md): shape -> resolved? (media fetched, equal to the truth, audio kept) and
-variant -> packaged? (first cue error against the transcript's truth).
+as a subprocess, and reads every lesson's stage records back. The archiver reaches the fake
+host names with its own `--resolve HOST:PORT:ADDRESS` (curl's meaning; TLS still checks the
+host names) and judges every host by the test CA (`tls` plus `tls_hosts`). Prints Markdown
+tables (and writes them to DIR/report.md): shape -> resolved media (equal to the truth,
+extractor, audio) -> outcome, and variant -> packaged? (first cue error against the
+transcript's truth).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -27,22 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from archiver.demo.corpus.media import BURSTS  # noqa: E402
-from archiver.demo.corpus.pages import CDN  # noqa: E402
+from archiver.demo.corpus.pages import CDN, HOSTS  # noqa: E402
 from archiver.demo.corpus.site import CorpusSite, build_corpus, serve_corpus  # noqa: E402
 from archiver.demo.manifest import render_manifest  # noqa: E402
 from archiver.demo.server import Resource  # noqa: E402
 from archiver.store import Store  # noqa: E402
 
-HOOK = """
-import json, os, socket, sys
-table = json.loads(os.environ.pop("CORPUS_RESOLVE"))
-original = socket.getaddrinfo
-def getaddrinfo(host, port, *args, **kwargs):
-    return original(table.get(f"{host}:{port}".lower(), host), port, *args, **kwargs)
-socket.getaddrinfo = getaddrinfo
-from archiver.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 STAGES = ("fetch", "subtitles", "package")
 
 
@@ -55,7 +44,8 @@ def _lessons(site: CorpusSite, only: str | None) -> list[dict[str, Any]]:
         for shape in site.shapes.values():
             lessons.append({"id": f"shape-{shape.id}", "title": {"en": shape.id},
                             "transcript": transcript,
-                            "sources": [{"url": shape.url, "kind": "original", "tls": tls}]})
+                            "sources": [{"url": shape.url, "kind": "original", "tls": tls,
+                                         "tls_hosts": {h: tls for h in HOSTS}}]})
     if only in (None, "media"):
         for vid, built in media.variants.items():
             path = f"/matrix/{built.path.name}"
@@ -63,7 +53,8 @@ def _lessons(site: CorpusSite, only: str | None) -> list[dict[str, Any]]:
             lessons.append({"id": f"media-{vid}", "title": {"en": vid},
                             "transcript": str(built.transcript),
                             "sources": [{"url": site.server.site_url(CDN, path),
-                                         "kind": "original", "tls": tls}]})
+                                         "kind": "original", "tls": tls,
+                                         "tls_hosts": {h: tls for h in HOSTS}}]})
     return lessons
 
 
@@ -140,21 +131,25 @@ def _outcome(store: Store, lesson: str) -> tuple[str, str]:
 
 
 def _shape_rows(site: CorpusSite, store: Store) -> list[str]:
-    rows = ["| shape | truth | fetched | resolved = truth | audio kept | outcome | error |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| shape | truth | resolved media | = truth | extractor | audio | audio in media "
+            "| outcome | error |", "|---|---|---|---|---|---|---|---|---|"]
     for shape in site.shapes.values():
         lesson = f"shape-{shape.id}"
-        originals = sorted(store.lesson_dir(lesson).rglob("original*"))
-        originals = [p for p in originals if p.is_file() and p.suffix != ".json"]
         truth = ", ".join(m.rsplit("/", 2)[-1] for m in shape.media) or shape.error or ""
         fetch = store.load_result(lesson, "fetch")
-        resolved = (fetch.details.get("media_url") if fetch is not None else None) or ""
-        got = resolved in shape.media[:1]  # the browser's choice (or the video component)
-        audio = "yes" if originals and _has_audio(originals[0]) else "no"
+        record = fetch.details if fetch is not None and fetch.status == "ok" else None
+        details: dict[str, Any] = record.to_json() if record is not None else {}
+        components = [c["url"] for c in details.get("components") or []] or \
+            ([details["media_url"]] if details.get("media_url") else [])
+        resolved = ", ".join(u.rsplit("/", 2)[-1] for u in components)
+        got = tuple(dict.fromkeys(components)) == tuple(shape.media)
+        media = store.lesson_dir(lesson) / details["media"] if details.get("media") else None
+        audio_in = ("yes" if _has_audio(media) else "no") if media and media.is_file() else "-"
+        extractor = (details.get("resolution") or {}).get("extractor", "")
         reached, error = _outcome(store, lesson)
-        rows.append(f"| {shape.id} | {truth} | {'yes' if originals else 'no'} | "
-                    f"{('yes' if got else 'no') if shape.media else '-'} | "
-                    f"{audio if originals else '-'} | {reached} | {error} |")
+        rows.append(f"| {shape.id} | {truth} | {resolved or '-'} | "
+                    f"{('yes' if got else 'no') if shape.media else '-'} | {extractor} | "
+                    f"{details.get('audio', '-')} | {audio_in} | {reached} | {error} |")
     return rows
 
 
@@ -188,11 +183,11 @@ def main() -> int:
         manifest = args.work / "manifest.toml"
         manifest.write_text(render_manifest(_lessons(site, args.only), "corpus"), "utf-8")
         output = args.work / "output"
-        env = {"CORPUS_RESOLVE": json.dumps(site.resolve_map()), "PATH": "/usr/bin:/bin"}
-        proc = subprocess.run([sys.executable, "-c", HOOK, "archive", "--manifest",
+        env = {"PATH": "/usr/bin:/bin"}
+        proc = subprocess.run([sys.executable, "-m", "archiver", "archive", "--manifest",
                                str(manifest), "--output", str(output), "--jobs",
-                               str(args.jobs)], capture_output=True, text=True, env=env,
-                              timeout=3600, check=False, cwd=ROOT)
+                               str(args.jobs), *site.resolve_args()], capture_output=True,
+                              text=True, env=env, timeout=3600, check=False, cwd=ROOT)
         (args.work / "archive.log").write_text(proc.stdout + proc.stderr, "utf-8")
         store = Store(output)
         report = []
