@@ -16,6 +16,7 @@ transcript's truth).
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -72,13 +73,29 @@ def _first_cues(store: Store, lesson: str) -> tuple[float | None, float | None]:
     vtt = next(iter(sorted(store.lesson_dir(lesson).rglob("*.zh-Hans.vtt"))), None)
     written = _cue_start(vtt.read_text("utf-8")) if vtt else None
     master = next(iter(sorted(store.package_dir(lesson).rglob("master/*.mk[av]"))), None)
-    read_back = None
-    if master is not None:
-        proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(master), "-map",
-                               "0:s:0", "-f", "webvtt", "-"], capture_output=True, text=True,
-                              check=False)
-        read_back = _cue_start(proc.stdout) if proc.returncode == 0 else None
+    read_back = _read_back(master) if master is not None else None
     return written, read_back
+
+
+def _read_back(master: Path) -> float | None:
+    """The first cue of the master's first subtitle track as mkvextract reads it (the
+    master's S_TEXT/WEBVTT), or ffmpeg where mkvextract refuses (an older D_WEBVTT master)."""
+    info = json.loads(subprocess.run(["mkvmerge", "-J", str(master)], capture_output=True,
+                                     text=True, check=False).stdout or "{}")
+    ids = [t["id"] for t in info.get("tracks", []) if t.get("type") == "subtitles"]
+    if ids:
+        with tempfile.TemporaryDirectory(prefix="corpus-report-") as tmp:
+            out = Path(tmp) / "first.vtt"
+            subprocess.run(["mkvextract", str(master), "tracks", f"{ids[0]}:{out}"],
+                           capture_output=True, check=False)
+            if out.is_file():
+                found = _cue_start(out.read_text("utf-8", errors="replace"))
+                if found is not None:
+                    return found
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(master), "-map",
+                           "0:s:0", "-f", "webvtt", "-"], capture_output=True, text=True,
+                          check=False)
+    return _cue_start(proc.stdout) if proc.returncode == 0 else None
 
 
 def _first_av_pts(path: Path) -> tuple[float, float] | None:
