@@ -251,7 +251,8 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     master_rel, access_rel = output_names(lesson.id, plan)
     language = spoken_language(lesson, inputs.series)
     master_job = master.MasterJob(inputs.media, len(av), inputs.tracks, metadata, attached,
-                                  staging / master_rel, language, lesson.id, chapter_list)
+                                  staging / master_rel, language, lesson.id, chapter_list,
+                                  orig_info)
     access_job = mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
                             staging / access_rel, lesson=lesson.id, extra=dict(plan.options))
     for path in (master_job.output, access_job.output):
