@@ -118,4 +118,4 @@ def test_an_extractor_body_is_bounded(serve: Serve) -> None:
     server = serve({"/lesson": Resource(b"<html>" + b"x" * 4096 + b"</html>", "text/html")})
     with _session(server.url("/lesson")) as session, pytest.raises(Exception) as caught:
         extract.extract(session, server.url("/lesson"), timeout=5, body_limit=1024)
-    assert "more than 1024 bytes" in str(caught.value)
+    assert "larger than 1024 bytes" in str(caught.value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from yt_dlp import YoutubeDL
+from yt_dlp.networking.exceptions import RequestError
 from yt_dlp.utils import DownloadError
 
 from archiver.adapters.ytdlp.extractors import EXTRACTORS, VendorOnly
@@ -89,6 +90,10 @@ def extract(session: Session, url: str, *, timeout: float,
             message = str(exc).removeprefix("ERROR: ").strip()
             raise NoMediaError(f"{url}: the page has no media yt-dlp can find ({message})",
                                Location(lesson=session.lesson, key="sources.url")) from exc
+        except RequestError as exc:  # a body read inside an extractor broke a bound or stalled
+            own = _own_failure(handler, exc)
+            raise (own or FetchError(f"{url}: {exc}", Location(lesson=session.lesson,
+                                                                key="sources.url"))) from exc
         own = _own_failure(handler, None)
         if isinstance(own, TlsError | Transient):
             # an extractor may carry on without an optional request, but a refusal is still

@@ -31,9 +31,10 @@ import functools
 import hashlib
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import yt_dlp.networking.common as networking_common
 from yt_dlp import YoutubeDL
 from yt_dlp.networking.common import Request, RequestHandler, Response
@@ -91,12 +92,15 @@ class _Body(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes], exchange: Exchange, limit: int,
                  closer: contextlib.ExitStack, lesson: str, failures: list[FetchError],
-                 encoding: str = "") -> None:
+                 encoding: str = "",
+                 map_error: Callable[[httpx.HTTPError], FetchError] | None = None) -> None:
         super().__init__()
+        self._map_error = map_error
         self._failures = failures
         self._decoder = _decoder(encoding, exchange.requested_url,
                                  Location(lesson=lesson, key="sources.url"))
         self._decoded = 0
+        self._coding = encoding.strip().lower() or "encoded"
         self._chunks, self._exchange, self._limit = chunks, exchange, limit
         self._closer, self._lesson = closer, lesson
         self._buffer = b""
@@ -126,6 +130,12 @@ class _Body(io.RawIOBase):
         except FetchError as exc:  # stalled, too slow, cancelled: seen by the stage too
             self._failures.append(exc)
             raise
+        except httpx.HTTPError as exc:  # a silent server (read timeout = --speed-time), a cut
+            if self._map_error is None:
+                raise
+            error = self._map_error(exc)
+            self._failures.append(error)
+            raise error from exc
         if chunk is None:
             self._ended = True
             return False
@@ -147,11 +157,11 @@ class _Body(io.RawIOBase):
         try:
             data: bytes = self._decoder.decompress(chunk, self._limit + 1 - self._decoded)
         except zlib.error as exc:
-            raise self._fail(f"the encoded body cannot be decoded ({exc})") from exc
+            raise self._fail(f"the {self._coding} body cannot be decoded ({exc})") from exc
         self._decoded += len(data)
         if self._decoded > self._limit or self._decoder.unconsumed_tail:
-            raise self._fail(f"the encoded body decodes to more than {self._limit} bytes; a "
-                             "page or playlist is never this large")
+            raise self._fail(f"the {self._coding} body decodes to more than {self._limit} "
+                             "bytes; a page or playlist is never this large")
         return data
 
     def read(self, size: int | None = -1) -> bytes:
@@ -240,10 +250,11 @@ class SessionRH(RequestHandler):  # type: ignore[misc, unused-ignore]  # untyped
         except BaseException:
             closer.close()
             raise
-        chunks = small_body(self.session, response.iter_raw(1 << 16), request.url, "extractor",
+        chunks = small_body(self.session, response.iter_raw(), request.url, "page",
                             self.body_limit)
         body = _Body(chunks, exchange, self.body_limit, closer, self.session.lesson,
-                     self.failures, response.headers.get("content-encoding", ""))
+                     self.failures, response.headers.get("content-encoding", ""),
+                     lambda exc: self.session.map_error(exc, request.url))
         headers = {k: v for k, v in response.headers.multi_items()
                    if k not in ("content-encoding", "content-length") or not body.decoding}
         wrapped = Response(io.BufferedReader(body), url=str(response.url), headers=headers,
