@@ -180,6 +180,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._records = RecordCache()
+        self._paths: dict[tuple[str, str], Path] = {}  # (lesson, stage) -> record path
 
     # -- layout ---------------------------------------------------------------------------
     def lesson_dir(self, lesson_id: str) -> Path:
@@ -210,9 +211,13 @@ class Store:
     def record_path(self, lesson_id: str, stage: str) -> Path:
         """Where a stage's last result is kept: `lessons/<id>/state/<stage>.json`, or
         `reports/<stage>.json` for a site stage (lesson `(site)`)."""
-        if lesson_id == SITE:
-            return self.reports_dir / f"{stage}.json"
-        return self.lesson_dir(lesson_id) / "state" / f"{stage}.json"
+        path = self._paths.get((lesson_id, stage))
+        if path is None:  # built once: a rerun asks for each record path many times
+            path = self.reports_dir / f"{stage}.json" if lesson_id == SITE else \
+                self.lesson_dir(lesson_id) / "state" / f"{stage}.json"
+            if len(self._paths) < 100_000:
+                self._paths[(lesson_id, stage)] = path
+        return path
 
     def read_result(self, lesson_id: str, stage: str) -> StageResult[Details] | None:
         """The recorded result (None: none yet); a damaged record is a RecordError naming

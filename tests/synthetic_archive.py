@@ -29,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from stress_support import make_short_demo
@@ -44,6 +45,7 @@ from archiver.store import TEMP_MARK, Store
 
 TEMPLATE = "lesson-00001"
 TIMEOUT = 1800.0
+JOBS = 2  # clone processes
 TEXT_LIMIT = 1 << 20  # larger files are media: linked, never rewritten
 
 
@@ -84,6 +86,7 @@ class _File:
     rel: str            # relative to the output folder, with the template id
     text: str | None    # the template's text (None: binary, always a link)
     digests: tuple[str, str]  # sha256, sha512 of the template's bytes
+    keys: tuple[str, ...] = ()  # the template strings (id, fingerprints, digests) it holds
 
 
 def _digests(data: bytes) -> tuple[str, str]:
@@ -98,63 +101,96 @@ def _template_files(output: Path) -> list[_File]:
                 continue
             data = path.read_bytes()
             try:
-                text: str | None = data.decode("utf-8")
+                text: str | None = data.decode("utf-8") if len(data) <= TEXT_LIMIT else None
             except UnicodeDecodeError:
-                text = None
-            if len(data) > TEXT_LIMIT:
                 text = None
             files.append(_File(path.relative_to(output).as_posix(), text, _digests(data)))
     return files
 
 
-def _resolve(files: list[_File], mapping: dict[str, str]) -> dict[str, bytes]:
-    """Every text file of the clone, with `mapping` (old -> new strings) grown by the digests
-    of the files it changes, until it is stable; returns rel -> new bytes."""
-    while True:
-        contents: dict[str, bytes] = {}
-        grown = False
-        for item in files:
-            if item.text is None:
-                continue
-            text = item.text
-            for old, new in mapping.items():
-                if old in text:
-                    text = text.replace(old, new)
-            data = text.encode("utf-8")
-            contents[item.rel] = data
-            for old, new in zip(item.digests, _digests(data), strict=True):
-                if old != new and mapping.get(old) != new:
-                    mapping[old] = new
-                    grown = True
-        if not grown:
-            return contents
+@dataclasses.dataclass
+class _Plan:
+    """How to clone the template, worked out once: the text files in an order where every
+    file comes after the files whose digests it holds (and all files that hold the package
+    fingerprint after those it is computed from), each with the strings to replace."""
+
+    files: list[_File]
+    package_fp: str
+    fetch_fp: str
+    needs_package_fp: set[str]
 
 
-def _write(output: Path, files: list[_File], contents: dict[str, bytes], clone: str) -> None:
-    for item in files:
-        dest = output / item.rel.replace(TEMPLATE, clone)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        data = contents.get(item.rel)
-        if data is not None and _digests(data) != item.digests:
-            dest.write_bytes(data)
-        elif not dest.exists():
-            os.link(output / item.rel, dest)  # unchanged from the template
-
-
-def _clone(output: Path, manifest: Manifest, files: list[_File], template: Lesson,
-           lesson: Lesson) -> None:
-    store = Store(output)
-    template_package = store.load_result(TEMPLATE, "package")
-    if template_package is None:
+def _plan(output: Path, template: Lesson) -> _Plan:
+    files = _template_files(output)
+    record = Store(output).load_result(TEMPLATE, "package")
+    if record is None:
         raise RuntimeError("the template lesson has no package record")
-    mapping = {TEMPLATE: lesson.id, lesson_fingerprint(template): lesson_fingerprint(lesson)}
-    work_files = [f for f in files if f.rel.startswith("lessons/")]
-    _write(output, work_files, _resolve(work_files, dict(mapping)), lesson.id)
-    inputs = gather(lesson, manifest.series, store)  # the package fingerprint of the clone
-    if inputs is None:
-        raise RuntimeError(f"the clone {lesson.id} has no fetched media")
-    mapping[template_package.fingerprint] = inputs.fingerprint
-    _write(output, files, _resolve(files, mapping), lesson.id)
+    fetch_fp, package_fp = lesson_fingerprint(template), record.fingerprint
+    owner = {d: f.rel for f in files for d in f.digests}
+    texts = [f for f in files if f.text is not None]
+    for item in texts:
+        assert item.text is not None
+        item.keys = tuple(k for k in (TEMPLATE, fetch_fp, package_fp, *owner)
+                          if k in item.text and owner.get(k) != item.rel)
+    by_rel = {f.rel: f for f in texts}
+    ordered: list[_File] = []
+    seen: set[str] = set()
+
+    def visit(item: _File) -> None:
+        if item.rel in seen:
+            return
+        seen.add(item.rel)
+        for key in item.keys:
+            if key in owner and owner[key] in by_rel:
+                visit(by_rel[owner[key]])
+        ordered.append(item)
+
+    for item in texts:
+        visit(item)
+    needs: set[str] = set()
+    for item in ordered:  # dependencies first, so one pass settles it
+        if package_fp in item.keys or any(owner.get(k) in needs for k in item.keys):
+            needs.add(item.rel)
+    ordered.sort(key=lambda f: f.rel in needs)  # stable: the order holds within each part
+    binaries = [f for f in files if f.text is None]
+    return _Plan(binaries + ordered, package_fp, fetch_fp, needs)
+
+
+def _clone(output: Path, manifest: Manifest, plan: _Plan, lesson: Lesson) -> None:
+    store = Store(output)
+    values = {TEMPLATE: lesson.id, plan.fetch_fp: lesson_fingerprint(lesson)}
+    for item in plan.files:
+        dest = output / item.rel.replace(TEMPLATE, lesson.id)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if item.text is None:
+            if not dest.exists():
+                os.link(output / item.rel, dest)
+            continue
+        if item.rel in plan.needs_package_fp and plan.package_fp not in values:
+            inputs = gather(lesson, manifest.series, store)  # from the files written so far
+            if inputs is None:
+                raise RuntimeError(f"the clone {lesson.id} has no fetched media")
+            values[plan.package_fp] = inputs.fingerprint
+        text = item.text
+        for key in item.keys:
+            text = text.replace(key, values.get(key, key))
+        data = text.encode("utf-8")
+        new = _digests(data)
+        values.update(zip(item.digests, new, strict=True))
+        if new == item.digests:
+            if not dest.exists():
+                os.link(output / item.rel, dest)
+        else:
+            dest.write_bytes(data)
+
+
+def _clone_range(output: Path, manifest_path: Path, first: int, last: int) -> int:
+    """Clone lessons first..last (1-based, inclusive): one worker process's share."""
+    manifest = load_manifest(manifest_path)
+    plan = _plan(output, manifest.lessons[0])
+    for lesson in manifest.lessons[first - 1:last]:
+        _clone(output, manifest, plan, lesson)
+    return last - first + 1
 
 
 def build(folder: Path, count: int) -> tuple[Path, Path]:
@@ -177,10 +213,14 @@ def build(folder: Path, count: int) -> tuple[Path, Path]:
     shutil.rmtree(output / "site")
     (output / "reports" / "publish.json").unlink()
     manifest = load_manifest(manifest_path)
-    files = _template_files(output)
-    template = manifest.lessons[0]
-    for lesson in manifest.lessons[1:]:
-        _clone(output, manifest, files, template, lesson)
+    share = -(-(count - 1) // JOBS)
+    ranges = [(2 + i * share, min(count, 1 + (i + 1) * share)) for i in range(JOBS)]
+    with ProcessPoolExecutor(JOBS) as pool:
+        done_count = sum(pool.map(_clone_range, *zip(*[(output, manifest_path, a, b)
+                                                        for a, b in ranges if a <= b],
+                                                      strict=True)))
+    if done_count != count - 1:
+        raise RuntimeError(f"{done_count} clones made, {count - 1} expected")
     catalog.rebuild(Store(output), manifest)
     done.write_text(f"{count}\n")
     return manifest_path, output
