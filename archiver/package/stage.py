@@ -119,11 +119,14 @@ class PackageStage(LessonStage[PackageDetails, PackageInputs]):
 
     def finish(self, lesson_id: str, ctx: Context) -> None:
         """This lesson's catalog entry (catalog.Book: O(1) per lesson, file written at most
-        every few seconds during a run, at once outside one)."""
-        _book(ctx).update(lesson_id)
+        every few seconds during a run, at once outside one). On a cluster worker the client
+        writes the catalog once at the end (`catalog_by_client`)."""
+        if not ctx.run_state.get("catalog_by_client"):
+            _book(ctx).update(lesson_id)
 
     def finish_run(self, ctx: Context) -> None:
-        _book(ctx).flush()
+        if not ctx.run_state.get("catalog_by_client"):
+            _book(ctx).flush()
 
 
 CATALOG_INTERVAL = 5.0  # seconds between catalog writes while a run's lessons go on
