@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver.childproc import guard_children
 from archiver.errors import ArchiverError
 from archiver.log import EventLog
 from archiver.model import Details, Lesson, Manifest, StageResult
@@ -96,6 +97,7 @@ def run_lesson_job(job: LessonJob, manifest: Manifest) -> LessonOutcome:
 
     address = worker_address()
     check_tools(address)
+    guard_children()
     log = CollectingLog(debug=job.debug)
     store = Store(job.output)
     ctx = Context(store=store, manifest=manifest, log=log, jobs=1, force=job.force,

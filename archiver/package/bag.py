@@ -32,6 +32,7 @@ from typing import Any
 import bagit
 
 from archiver import safefs
+from archiver.childproc import child_kwargs
 from archiver.errors import Location, PackageError
 from archiver.store import TEMP_MARK, Store, atomic_write_bytes, atomic_write_text
 from archiver.verify.discover import parse_bag_info
@@ -63,7 +64,7 @@ def make(staging: Path, bag_info: dict[str, str | list[str]], lesson_id: str) ->
     argv = bagit_command()
     job = {"bag_dir": str(staging.resolve()), "bag_info": bag_info, "checksums": CHECKSUMS}
     proc = subprocess.run(argv, input=json.dumps(job), text=True,  # ASCII: locale-proof
-                          capture_output=True, check=False, timeout=3600)
+                          capture_output=True, check=False, timeout=3600, **child_kwargs())
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise PackageError(f"bagit could not build the bag: {tail}",

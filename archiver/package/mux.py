@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import ffmpeg
 
+from archiver.childproc import child_kwargs
 from archiver.errors import Location, MuxError
 from archiver.model import Track
 from archiver.store import publish_file, temp_path_for
@@ -130,7 +131,7 @@ def run(job: MuxJob, timeout: float = 3600.0) -> list[str]:
     try:
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  check=False)
+                                  check=False, **child_kwargs())
         except subprocess.TimeoutExpired:
             raise MuxError(f"ffmpeg did not finish within {timeout:.0f} s",
                            Location(job.output, lesson=job.lesson or None)) from None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from archiver.childproc import child_kwargs
 from archiver.errors import Location, MuxError
 from archiver.model import Track
 
@@ -59,7 +60,8 @@ class Report:
 def _run(argv: list[str], report: Report | None, text: bool = True) -> Any:
     if report is not None:
         report.commands.append(argv)
-    proc = subprocess.run(argv, capture_output=True, text=text, check=False, timeout=3600)
+    proc = subprocess.run(argv, capture_output=True, text=text, check=False, timeout=3600,
+                          **child_kwargs())
     if proc.returncode != 0:
         err = proc.stderr if text else proc.stderr.decode("utf-8", "replace")
         raise MuxError(f"{argv[0]} failed on {argv[-1]}: {err.strip()[-300:]}",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver.childproc import child_kwargs
 from archiver.errors import Location, SubtitleError
 from archiver.options import PauseMethod
 
@@ -87,7 +88,7 @@ def silence_command(media: Path, noise_db: float = NOISE_DB,
 def _run(command: list[str], media: Path) -> tuple[str, str, float | None]:
     try:
         proc = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                              check=False)
+                              check=False, **child_kwargs())
     except OSError as exc:  # ffmpeg missing or not executable
         raise SubtitleError(f"cannot run ffmpeg: {exc.strerror or exc}",
                             Location(file=media)) from None
