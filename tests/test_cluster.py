@@ -74,6 +74,7 @@ def real_cluster(folder: Path, workers: int = 2) -> Iterator[str]:
                 [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                  "--scheduler-file", str(scheduler_file)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        (logs / "scheduler.pid").write_text(str(started[0].pid))
         deadline = time.monotonic() + 120
         while not scheduler_file.is_file() and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -192,3 +193,35 @@ def test_cluster_flags_are_checked() -> None:
                                         "tcp://127.0.0.1:8786"),
                           capture_output=True, text=True, timeout=60, check=False)
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_scheduler_that_disappears_ends_the_run_clearly_and_the_rerun_resumes(
+        demo: tuple[Path, list[str], Path]) -> None:
+    manifest, ids, folder = demo
+    output = folder / "gone"
+    argv = ["archive", "--manifest", str(manifest), "--output", str(output), "--only",
+            *ids[:3]]
+    with real_cluster(folder, workers=1) as address:
+        client = subprocess.Popen(archiver_argv(*argv, "--scheduler", address),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not (output / "lessons" / ids[0] / "state" / "package.json").is_file() and \
+                client.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(int((folder / "dask-logs" / "scheduler.pid").read_text()), signal.SIGKILL)
+        _stdout, stderr = client.communicate(timeout=300)
+    assert client.returncode == 1, stderr[-3000:]
+    assert "scheduler" in stderr and "went away" in stderr and "rerun to resume" in stderr
+    assert temp_leftovers(output) == [] or all("/package/.bag" in p
+                                               for p in temp_leftovers(output))
+    done = [lid for lid in ids[:3]
+            if (output / "lessons" / lid / "state" / "package.json").is_file()]
+    assert done  # the first lesson finished before the scheduler went
+    rerun = subprocess.run(archiver_argv(*argv, "--cluster", "local:1"), capture_output=True,
+                           text=True, timeout=RUN_TIMEOUT, check=False)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    for line in rerun.stdout.splitlines():
+        if line.split(" ", 1)[0] in done:
+            assert "fetch: unchanged, subtitles: unchanged, package: unchanged" in line, line
+    assert temp_leftovers(output) == []

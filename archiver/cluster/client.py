@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -117,13 +118,14 @@ def run_on_cluster(spec: ClusterSpec, lessons: Sequence[Lesson], stages: Sequenc
                 lesson_id = futures[future]
                 try:
                     outcome = future.result()
-                except (ArchiverError, OSError) as exc:
+                except (ArchiverError, OSError) as exc:  # e.g. no ffmpeg on any worker
                     log.error("failed", lesson=lesson_id, message=str(exc))
                     outcomes[lesson_id] = _lost(lesson_id, exc)
                     continue
-                except Exception as exc:  # a worker lost for good (KilledWorker) and the like
-                    if _scheduler_gone(exc):
-                        raise
+                except (Exception, asyncio.CancelledError) as exc:
+                    if client.status != "running" or isinstance(exc, asyncio.CancelledError):
+                        raise _gone(spec, exc) from None  # futures cancelled with the link
+                    # a lesson whose workers kept dying (KilledWorker) and the like
                     log.error("failed", lesson=lesson_id,
                               message=f"the cluster could not run this lesson: "
                                       f"{type(exc).__name__}: {exc}")
@@ -133,18 +135,17 @@ def run_on_cluster(spec: ClusterSpec, lessons: Sequence[Lesson], stages: Sequenc
                 outcomes[lesson_id] = outcome.results
     except (ClusterError, LockError):
         raise
-    except Exception as exc:  # the scheduler went away mid-run (comm closed, timeouts)
-        raise ClusterError(f"the Dask scheduler ({spec.describe()}) went away: "
-                           f"{type(exc).__name__}: {exc}; rerun to resume (finished stages "
-                           "are kept)") from None
+    except (Exception, asyncio.CancelledError) as exc:  # the scheduler went away mid-run
+        raise _gone(spec, exc) from None
     ordered = {lesson.id: outcomes.get(lesson.id, []) for lesson in lessons}
     _finish_here(stages, store, manifest, log, options, force, wait, ordered)
     return ordered
 
 
-def _scheduler_gone(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name in ("CommClosedError", "TimeoutError") or isinstance(exc, TimeoutError)
+def _gone(spec: ClusterSpec, exc: BaseException) -> ClusterError:
+    return ClusterError(f"the Dask scheduler ({spec.describe()}) went away: "
+                        f"{type(exc).__name__}: {exc}; rerun to resume (finished stages are "
+                        "kept)")
 
 
 def _finish_here(stages: Sequence[str], store: Store, manifest: Manifest, log: EventLog,
