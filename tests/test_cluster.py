@@ -225,3 +225,20 @@ def test_scheduler_that_disappears_ends_the_run_clearly_and_the_rerun_resumes(
         if line.split(" ", 1)[0] in done:
             assert "fetch: unchanged, subtitles: unchanged, package: unchanged" in line, line
     assert temp_leftovers(output) == []
+
+
+def test_worker_without_ffmpeg_fails_naming_the_worker(
+        demo: tuple[Path, list[str], Path], tmp_path: Path) -> None:
+    manifest, ids, _folder = demo
+    bare = tmp_path / "bin"  # a PATH with python's folder only: no ffmpeg, no ffprobe
+    bare.mkdir()
+    output = tmp_path / "output"
+    proc = subprocess.run(archiver_argv("archive", "--manifest", str(manifest), "--output",
+                                        str(output), "--only", ids[0], "--cluster", "local:1"),
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,
+                          env={**os.environ, "PATH": str(bare)})
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith(ids[0]))
+    assert "cluster: failed" in row
+    assert "worker tcp://127.0.0.1:" in row and "has no ffmpeg, ffprobe on its PATH" in row
+    assert not (output / "lessons" / ids[0] / "fetch").exists()  # nothing was started
