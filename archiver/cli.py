@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from archiver import __version__, cancel
+from archiver.cluster.spec import local_cluster, scheduler_address
 from archiver.errors import ArchiverError, UsageError
 from archiver.log import EventLog
 from archiver.manifest import load_manifest, select
@@ -90,6 +91,16 @@ def build_parser(modules: dict[str, ModuleType] | None = None) -> argparse.Argum
             add_subtitles_arguments(p)
         if "publish" in _stages:
             add_publish_arguments(p)
+        if name == "archive":
+            where = p.add_mutually_exclusive_group()
+            where.add_argument("--scheduler", dest="cluster", type=scheduler_address,
+                               metavar="ADDRESS",
+                               help="run the lessons on the Dask cluster of this scheduler "
+                                    "(e.g. tcp://10.0.0.5:8786); see docs/scale.md")
+            where.add_argument("--cluster", dest="cluster", type=local_cluster,
+                               metavar="local:N",
+                               help="run the lessons on a local Dask cluster of N worker "
+                                    "processes")
     p = sub.add_parser("status", help="show every lesson's stage outcomes from the archive",
                        description="Show what the archive holds for each lesson.")
     _common(p)
@@ -109,10 +120,18 @@ def _run_stages(args: argparse.Namespace, log: EventLog) -> int:
     lessons = select(manifest, args.only, fail=UsageError)
     store = Store(args.output)
     options = from_args(args)  # refuses invalid values before the lock is taken
-    with cancel.signals_cancel(), store.locked(wait=args.wait):
-        ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs,
-                      force=args.force, options=options)
-        outcomes = run_stages(lessons, STAGE_COMMANDS[args.command][1], ctx)
+    with cancel.signals_cancel():
+        if getattr(args, "cluster", None) is not None:
+            from archiver.cluster.client import run_on_cluster
+
+            outcomes = run_on_cluster(args.cluster, lessons, STAGE_COMMANDS[args.command][1],
+                                      store, manifest, log, options, force=args.force,
+                                      debug=args.debug, wait=args.wait)
+        else:
+            with store.locked(wait=args.wait):
+                ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs,
+                              force=args.force, options=options)
+                outcomes = run_stages(lessons, STAGE_COMMANDS[args.command][1], ctx)
     print_table(outcome_rows(outcomes))
     if cancel.cancelled():
         log.error("interrupted", message=f"stopped by {signal_name(cancel.signal_number())}; "

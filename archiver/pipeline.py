@@ -64,6 +64,9 @@ class Context:
     force: bool = False
     options: Options = field(default_factory=Options)
     tools: ToolVersions = field(default_factory=ToolVersions)
+    # what stages keep for the length of one run (the package stage's catalog.Book);
+    # "batch" is set while run_stages runs many lessons (writes may then be deferred)
+    run_state: dict[str, object] = field(default_factory=dict)
 
     @property
     def output(self) -> Path:
@@ -139,8 +142,13 @@ class StageBase(Generic[D, T]):
         return None
 
     def finish(self, lesson_id: str, ctx: Context) -> None:
-        """Runs after every outcome was recorded (the package stage rebuilds the catalog)."""
+        """Runs after every outcome was recorded (the package stage updates the lesson's
+        catalog entry)."""
         del lesson_id, ctx
+
+    def finish_run(self, ctx: Context) -> None:
+        """Runs once after all lessons of a run (the package stage writes its catalog)."""
+        del ctx
 
 
 class LessonStage(StageBase[D, T]):
@@ -325,6 +333,7 @@ def run_stages(lessons: Sequence[Lesson], stages: Sequence[str],
     stages once (under `(site)` in the outcomes)."""
     outcomes: dict[str, list[StageResult[Details]]] = {}
     ctx.log.start_progress()
+    ctx.run_state["batch"] = True
     try:
         with ThreadPoolExecutor(max_workers=max(1, ctx.jobs)) as pool:
             futures = {lesson.id: pool.submit(run_lesson, lesson, stages, ctx)
@@ -333,12 +342,25 @@ def run_stages(lessons: Sequence[Lesson], stages: Sequence[str],
                 outcomes[lesson_id] = future.result()
     finally:
         ctx.log.stop_progress()
+        finish_run(stages, ctx)
     for name in stages:
         stage = load_stage(name)
         if isinstance(stage, SiteStage):
             outcomes.setdefault(SITE, []).append(
                 interrupted(name, SITE) if cancel.cancelled() else execute(stage, None, ctx))
     return outcomes
+
+
+def finish_run(stages: Sequence[str], ctx: Context) -> None:
+    """Each lesson stage's end-of-run bookkeeping (the catalog), once; also after an
+    interruption, so what finished is listed."""
+    for name in stages:
+        stage = load_stage(name)
+        if isinstance(stage, LessonStage):
+            try:
+                stage.finish_run(ctx)
+            except (ArchiverError, OSError) as exc:
+                ctx.log.error("failed", stage=stage.name, message=f"after the run: {exc}")
 
 
 def any_interrupted(outcomes: dict[str, list[StageResult[Details]]]) -> bool:

@@ -18,6 +18,7 @@ name in the same folder, fsynced, then renamed (an atomic step on POSIX file sys
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import errno
@@ -29,6 +30,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -177,6 +179,8 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._records = RecordCache()
+        self._paths: dict[tuple[str, str], Path] = {}  # (lesson, stage) -> record path
 
     # -- layout ---------------------------------------------------------------------------
     def lesson_dir(self, lesson_id: str) -> Path:
@@ -207,9 +211,13 @@ class Store:
     def record_path(self, lesson_id: str, stage: str) -> Path:
         """Where a stage's last result is kept: `lessons/<id>/state/<stage>.json`, or
         `reports/<stage>.json` for a site stage (lesson `(site)`)."""
-        if lesson_id == SITE:
-            return self.reports_dir / f"{stage}.json"
-        return self.lesson_dir(lesson_id) / "state" / f"{stage}.json"
+        path = self._paths.get((lesson_id, stage))
+        if path is None:  # built once: a rerun asks for each record path many times
+            path = self.reports_dir / f"{stage}.json" if lesson_id == SITE else \
+                self.lesson_dir(lesson_id) / "state" / f"{stage}.json"
+            if len(self._paths) < 100_000:
+                self._paths[(lesson_id, stage)] = path
+        return path
 
     def read_result(self, lesson_id: str, stage: str) -> StageResult[Details] | None:
         """The recorded result (None: none yet); a damaged record is a RecordError naming
@@ -217,12 +225,19 @@ class Store:
         path = self.record_path(lesson_id, stage)
         where = Location(path, lesson=None if lesson_id == SITE else lesson_id)
         try:
-            data = json.loads(path.read_text("utf-8"))
+            with open(path, "rb") as handle:
+                signature = _signature(os.fstat(handle.fileno()))
+                cached = self._records.get(path, signature)
+                if cached is not None:
+                    return cached
+                data = json.loads(handle.read().decode("utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise RecordError(f"cannot read the {stage} record: {exc}", where) from None
-        return StageResult.from_json(data, where)
+        result = StageResult.from_json(data, where)
+        self._records.put(path, signature, result)
+        return result
 
     def load_result(self, lesson_id: str, stage: str) -> StageResult[Details] | None:
         """The recorded result, or None when there is none or it is damaged (a damaged
@@ -305,6 +320,47 @@ class Store:
                 handle.seek(0)
                 handle.truncate()
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What identifies one version of a record file: every save is a rename of a new file
+    (a new inode), so a changed record never has the signature of the one cached."""
+    return st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns
+
+
+class RecordCache:
+    """The last parsed stage records of this Store, by path and file signature.
+
+    Why: one lesson's stages read the same records several times (the package stage's plan
+    reads fetch and subtitles, its reuse check and the catalog read package), and parsing and
+    validating a record costs far more than the stat that proves it unchanged. Bounded (the
+    lessons in flight need a few records each); results are shared, so callers never mutate a
+    loaded StageResult (they use dataclasses.replace).
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: collections.OrderedDict[Path, tuple[tuple[int, int, int, int],
+                                                         StageResult[Details]]] = \
+            collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, signature: tuple[int, int, int, int]
+            ) -> StageResult[Details] | None:
+        with self._lock:
+            found = self._items.get(path)
+            if found is None or found[0] != signature:
+                return None
+            self._items.move_to_end(path)
+            return found[1]
+
+    def put(self, path: Path, signature: tuple[int, int, int, int],
+            result: StageResult[Details]) -> None:
+        with self._lock:
+            self._items[path] = (signature, result)
+            self._items.move_to_end(path)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 def safe_id(lesson_id: str) -> str:

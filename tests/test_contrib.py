@@ -23,7 +23,8 @@ from test_verify_fixity import LESSON, build_bag, flip_byte
 pytestmark = pytest.mark.slow  # the shipped cron/systemd checks run on a packaged archive
 
 CONTRIB = Path(__file__).resolve().parents[1] / "contrib"
-UNITS = sorted((CONTRIB / "systemd").glob("*.service"))
+UNITS = sorted((CONTRIB / "systemd").glob("archiver-verify-*.service"))
+CLUSTER_UNITS = sorted((CONTRIB / "systemd").glob("archiver-dask-*.service"))
 MAX_EXPOSURE = 2.0  # systemd-analyze's scale: 0 (locked down) .. 10 (unprotected)
 
 
@@ -153,3 +154,36 @@ def test_sysusers_file_creates_a_system_account_without_login(tmp_path: Path) ->
     uid, gid, _gecos, home, shell = user.split(":")[2:]
     assert int(uid) < 1000 and shell == "/usr/sbin/nologin" and home == "/srv/lesson-archiver"
     assert f"lesson-archiver:x:{gid}:" in (etc / "group").read_text()
+
+
+def test_every_unit_is_checked() -> None:
+    assert len(UNITS) == 2 and len(CLUSTER_UNITS) == 2
+    assert set(UNITS) | set(CLUSTER_UNITS) == set((CONTRIB / "systemd").glob("*.service"))
+
+
+@pytest.mark.parametrize("unit", CLUSTER_UNITS, ids=[u.name for u in CLUSTER_UNITS])
+def test_cluster_units_run_dask_as_the_archive_user(unit: Path) -> None:
+    """The scheduler and worker units (issue 13): the archive's user, least privilege, and
+    an ExecStart whose options this dask accepts (run with the venv's `dask`, variables
+    expanded, plus --help: click refuses an unknown option before it prints the help)."""
+    settings = unit_settings(unit)
+    assert settings["User"] == ["lesson-archiver"] and settings["Group"] == ["lesson-archiver"]
+    assert settings["ProtectSystem"] == ["strict"] and settings["NoNewPrivileges"] == ["true"]
+    defaults = dict(pair.split("=", 1) for pair in settings["Environment"][0].split())
+    command = [re.sub(r"\$\{?([A-Z_]+)\}?", lambda m: defaults[m.group(1)], word)
+               for word in settings["ExecStart"][0].split()]
+    assert command[0] == "/opt/lesson-archiver/.venv/bin/dask"
+    if "worker" in command:
+        assert "--no-nanny" in command and "ffmpeg=1" in command
+        assert settings["ReadWritePaths"] == ["/srv/lesson-archiver"]
+    dask = Path(sys.executable).with_name("dask")
+    proc = subprocess.run([str(dask), *command[1:], "--help"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Usage:" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+@pytest.mark.parametrize("unit", CLUSTER_UNITS, ids=[u.name for u in CLUSTER_UNITS])
+def test_systemd_rates_the_cluster_units_well_protected(unit: Path) -> None:
+    test_systemd_rates_the_units_well_protected(unit)

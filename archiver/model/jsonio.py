@@ -21,6 +21,8 @@ from archiver.errors import ArchiverError, Location, RecordError
 
 T = TypeVar("T")
 _HINTS: dict[type, dict[str, Any]] = {}
+_FIELDS: dict[type, list[tuple[str, Any, bool]]] = {}
+_SHAPES: dict[Any, tuple[Any, tuple[Any, ...], bool]] = {}
 
 
 OMIT_DEFAULT = {"omit_default": True}  # field metadata: written only when not the default
@@ -66,42 +68,66 @@ def _child(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
 
 
+def _fields(cls: type) -> list[tuple[str, Any, bool]]:
+    """(name, annotation, required) of each init field of `cls`, computed once per class:
+    a no-op rerun loads thousands of records, so the walk must not redo the introspection."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        hints = _hints(cls)
+        found = _FIELDS[cls] = [
+            (f.name, hints[f.name], f.default is dataclasses.MISSING
+             and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls) if f.init]
+    return found
+
+
+def _shape(hint: Any) -> tuple[Any, tuple[Any, ...], bool]:
+    """(origin, args, is a dataclass) of an annotation, cached (typing's lookups are slow)."""
+    try:
+        return _SHAPES[hint]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation: not cached
+        return get_origin(hint), get_args(hint), False
+    shape = (get_origin(hint), get_args(hint),
+             isinstance(hint, type) and dataclasses.is_dataclass(hint))
+    _SHAPES[hint] = shape
+    return shape
+
+
 def load_record(cls: type[T], data: Any, where: Location, key: str = "",
                 error: type[ArchiverError] = RecordError) -> T:
     """An instance of the dataclass `cls` from JSON `data`; missing required keys and
     values of the wrong type are errors naming `key`."""
     if not isinstance(data, dict):
         raise _fail(where, key, f"expected an object, got {_shown(data)}", error)
-    hints = _hints(cls)
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not field.init:
-            continue
-        sub = _child(key, field.name)
-        if field.name in data:
-            values[field.name] = load(hints[field.name], data[field.name], where, sub, error)
-        elif (field.default is dataclasses.MISSING
-              and field.default_factory is dataclasses.MISSING):
-            raise _fail(where, sub, "required but missing", error)
+    for name, hint, required in _fields(cls):
+        if name in data:
+            values[name] = load(hint, data[name], where, _child(key, name), error)
+        elif required:
+            raise _fail(where, _child(key, name), "required but missing", error)
     return cls(**values)
 
 
 def load(hint: Any, value: Any, where: Location, key: str,
          error: type[ArchiverError] = RecordError) -> Any:
     """`value` checked (and, for records, built) against the annotation `hint`."""
-    origin = get_origin(hint)
+    if hint is str and type(value) is str:  # the common case first
+        return value
     if hint is Any:
         return value
+    origin, args, is_record = _shape(hint)
     if origin in (Union, types.UnionType):
-        return _union(get_args(hint), value, where, key, error)
+        return _union(args, value, where, key, error)
     if origin is Literal:
-        if value in get_args(hint):
+        if value in args:
             return value
-        choices = ", ".join(repr(choice) for choice in get_args(hint))
+        choices = ", ".join(repr(choice) for choice in args)
         raise _fail(where, key, f"expected one of {choices}, got {_shown(value)}", error)
     if origin in (list, tuple, dict):
-        return _container(origin, get_args(hint), value, where, key, error)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _container(origin, args, value, where, key, error)
+    if is_record:
         return load_record(hint, value, where, key, error)
     return _scalar(hint, value, where, key, error)
 

@@ -149,7 +149,11 @@ class Manifest:
     site: SiteSettings = field(default_factory=SiteSettings)
 
     def lesson(self, lesson_id: str) -> Lesson:
-        for lesson in self.lessons:
-            if lesson.id == lesson_id:
-                return lesson
-        raise KeyError(lesson_id)
+        """The lesson with this id (a dict built on first use: a run looks up every lesson,
+        and a scan per look-up made that quadratic)."""
+        index = self.__dict__.get("_index")
+        if index is None:
+            index = {lesson.id: lesson for lesson in reversed(self.lessons)}  # first one wins
+            object.__setattr__(self, "_index", index)
+        found: Lesson = index[lesson_id]
+        return found

@@ -76,10 +76,27 @@ class PackageInputs:
         return self.fetched.source_url
 
 
-def _in_lesson(store: Store, lesson_id: str, rel: str, stage: str, key: str) -> Path:
-    """A file a record names, which must be inside the lesson's folder and exist."""
-    base = store.lesson_dir(lesson_id).resolve()
-    path = (base / rel).resolve()
+def _resolved(base: Path, rel: str) -> Path:
+    """`base / rel` with symlinks resolved, for an already resolved `base`: only the
+    components of `rel` are looked at (a full resolve lstats every folder up to the root,
+    for each of the ~16 files a lesson's records name, on every rerun)."""
+    relative = Path(rel)
+    if relative.is_absolute() or ".." in relative.parts:
+        return (base / relative).resolve()
+    path = base
+    for part in relative.parts:
+        path = path / part
+        if path.is_symlink():
+            return (base / relative).resolve()
+    return path
+
+
+def _in_lesson(store: Store, lesson_id: str, rel: str, stage: str, key: str,
+               base: Path | None = None) -> Path:
+    """A file a record names, which must be inside the lesson's folder and exist.
+    `base`: the lesson's folder, resolved (a caller checking many files resolves it once)."""
+    base = base or store.lesson_dir(lesson_id).resolve()
+    path = _resolved(base, rel)
     where = Location(store.record_path(lesson_id, stage), lesson=lesson_id, key=key)
     if not path.is_relative_to(base):
         raise PackageError(f"the {stage} record names {rel!r}, outside the lesson's folder",
@@ -95,27 +112,30 @@ def gather(lesson: Lesson, series: Series, store: Store) -> PackageInputs | None
     if fetch is None or not fetch.succeeded or fetch.details is None:
         return None
     fetched = fetch.details
-    media = _in_lesson(store, lesson.id, fetched.media, "fetch", "media")
-    capture = _in_lesson(store, lesson.id, fetched.capture, "fetch", "capture") \
+    base = store.lesson_dir(lesson.id).resolve()
+    media = _in_lesson(store, lesson.id, fetched.media, "fetch", "media", base)
+    capture = _in_lesson(store, lesson.id, fetched.capture, "fetch", "capture", base) \
         if fetched.capture else None
-    warc = _in_lesson(store, lesson.id, fetched.warc, "fetch", "warc") if fetched.warc else None
-    warc_media = _in_lesson(store, lesson.id, fetched.warc_media, "fetch", "warc_media") \
-        if fetched.warc_media else None
+    warc = _in_lesson(store, lesson.id, fetched.warc, "fetch", "warc", base) \
+        if fetched.warc else None
+    warc_media = _in_lesson(store, lesson.id, fetched.warc_media, "fetch", "warc_media",
+                            base) if fetched.warc_media else None
     inputs = PackageInputs(lesson=lesson, series=series, fetch=fetch, fetched=fetched,
                            subtitles=None, media=media, capture_json=capture, warc=warc,
                            warc_media=warc_media)
     inputs.components = [_in_lesson(store, lesson.id, str(c.get("path")), "fetch",
-                                    f"details.components[{i}].path")
+                                    f"details.components[{i}].path", base)
                          for i, c in enumerate(fetched.components)]
     subtitles = store.load_details(lesson.id, SubtitlesDetails)
     if subtitles is not None and subtitles.succeeded and subtitles.details is not None:
-        _add_subtitles(inputs, store, subtitles, subtitles.details)
+        _add_subtitles(inputs, store, subtitles, subtitles.details, base)
     inputs.fingerprint = compute_fingerprint(inputs)
     return inputs
 
 
 def _add_subtitles(inputs: PackageInputs, store: Store,
-                   subtitles: StageResult[SubtitlesDetails], made: SubtitlesDetails) -> None:
+                   subtitles: StageResult[SubtitlesDetails], made: SubtitlesDetails,
+                   base: Path) -> None:
     """The tracks, the files and the chapters the subtitles record names."""
     lesson_id = inputs.lesson.id
     inputs.subtitles = subtitles
@@ -126,11 +146,12 @@ def _add_subtitles(inputs: PackageInputs, store: Store,
                                Location(store.record_path(lesson_id, "subtitles"),
                                         lesson=lesson_id, key=f"details.tracks.{spec.key}"))
         inputs.tracks.append(Track(spec, _in_lesson(store, lesson_id, rel, "subtitles",
-                                                    f"details.tracks.{spec.key}")))
+                                                    f"details.tracks.{spec.key}", base)))
     inputs.subtitle_files = [_in_lesson(store, lesson_id, out.path, "subtitles",
-                                        f"outputs[{i}]")
+                                        f"outputs[{i}]", base)
                              for i, out in enumerate(subtitles.outputs)]
-    chapters = _in_lesson(store, lesson_id, made.chapters, "subtitles", "details.chapters")
+    chapters = _in_lesson(store, lesson_id, made.chapters, "subtitles", "details.chapters",
+                          base)
     inputs.chapters = read_chapters_json(chapters, lesson_id, PackageError)
 
 

@@ -55,10 +55,15 @@ def describes_current(store: Store, lesson_id: str, details: PackageDetails) -> 
         bag.version_of(current) == details.version
 
 
-def current(store: Store, lesson_id: str) -> tuple[PackageDetails, list[Output]] | None:
+_UNREAD: Any = object()
+
+
+def current(store: Store, lesson_id: str, loaded: StageResult[Any] | None = _UNREAD
+            ) -> tuple[PackageDetails, list[Output]] | None:
     """The recorded description of the package in place (and its files as outputs): from
-    the state record (success or failure), else from an older archive's current.json."""
-    result = store.load_result(lesson_id, STAGE)
+    the state record (success or failure), else from an older archive's current.json.
+    `loaded`: the state record when the caller has already read it (None: there is none)."""
+    result = store.load_result(lesson_id, STAGE) if loaded is _UNREAD else loaded
     if result is not None and isinstance(result.details, PackageDetails) and \
             result.details.files is not None:
         return result.details, list(result.outputs)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -128,8 +129,32 @@ class PackageStage(LessonStage[PackageDetails, PackageInputs]):
         return Kept(*found) if found is not None else None
 
     def finish(self, lesson_id: str, ctx: Context) -> None:
-        del lesson_id
-        catalog.rebuild(ctx.store, ctx.manifest)
+        """This lesson's catalog entry (catalog.Book: O(1) per lesson, file written at most
+        every few seconds during a run, at once outside one). On a cluster worker the client
+        writes the catalog once at the end (`catalog_by_client`)."""
+        if not ctx.run_state.get("catalog_by_client"):
+            _book(ctx).update(lesson_id)
+
+    def finish_run(self, ctx: Context) -> None:
+        if not ctx.run_state.get("catalog_by_client"):
+            _book(ctx).flush()
+
+
+CATALOG_INTERVAL = 5.0  # seconds between catalog writes while a run's lessons go on
+
+
+_BOOK_LOCK = threading.Lock()
+
+
+def _book(ctx: Context) -> catalog.Book:
+    """The run's catalog.Book (one per Context: lessons on parallel threads share it)."""
+    with _BOOK_LOCK:
+        book = ctx.run_state.get("catalog")
+        if not isinstance(book, catalog.Book):
+            interval = CATALOG_INTERVAL if ctx.run_state.get("batch") else 0.0
+            book = catalog.Book(ctx.store, ctx.manifest, interval)
+            ctx.run_state["catalog"] = book
+        return book
 
 
 PACKAGE = PackageStage()
