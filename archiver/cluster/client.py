@@ -72,8 +72,7 @@ def connect(spec: ClusterSpec) -> Iterator[Any]:
             return
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=spec.workers, threads_per_worker=1, processes=True,
-                               resources={"ffmpeg": 1}, dashboard_address=None,
-                               host="127.0.0.1")
+            resources={"ffmpeg": 1}, dashboard_address=None, host="127.0.0.1")
         with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
             yield client
 
