@@ -85,7 +85,7 @@ test: $(STAMP) test-tools test-clients viewer
 	$(BIN)/pytest -q
 
 bench: $(STAMP) test-tools
-	$(BIN)/python -m benchmarks --output $(OUTPUT)
+	$(BIN)/python -m benchmarks --output $(OUTPUT) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache $(CONSTRAINTS_VENV) \

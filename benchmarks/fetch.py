@@ -55,14 +55,24 @@ def _make_media(path: Path, size: int) -> None:
             left -= len(block)
 
 
+LESSON_PAGE = (b"<!doctype html><html><head><title>Bench lesson</title></head><body>"
+               b"<video controls><source src=\"media.mp4\" type=\"video/mp4\"></video>"
+               b"</body></html>")
+
+
 def _serve(media: Path, certs_dir: Path) -> None:
-    """Child process: serve `media` at /media.mp4 over HTTPS until stdin closes."""
+    """Child process: serve `media` at /media.mp4 and a lesson page linking it at /lesson
+    (what benchmarks.fetch_process resolves) over HTTPS until stdin closes."""
     from archiver.demo.certs import make_certs
     from archiver.demo.server import MediaServer, Resource
 
+    def resources() -> dict[str, Resource]:
+        return {"/media.mp4": Resource(media, "video/mp4"),
+                "/lesson": Resource(LESSON_PAGE, "text/html; charset=utf-8")}
+
     certs = make_certs(certs_dir, "valid")
-    server = MediaServer({"/media.mp4": Resource(media, "video/mp4")}, certs).start()
-    plain = MediaServer({"/media.mp4": Resource(media, "video/mp4")}).start()
+    server = MediaServer(resources(), certs).start()
+    plain = MediaServer(resources()).start()
     print(server.url("/media.mp4"), certs.ca, plain.url("/media.mp4"), flush=True)
     sys.stdin.read()
     server.stop()
