@@ -224,7 +224,11 @@ def profile(workdir: Path, top: int = 30) -> None:
     print("CPU seconds per thread (time.thread_time, so waiting for a core on a loaded "
           "machine is not counted):")
     print(Path(f"{stats}.threads").read_text("utf-8"))
-    pstats.Stats(str(stats)).sort_stats("tottime").print_stats(top)
+    merged = pstats.Stats(str(stats))
+    merged.sort_stats("tottime").print_stats(top)
+    print("cumulative CPU of the archiver's own and yt-dlp's entry points:")
+    merged.sort_stats("cumulative").print_stats(
+        r"archiver/|yt_dlp/(YoutubeDL|extractor/(common|generic))\.py", top)
 
 
 def main(argv: list[str]) -> int:
