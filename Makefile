@@ -21,7 +21,7 @@ TEST_TOOLS := $(RUNTIME_TOOLS) chromium:chromium espeak-ng:espeak-ng \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
 	libatomic.so.1:libatomic1 libgnutls.so.30:libgnutls30
 
-.PHONY: all install archive test demo verify bench lint tools test-tools test-clients viewer constraints clean
+.PHONY: all install archive test test-fast demo verify bench lint tools test-tools test-clients viewer constraints clean
 all: archive
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -83,6 +83,13 @@ test: $(STAMP) test-tools test-clients viewer
 	$(BIN)/ruff check archiver tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The edit loop (about a minute): lint, types, and every test not marked slow (browser tests
+# count as slow; see tests/conftest.py). `make test` above stays the full suite CI runs.
+test-fast: $(STAMP) test-tools
+	$(BIN)/ruff check archiver tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q -m "not slow"
 
 bench: $(STAMP) test-tools
 	$(BIN)/python -m benchmarks --output $(OUTPUT) $(BENCH_ARGS)

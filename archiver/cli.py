@@ -1,6 +1,7 @@
 """Command line: parse arguments, call one function, map errors to exit codes.
 
-Exit codes: 0 all good, 1 some lesson (or fixity check) failed, 2 bad usage or bad manifest.
+Exit codes: 0 all good, 1 some lesson (or fixity check) failed, 2 bad usage or bad manifest,
+130/143 stopped by SIGINT/SIGTERM (the run stops within seconds, resumably: archiver.cancel).
 Expected failures print one line; `--debug` adds the traceback.
 """
 
@@ -9,13 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from archiver import __version__
+from archiver import __version__, cancel
 from archiver.errors import ArchiverError, UsageError
 from archiver.log import EventLog
 from archiver.manifest import load_manifest, select
@@ -70,7 +72,8 @@ def build_parser(modules: dict[str, ModuleType] | None = None) -> argparse.Argum
         description="Preserve lecture videos from fragile web pages: fetch (with TLS evidence "
         "and WARC capture), bilingual subtitles, BagIt packages, fixity checks and an "
         "embeddable static site.",
-        epilog="Exit codes: 0 all good, 1 a lesson or check failed, 2 bad usage or manifest.",
+        epilog="Exit codes: 0 all good, 1 a lesson or check failed, 2 bad usage or manifest, "
+        "130/143 stopped by SIGINT/SIGTERM (rerun to resume).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -117,12 +120,23 @@ def _run_stages(args: argparse.Namespace, log: EventLog) -> int:
     lessons = select(manifest, args.only, fail=UsageError)
     store = Store(args.output)
     options = from_args(args)  # refuses invalid values before the lock is taken
-    with store.locked(wait=args.wait):
+    with cancel.signals_cancel(), store.locked(wait=args.wait):
         ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs,
                       force=args.force, options=options)
         outcomes = run_stages(lessons, STAGE_COMMANDS[args.command][1], ctx)
     print_table(outcome_rows(outcomes))
+    if cancel.cancelled():
+        log.error("interrupted", message=f"stopped by {signal_name(cancel.signal_number())}; "
+                  "rerun to resume")
+        return 128 + cancel.signal_number()
     return 1 if any_failed(outcomes) else 0
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -154,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("error", message=str(exc))
         if args.debug:
             traceback.print_exc()
-        return exc.exit_code
+        return 128 + cancel.signal_number() if isinstance(exc, cancel.Interrupted) \
+            else exc.exit_code
     except OSError as exc:  # disk full, permissions: say what and where, no traceback
         log.error("error", message=f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
         if args.debug:

@@ -101,6 +101,10 @@ class NoMediaError(FetchError):
     """The page was fetched but no media could be found in it."""
 
 
+class NotMediaError(FetchError):
+    """The downloaded bytes hold no audio or video stream ffmpeg can read (quarantined)."""
+
+
 class SubtitleError(ArchiverError):
     """A transcript or subtitle file is malformed (file and line in `where`)."""
 

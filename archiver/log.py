@@ -17,6 +17,8 @@ from typing import IO, Any
 from archiver.model import utcnow
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+MIN_ETA_ELAPSED = 2.0  # seconds of a transfer before its rate says anything about its end
+MAX_ETA = 7 * 86400.0  # an ETA beyond a week means a crawl (or a stall), not a forecast
 
 
 class EventLog:
@@ -78,12 +80,10 @@ class EventLog:
             DownloadColumn,
             Progress,
             TextColumn,
-            TimeRemainingColumn,
             TransferSpeedColumn,
         )
-
         self._bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                              TransferSpeedColumn(), TimeRemainingColumn(),
+                              TransferSpeedColumn(), eta_column(),
                               console=Console(file=self.stream), transient=False)
         self._bars.start()
 
@@ -112,6 +112,24 @@ class EventLog:
         elapsed = now - start_time
         rate = (done - start_done) / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if total is not None and rate > 0 else None
+        if elapsed < MIN_ETA_ELAPSED or (eta is not None and eta > MAX_ETA):
+            eta = None  # too early to tell, or a crawl: a number would only mislead
         self.event("info", "progress", lesson=lesson, stage=stage, bytes=done, total=total,
                    rate=f"{rate / 1e6:.1f}MB/s",
                    eta="-" if eta is None else f"{eta:.0f}s")
+
+
+def eta_column() -> Any:
+    """rich's ETA column, hidden while it means nothing (too early, or a crawl)."""
+    from rich.progress import TimeRemainingColumn
+    from rich.text import Text
+
+    class Eta(TimeRemainingColumn):
+        def render(self, task: Any) -> Text:
+            remaining = task.time_remaining
+            if remaining is None or remaining > MAX_ETA or \
+                    (task.elapsed or 0.0) < MIN_ETA_ELAPSED:
+                return Text("-:--:--", style="progress.remaining")
+            return super().render(task)
+
+    return Eta()

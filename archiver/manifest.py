@@ -30,6 +30,7 @@ from archiver.store import LESSON_ID
 
 DURATION = re.compile(r"(?:(\d+):)?([0-5]?\d):([0-5]\d)")
 SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_ID_LENGTH = 64  # as store.LESSON_ID allows; said on its own, not as "lowercase"
 URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
 # a well-formed BCP 47 `langtag` or private-use tag (RFC 5646 section 2.1): language
 # (+extlang), script, region, variants, extensions, private use. Whether each subtag is
@@ -291,9 +292,14 @@ def _lesson(check: _Checker, raw: Any, base: Path) -> Lesson:
     if not isinstance(raw, dict):
         raise check.fail(None, "each [[lessons]] entry must be a table")
     lesson_id = raw.get("id")
+    if isinstance(lesson_id, str) and len(lesson_id) > MAX_ID_LENGTH:
+        raise check.fail("id", f"lesson id is {len(lesson_id)} characters long; at most "
+                         f"{MAX_ID_LENGTH} are allowed (it becomes a folder name and part of "
+                         f"URLs), got {lesson_id[:MAX_ID_LENGTH]!r}…")
     if not isinstance(lesson_id, str) or not LESSON_ID.fullmatch(lesson_id):
-        raise check.fail("id", f"lesson id must be lowercase [a-z0-9-]+ (it becomes a folder "
-                         f"name), got {lesson_id!r}")
+        raise check.fail("id", f"lesson id must be lowercase [a-z0-9-]+, starting and ending "
+                         f"with a letter or digit (it becomes a folder name), got "
+                         f"{lesson_id!r}")
     check.lesson_id = lesson_id
     check.table(raw, "", LESSON_KEYS)
     number = raw.get("number")

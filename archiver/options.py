@@ -53,11 +53,12 @@ def _require_positive(values: dict[str, tuple[Any, str]]) -> None:
 
 @dataclass(frozen=True)
 class FetchOptions:
-    """How media is transferred (`--max-bytes`, `--timeout`, `--retries`).
+    """How media is transferred (`--max-bytes`, `--timeout`, `--retries`) and the bounds on
+    every input a source serves (`--max-segments`, `--max-redirects`, `--max-time`, and the
+    stall detector `--speed-limit`/`--speed-time`, with curl's meaning: a transfer slower
+    than `speed_limit` bytes/s for `speed_time` seconds is stalled). See archiver/fetch/limits.py.
 
     The backoff values have no flag: they exist so tests can shorten the waits.
-    `warc_inline_media` (store the full payload in the WARC as well) is going away: issue 11
-    replaces it with full media records; it has no flag on purpose.
     """
 
     max_bytes: int = 8 << 30
@@ -66,13 +67,22 @@ class FetchOptions:
     backoff: float = 1.0  # first wait in seconds, doubled per failed attempt
     backoff_max: float = 60.0
     retry_after_max: float = 120.0  # a longer Retry-After fails the source instead
-    warc_inline_media: bool = False
     resolve: tuple[str, ...] = ()  # `--resolve HOST:PORT:ADDRESS`, for every source
+    max_segments: int = 20_000  # HLS segments per playlist (2-10 s each: 11-55 hours)
+    max_redirects: int = 10
+    max_time: float = 300.0  # seconds for one page or playlist, start to last byte
+    speed_limit: int = 1024  # bytes/s ...
+    speed_time: float = 60.0  # ... averaged over this many seconds, or the transfer stalled
 
     def __post_init__(self) -> None:
         _require_positive({"timeout": (self.timeout, "--timeout"),
                            "max_bytes": (self.max_bytes, "--max-bytes"),
-                           "retries": (self.retries, "--retries")})
+                           "retries": (self.retries, "--retries"),
+                           "max_segments": (self.max_segments, "--max-segments"),
+                           "max_redirects": (self.max_redirects, "--max-redirects"),
+                           "max_time": (self.max_time, "--max-time"),
+                           "speed_limit": (self.speed_limit, "--speed-limit"),
+                           "speed_time": (self.speed_time, "--speed-time")})
         for name in ("backoff", "backoff_max", "retry_after_max"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -84,14 +94,25 @@ class FetchOptions:
 
 @dataclass(frozen=True)
 class SubtitlesOptions:
-    """How subtitles are timed: `--pause-method levels|silencedetect` (see subtitles/audio.py)."""
+    """How subtitles are timed: `--pause-method levels|silencedetect` (see subtitles/audio.py),
+    and the bounds on a transcript (issue 15): `--max-transcript-bytes` (a lesson's transcript
+    is tens of KB; the default holds hundreds of hours) and `--max-paragraph-sentences` (per
+    language; the alignment is linear, but the cue grouping and line breaking of one paragraph
+    are not free, and a paragraph of thousands of sentences is a missing timestamp, not a
+    lecture). A transcript over either bound fails its lesson with a clear error."""
 
     pause_method: PauseMethod = "levels"
+    max_transcript_bytes: int = 8 << 20
+    max_paragraph_sentences: int = 1000
 
     def __post_init__(self) -> None:
         if self.pause_method not in PAUSE_METHODS:
             raise UsageError(f"unknown pause method {self.pause_method!r} "
                              f"({' or '.join(PAUSE_METHODS)})", Location(key="--pause-method"))
+        _require_positive({
+            "max_transcript_bytes": (self.max_transcript_bytes, "--max-transcript-bytes"),
+            "max_paragraph_sentences": (self.max_paragraph_sentences,
+                                        "--max-paragraph-sentences")})
 
 
 def _absolute_url(value: object, flag: str) -> str:
@@ -156,6 +177,20 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connect to ADDRESS for HOST:PORT (curl's --resolve; TLS still "
                         "checks the certificate for HOST; recorded in the evidence); repeat "
                         "for more hosts. A source's manifest `resolve` entry wins for its host")
+    parser.add_argument("--max-segments", type=positive_int, default=defaults.max_segments,
+                        help="refuse an HLS playlist listing more segments; "
+                        "default: %(default)s")
+    parser.add_argument("--max-redirects", type=positive_int, default=defaults.max_redirects,
+                        help="redirects followed per request; default: %(default)s")
+    parser.add_argument("--max-time", type=positive_float, default=defaults.max_time,
+                        help="seconds allowed for reading one page or playlist; "
+                        "default: %(default)s")
+    parser.add_argument("--speed-limit", type=positive_int, default=defaults.speed_limit,
+                        metavar="BYTES",
+                        help="a transfer slower than BYTES per second for --speed-time "
+                        "seconds has stalled (as curl's option); default: %(default)s")
+    parser.add_argument("--speed-time", type=positive_float, default=defaults.speed_time,
+                        metavar="SECONDS", help="see --speed-limit; default: %(default)s")
 
 
 def add_subtitles_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +199,13 @@ def add_subtitles_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how pauses in the sound track are found to time the cues: "
                         "levels (short-term loudness, robust to music) or silencedetect "
                         "(ffmpeg's silence filter); default: %(default)s")
+    parser.add_argument("--max-transcript-bytes", type=positive_int,
+                        default=SubtitlesOptions().max_transcript_bytes,
+                        help="refuse a transcript larger than this many bytes; default: 8 MiB")
+    parser.add_argument("--max-paragraph-sentences", type=positive_int,
+                        default=SubtitlesOptions().max_paragraph_sentences,
+                        help="refuse a transcript paragraph of more sentences than this (in "
+                        "either language); default: %(default)s")
 
 
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,9 +226,14 @@ def from_args(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> 
     fetch, subtitles, publish = FetchOptions(), SubtitlesOptions(), PublishOptions()
     if hasattr(args, "timeout"):
         fetch = FetchOptions(max_bytes=args.max_bytes, timeout=args.timeout,
-                             retries=args.retries, resolve=tuple(getattr(args, "resolve", ())))
+                             retries=args.retries, resolve=tuple(getattr(args, "resolve", ())),
+                             max_segments=args.max_segments,
+                             max_redirects=args.max_redirects, max_time=args.max_time,
+                             speed_limit=args.speed_limit, speed_time=args.speed_time)
     if hasattr(args, "pause_method"):
-        subtitles = SubtitlesOptions(pause_method=args.pause_method)
+        subtitles = SubtitlesOptions(pause_method=args.pause_method,
+                                     max_transcript_bytes=args.max_transcript_bytes,
+                                     max_paragraph_sentences=args.max_paragraph_sentences)
     if hasattr(args, "base_url"):
         publish = PublishOptions(base_url=args.base_url, only=only,
                                  embed_base_url=getattr(args, "embed_base_url", ""))

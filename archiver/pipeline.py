@@ -14,8 +14,11 @@ every stage used to repeat:
 - events: `stage-start` (debug), `unchanged`, `skipped`, `failed`/`crashed` with the
   traceback as a debug event.
 One lesson's failure never stops the others; `run_lesson` stops that lesson's chain at its
-first failure. The stage registry is `STAGES` (imported lazily so `archiver status` stays
-fast); `archive` runs `ARCHIVE_CHAIN`, whose site stage (publish) runs once after the lessons.
+first failure. A cancelled run (SIGINT/SIGTERM, archiver.cancel) starts no further stage:
+queued lessons and the stage that was stopped are `interrupted` in the outcomes and nothing is
+recorded for them, so the earlier record stays and the next run resumes.
+The stage registry is `STAGES` (imported lazily so `archiver status` stays fast);
+`archive` runs `ARCHIVE_CHAIN`, whose site stage (publish) runs once after the lessons.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generic, TypeVar, cast
 
+from archiver import cancel
 from archiver.errors import ArchiverError
 from archiver.log import EventLog
 from archiver.model import Details, Lesson, Manifest, Output, StageResult, utcnow
@@ -205,7 +209,11 @@ def _run(stage: StageBase[D, T], lesson_id: str, ctx: Context,
     where = _where(lesson_id)
     ctx.log.debug("stage-start", lesson=where, stage=stage.name)
     try:
+        cancel.check(f"before {stage.name}")
         result = _outcome(stage, lesson_id, ctx, started, plan_of, work_of)
+    except cancel.Interrupted as exc:  # not a failure: nothing recorded, the next run resumes
+        ctx.log.warning("interrupted", lesson=where, stage=stage.name, message=exc.message)
+        return interrupted(stage.name, lesson_id, started), None
     except Exception as exc:  # a crash too: recorded and logged (BLE001 waived in pyproject)
         failed = _failure(stage, lesson_id, ctx, started, exc)
         _finish(stage, lesson_id, ctx)
@@ -241,6 +249,15 @@ def _outcome(stage: StageBase[D, T], lesson_id: str, ctx: Context, started: str,
         ended=utcnow(), warnings=done.warnings, details=done.details)
     ctx.store.save_result(result)
     return result
+
+
+def interrupted(stage: str, lesson_id: str, started: str | None = None
+                ) -> StageResult[D]:
+    """The outcome of a stage a cancelled run stopped or never started (never saved)."""
+    now = utcnow()
+    return StageResult(stage=stage, lesson=lesson_id, status="interrupted",
+                       started=started or now, ended=now,
+                       warnings=["interrupted; rerun to resume"])
 
 
 def _failure(stage: StageBase[D, T], lesson_id: str, ctx: Context, started: str,
@@ -297,7 +314,7 @@ def run_lesson(lesson: Lesson, stages: Sequence[str], ctx: Context) -> list[Stag
             continue
         result = execute(stage, lesson, ctx)
         results.append(result)
-        if result.status == "failed":
+        if result.status in ("failed", "interrupted"):
             break
     return results
 
@@ -319,8 +336,13 @@ def run_stages(lessons: Sequence[Lesson], stages: Sequence[str],
     for name in stages:
         stage = load_stage(name)
         if isinstance(stage, SiteStage):
-            outcomes.setdefault(SITE, []).append(execute(stage, None, ctx))
+            outcomes.setdefault(SITE, []).append(
+                interrupted(name, SITE) if cancel.cancelled() else execute(stage, None, ctx))
     return outcomes
+
+
+def any_interrupted(outcomes: dict[str, list[StageResult[Details]]]) -> bool:
+    return any(r.status == "interrupted" for results in outcomes.values() for r in results)
 
 
 def any_failed(outcomes: dict[str, list[StageResult[Details]]]) -> bool:

@@ -21,6 +21,8 @@ def outcome_rows(outcomes: dict[str, list[StageResult[Details]]],
         statuses = {r.status for r in results}
         if "failed" in statuses:
             overall = "failed"
+        elif "interrupted" in statuses:
+            overall = "interrupted"
         elif not statuses:
             overall = "-"
         elif statuses == {"skipped"}:

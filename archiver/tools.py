@@ -71,6 +71,7 @@ PROBES: dict[str, Callable[[], str]] = {
     "tenacity": _distribution("tenacity"),
     "ffmpeg-python": _distribution("ffmpeg-python"),
     "bagit-python": _bagit,
+    "wacz": _distribution("wacz"),
     "ffmpeg": _program("ffmpeg"),
     "ffprobe": _program("ffprobe"),
     "mkvmerge": _mkvtoolnix("mkvmerge"),

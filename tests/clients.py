@@ -384,15 +384,18 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], deadline: float) -> N
 @contextlib.contextmanager
 def pywb_replay(archives: Sequence[Path], collection: str = "lesson",
                 timeout: float = 60.0) -> Iterator[str]:
-    """Replay WARC/WACZ files with pywb: `wb-manager init` + `add` into a temporary collection
+    """Replay WARC/WACZ files with pywb: `wb-manager init` + `add` (`--unpack-wacz` for a
+    WACZ) into a temporary collection
     folder, `wayback` bound to 127.0.0.1 on a free port; yields the collection's base URL
     (`http://127.0.0.1:PORT/COLLECTION/`; add `id_/URL` for the bytes as archived, or
     `TIMESTAMPid_/URL`). The server is stopped on exit."""
     manager = _tool(PYWB_BIN / "wb-manager", "pywb (wb-manager)")
     wayback = _tool(PYWB_BIN / "wayback", "pywb (wayback)")
     with tempfile.TemporaryDirectory(prefix="pywb-") as tmp:
+        # pywb 2.10 adds a WACZ only unpacked (its WARCs and index into the collection)
+        unpack = ["--unpack-wacz"] if any(str(a).endswith(".wacz") for a in archives) else []
         for command in ([manager, "init", collection],
-                        [manager, "add", collection, *map(str, archives)]):
+                        [manager, "add", *unpack, collection, *map(str, archives)]):
             proc = _run(command, timeout=timeout, cwd=tmp)
             if proc.returncode != 0:
                 raise RuntimeError(f"{' '.join(command[:2])} failed: {proc.stderr[-800:]}")

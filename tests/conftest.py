@@ -21,6 +21,14 @@ from archiver.demo.corpus.archiveorg import ArchiveSite, serve_archive_org
 from archiver.demo.corpus.site import Corpus, CorpusSite, build_corpus, serve_corpus
 from archiver.demo.server import MediaServer, Resource
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is also slow (each starts Chromium): `make test-fast` runs
+    `-m "not slow"`, `make test` everything."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)
+
 # a two-paragraph lesson (the first sentences of lesson 13) for short end-to-end runs
 SHORT_TRANSCRIPT = """00:05
 Building Digital China is a crucial engine, and a powerful pillar.
@@ -132,3 +140,35 @@ def archive_org(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
             yield site
     except PermissionError:
         pytest.skip("serving port 443 needs root or CAP_NET_BIND_SERVICE")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def w3c_valid_tracks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """Every WebVTT track the subtitle builder writes during a test module, checked by the W3C
+    parser (npm webvtt-parser, tests/clients.py) at the module's end: zero errors and at least
+    one cue each (issue 11 item 3). One node process per module, only if a track was built."""
+    from clients import webvtt_errors
+
+    import archiver.subtitles.build as build_mod
+    from archiver.subtitles.writers import write_vtt as original
+
+    written: list[str] = []
+
+    def recording(*args: object, **kwargs: object) -> str:
+        text = original(*args, **kwargs)  # type: ignore[arg-type]
+        written.append(text)
+        return text
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(build_mod, "write_vtt", recording)
+        yield written
+    if not written:
+        return
+    folder = tmp_path_factory.mktemp("w3c-vtt")
+    paths = []
+    for number, text in enumerate(dict.fromkeys(written)):  # each distinct track once
+        paths.append(folder / f"{number}.vtt")
+        paths[-1].write_text(text, "utf-8")
+    bad = {path.name: [str(e) for e in errors]
+           for path, errors in webvtt_errors(paths).items() if errors}
+    assert not bad, f"W3C parser errors in tracks written under {folder}: {bad}"

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -248,8 +249,10 @@ def watch(argv: Sequence[str], output: Path, kill_phase: str | None = None,
 # varies), so they are compared stream by stream (ffmpeg streamhash of every packet) and by
 # their ffprobe description minus that tag and those lengths: the same media, tracks, chapters
 # and tags; the attachment is extracted and must parse.
-TIME_BEARING = ("capture.json", "capture.warc.gz", "provenance.json", "videoobject.json",
-                "catalog.json", "current.json", "metadata.ffmeta", "bag-info.txt",
+TIME_BEARING = ("capture.json", "capture.warc.gz", "capture-media.warc", "capture.wacz",
+                "provenance.json",
+                "videoobject.json", "catalog.json", "current.json", "metadata.ffmeta",
+                "bag-info.txt",
                 "manifest-sha256.txt", "manifest-sha512.txt", "tagmanifest-sha256.txt",
                 "tagmanifest-sha512.txt", "premis-events.jsonl", "publish.json")
 MEDIA = (".mkv", ".mp4")
@@ -300,20 +303,26 @@ def _complete(path: Path) -> str:
         elif path.suffix == ".jsonl":
             for line in path.read_text("utf-8").splitlines():
                 json.loads(line)
-        elif path.name.endswith(".gz"):
+        elif path.name.endswith((".gz", ".warc")):
             from warcio.archiveiterator import ArchiveIterator
 
-            with gzip.open(path, "rb") as handle:
-                handle.read()  # raises on a truncated member
+            if path.name.endswith(".gz"):
+                with gzip.open(path, "rb") as handle:
+                    handle.read()  # raises on a truncated member
             with open(path, "rb") as handle:
                 kinds = [r.rec_type for r in ArchiveIterator(handle)]
             if "response" not in kinds:
                 return f"no response record in {kinds}"
+        elif path.suffix == ".wacz":
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()  # reads every member, checks its CRC
+                if bad is not None or "datapackage.json" not in archive.namelist():
+                    return f"damaged WACZ (member {bad})"
         elif path.stat().st_size == 0:
             return "empty"
         elif path.suffix == ".html" and not path.read_text("utf-8").rstrip().endswith("</html>"):
             return "truncated HTML"
-    except (ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
+    except (ValueError, OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         return f"damaged: {type(exc).__name__}: {exc}"
     return "ok"
 

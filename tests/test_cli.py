@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import lock_held_elsewhere
+
+pytestmark = pytest.mark.slow  # `archiver` started in child processes
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifests" / "digital-china.toml"

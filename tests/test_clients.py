@@ -40,6 +40,8 @@ from warcio.warcwriter import WARCWriter
 from archiver.demo.certs import CertSet
 from archiver.demo.server import MediaServer, Resource
 
+pytestmark = pytest.mark.slow  # pywb, yt-dlp, mediaconch... on real outputs
+
 GOOD_VTT = "WEBVTT\n\nNOTE language: zh-Hans\n\n00:00.500 --> 00:01.500\n你好 &amp; 再见\n\n" \
            "00:01.600 --> 00:02.400\n第二句\n"
 MEDIA = bytes(range(256)) * 512  # 128 KiB of known bytes, to compare replayed ranges with

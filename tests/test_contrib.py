@@ -20,6 +20,8 @@ import pytest
 from conftest import make_media
 from test_verify_fixity import LESSON, build_bag, flip_byte
 
+pytestmark = pytest.mark.slow  # the shipped cron/systemd checks run on a packaged archive
+
 CONTRIB = Path(__file__).resolve().parents[1] / "contrib"
 UNITS = sorted((CONTRIB / "systemd").glob("*.service"))
 MAX_EXPOSURE = 2.0  # systemd-analyze's scale: 0 (locked down) .. 10 (unprotected)

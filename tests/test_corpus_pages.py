@@ -27,6 +27,8 @@ from archiver.demo.corpus.pages import CDN, EMBED, HOSTS, PLAYER, SITE, PageShap
 from archiver.demo.corpus.site import CorpusSite, serve_corpus
 from archiver.publish.check import CHROMIUM, CHROMIUM_ARGS
 
+pytestmark = pytest.mark.slow  # the generated page corpus served and fetched
+
 SHAPE_IDS = (
     "video-src", "video-sources", "wp-video-shortcode", "lazy-data-src", "lazy-data-lazy-src",
     "audio-element", "iframe-player", "iframe-depth2", "jsonld-embedurl", "og-video",

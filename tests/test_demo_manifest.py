@@ -16,6 +16,8 @@ from archiver.demo.manifest import toml_dumps, toml_string, toml_value, write_de
 from archiver.manifest import load_manifest
 from archiver.model import Bilingual, Term
 
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of generated manifests
+
 REPO = Path(__file__).resolve().parents[1]
 PIN = "0123456789abcdef" * 4
 TRICKY = ('He said "数字中国" \\ C:\\path\\n is not a newline',

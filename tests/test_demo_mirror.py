@@ -20,6 +20,8 @@ from archiver.demo import speech
 from archiver.demo.mirror import Mirror, MirrorSpec, build_mirror, read_transcript, render_page
 from archiver.errors import ArchiverError, SubtitleError
 
+pytestmark = pytest.mark.slow  # the demo mirror built with espeak-ng and ffmpeg
+
 REPO = Path(__file__).resolve().parents[1]
 SHORT = MirrorSpec(
     lesson_id="digital-china-13", number=13,

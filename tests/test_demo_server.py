@@ -26,6 +26,8 @@ from archiver.demo.certs import cached_certs, leaf_fingerprint
 from archiver.demo.command import DemoSetup, prepare, serving, start_server
 from archiver.manifest import load_manifest
 
+pytestmark = pytest.mark.slow  # the demo mirror built with espeak-ng and ffmpeg, served over HTTPS
+
 TRANSCRIPT = SHORT_TRANSCRIPT
 MANIFEST = """[series]
 id = "demo-series"

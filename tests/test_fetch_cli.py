@@ -9,11 +9,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from test_fetch_support import page
 
 from archiver.demo.certs import CertSet
 from archiver.demo.manifest import render_manifest
 from archiver.demo.server import MediaServer, Resource
+
+pytestmark = pytest.mark.slow  # `archiver fetch` runs in child processes
 
 Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]

@@ -17,6 +17,7 @@ from pathlib import Path
 import bagit
 import pytest
 from test_fetch_support import capture, context, policy
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.corpus.pages import HOSTS
 from archiver.demo.corpus.site import CorpusSite
@@ -37,6 +38,17 @@ def _streams(path: Path) -> list[str]:
                           "-of", "json", str(path)], capture_output=True, text=True,
                          check=True).stdout
     return sorted(s["codec_type"] for s in json.loads(out)["streams"])
+
+
+def _responses(warc: Path) -> dict[str, bytes]:
+    """Target URI -> payload of every response record of a WARC."""
+    found: dict[str, bytes] = {}
+    with open(warc, "rb") as handle:
+        for rec in ArchiveIterator(handle):
+            if rec.rec_type == "response":
+                found[str(rec.rec_headers.get_header("WARC-Target-URI"))] = \
+                    rec.content_stream().read()
+    return found
 
 
 def _corpus_source(site: CorpusSite, url: str) -> Source:
@@ -73,6 +85,13 @@ def test_separate_audio_is_archived_and_merged(corpus_site: CorpusSite, shape_id
     assert d.sha256 == hashlib.sha256(merged.read_bytes()).hexdigest()
     record = capture(ctx, "l1")
     assert [c["url"] for c in record["components"]] == [c["url"] for c in d.components]
+    # the WARC replays each component as served: every segment URL of both roles is a full
+    # response record whose payload is exactly what the server sent
+    assert d.warc_media is not None
+    responses = _responses(ctx.store.lesson_dir("l1") / d.warc_media)
+    for role in ("video", "audio"):
+        for url in shape.segments[role]:
+            assert responses.get(url) == corpus_site.fetch(url).body, (role, url)
     assert record["derivatives"][0]["command"] == d.derivative["command"]
     assert record["media"]["path"] == "fetch/merged.mp4"
     requested = {e["requested_url"] for e in record["exchanges"]}

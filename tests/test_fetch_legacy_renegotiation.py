@@ -161,6 +161,7 @@ def _fetch(manifest: Path, output: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow  # `archiver fetch` in child processes
 def test_cli_refuses_then_archives_once_the_manifest_opts_in(
         gnutls_site: Gnutls, cert_factory: Certs, tiny_media: Path, tmp_path: Path) -> None:
     """The whole path: manifest key → Source → session, in a real `archiver fetch`."""

@@ -10,6 +10,8 @@ proves the per-host policy: the CDN is judged by `verify` unless `tls_hosts` nam
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,6 +21,7 @@ from test_fetch_support import capture, context, policy
 from archiver.demo.corpus.archiveorg import ARCHIVE, NODE, ArchiveSite
 from archiver.demo.corpus.pages import CDN, SITE
 from archiver.demo.corpus.site import CorpusSite
+from archiver.demo.manifest import render_manifest
 from archiver.errors import Location, TlsError, UsageError
 from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.stage import run
@@ -94,3 +97,16 @@ def test_cli_resolve_and_the_cdn_judged_by_its_own_policy(corpus_site: CorpusSit
         run(_lesson(Source(url=shape.url, tls=ca)), ctx)
     assert "tls=verify: untrusted-issuer" in str(caught.value) and CDN in str(caught.value)
     assert caught.value.evidence is not None and caught.value.evidence["host"] == CDN
+
+
+def test_a_bad_resolve_flag_exits_2_naming_it(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(render_manifest([{"id": "a", "title": {"en": "a"}, "sources": [
+        {"url": "https://a.example/x.mp4"}]}]), "utf-8")
+    run_ = subprocess.run([sys.executable, "-m", "archiver", "fetch", "--manifest",
+                           str(manifest), "--output", str(tmp_path / "out"), "--resolve",
+                           "a.example:443:not-an-ip"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert run_.returncode == 2
+    assert "--resolve" in run_.stderr and "not an IP address" in run_.stderr
+    assert not (tmp_path / "out" / "lessons").exists()  # refused before any download

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from clients import warcio_check
 from test_fetch_support import (
     MB,
     capture,
     context,
+    events,
     fake_mp4,
     hls_resources,
     hls_segments,
@@ -138,10 +140,11 @@ def test_429_with_retry_after_on_a_playlist_is_retried(
     resources = hls_resources(tmp_path / "hls", tiny_media)
     resources["/hls/low/index.m3u8"].faults.append(Fault(status=429, retry_after="1"))
     server = serve(resources, cert_factory("self-signed"))
-    ctx, _log = context(tmp_path / "run", [])  # backoff 0.01 s: only Retry-After explains 1 s
+    ctx, log = context(tmp_path / "run", [])  # backoff 0.01 s: only Retry-After explains 1 s
     started = time.monotonic()
     result = run(lesson("l1", (server.url("/hls/master.m3u8"), "insecure")), ctx)
-    assert time.monotonic() - started >= 1.0
+    assert [e["fields"]["wait"] for e in events(log) if e["event"] == "retry"] == [1.0]
+    assert time.monotonic() - started >= 1.0  # a lower bound: it really slept, not a budget
     assert [r.status for r in server.requests
             if r.path == "/hls/low/index.m3u8"] == [429, 200]
     joined = b"".join(p.read_bytes() for p in hls_segments(tmp_path / "hls"))
@@ -174,7 +177,18 @@ def test_warc_payload_ranges_follow_each_exchange(serve: Serve, cert_factory: Ce
             if value:
                 ranges.append(value)
     assert ranges == [f"bytes 0-{MB - 1}", f"bytes 0-{MB // 2 - 1}",
-                      f"bytes {MB // 2}-{MB - 1}"]
+                      f"bytes {MB // 2}-{MB - 1}", f"bytes {MB}-{3 * MB - 1}"]
+    # the pieces are metadata about exchanges; the replayable record is the assembled
+    # whole (new content only), under the 200's headers
+    with open(folder / "capture-media.warc", "rb") as handle:
+        full = [(r.rec_headers, r.http_headers, r.content_stream().read())
+                for r in ArchiveIterator(handle) if r.rec_type == "response"]
+    assert len(full) == 1
+    warc_headers, http, payload = full[0]
+    assert payload == new and http.get_statuscode() == "200"
+    assert http.get_header("Content-Length") == str(len(new))
+    assert warc_headers.get_header("WARC-Lesson-Archiver-Assembled").startswith("4 exchanges")
+    assert warcio_check(folder / "capture-media.warc").ok
 
 
 # 5. Each source keeps its own resumable partial ---------------------------------------------
@@ -204,7 +218,7 @@ def test_a_failing_second_source_keeps_the_first_sources_partial(
     assert result.details.transfer is not None
     assert result.details.transfer.resumed_from == MB
     assert sorted(p.name for p in folder.iterdir()) == [
-        "capture.json", "capture.warc.gz", "original.mp4"]
+        "capture-media.warc", "capture.json", "capture.warc.gz", "original.mp4"]
 
 
 # 6. Nonsensical transfer options are a usage error -----------------------------------------

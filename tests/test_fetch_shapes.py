@@ -24,6 +24,8 @@ from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.http import Session
 from archiver.fetch.resolve import resolve
 
+pytestmark = pytest.mark.slow  # the generated page corpus built and served
+
 
 @pytest.fixture(autouse=True)
 def own_handlers_refuse(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -6,9 +6,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_fetch_support import capture, context, hls_resources, lesson, page
+from clients import warcio_check
+from test_fetch_support import capture, context, fake_mp4, hls_resources, lesson, page
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
@@ -24,8 +26,14 @@ Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]
 
 
+POSTER = b"\xff\xd8\xff\xe0 a poster, as bytes"
+TRACK = "WEBVTT\n\n00:00.000 --> 00:01.000\n数字中国\n".encode()
+
+
 def _site(serve: Serve, certs: CertSet, media: Path | bytes) -> MediaServer:
     return serve({"/lesson": Resource(page("media/a.mp4"), "text/html; charset=utf-8"),
+                  "/poster.jpg": Resource(POSTER, "image/jpeg"),
+                  "/zh.vtt": Resource(TRACK, "text/vtt; charset=utf-8"),
                   "/media/a.mp4": Resource(media, "video/mp4")}, certs)
 
 
@@ -57,7 +65,9 @@ def test_page_is_resolved_and_evidence_files_are_complete(
                                           "tls": f"pin:sha256:{certs.fingerprint}",
                                           "description": ""}  # the documented JSON fields
     assert {o.path for o in result.outputs} == {
-        "fetch/original.mp4", "fetch/capture.json", "fetch/capture.warc.gz"}
+        "fetch/original.mp4", "fetch/capture.json", "fetch/capture.warc.gz",
+        "fetch/capture-media.warc"}
+    assert d.warc_media == "fetch/capture-media.warc"
     record = capture(ctx, "l1")
     assert record["lesson"] == "l1" and record["source_index"] == 0
     assert record["attempts"][0]["outcome"] == "ok"
@@ -68,39 +78,50 @@ def test_page_is_resolved_and_evidence_files_are_complete(
                                "content_type": "video/mp4"}
     assert record["tls"]["sha256_fingerprint"] == certs.fingerprint
     roles = [e["role"] for e in record["exchanges"]]
-    assert roles == ["page", "media"]
+    assert roles == ["page", "poster", "track", "media"]
     page_x = record["exchanges"][0]
     assert page_x["status"] == 200 and page_x["sha256"] == _sha(page("media/a.mp4"))
     for exchange in record["exchanges"]:
         assert exchange["started"] and exchange["ended"] and exchange["headers"]
-    # WARC: readable, with request/response for the page and the media (payload by digest)
-    with open(ctx.store.stage_dir("l1", "fetch") / "capture.warc.gz", "rb") as handle:
-        records = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r.content_stream()
-                    .read(), r.rec_headers) for r in ArchiveIterator(handle)]
-    types = [(t, u) for t, u, _b, _h in records]
-    assert types[0][0] == "warcinfo"
-    assert ("request", server.url("/lesson")) in types
-    assert ("response", server.url("/lesson")) in types
-    assert ("request", server.url("/media/a.mp4")) in types
+    # WARC: readable, full responses at real URLs, requests concurrent to them, metadata
+    # records only at urn: targets; the media uncompressed in its own WARC, digest recorded
+    folder = ctx.store.stage_dir("l1", "fetch")
+    records = _records(folder / "capture.warc.gz")
+    assert records[0][0] == "warcinfo"
     page_body = next(b for t, u, b, _h in records
                      if t == "response" and u == server.url("/lesson"))
     assert page_body == page("media/a.mp4")
-    revisit = next(h for t, _u, _b, h in records if t == "revisit")
-    assert revisit.get_header("WARC-Payload-Digest") == sha256_label(_sha(body))
-    assert revisit.get_header("WARC-Refers-To-File") == "original.mp4"
+    responses = {u: b for t, u, b, _h in records if t == "response"}
+    assert responses == {server.url("/lesson"): page("media/a.mp4"),
+                         server.url("/poster.jpg"): POSTER, server.url("/zh.vtt"): TRACK}
+    requests = [h.get_header("WARC-Concurrent-To") for t, _u, _b, h in records
+                if t == "request"]
+    assert sorted(requests) == sorted(h.get_header("WARC-Record-ID")
+                                      for t, _u, _b, h in records if t == "response")
+    assert {u for t, u, _b, _h in records if t == "metadata"} == {"urn:lesson-archiver:l1:tls"}
     tls_meta = next(b for t, _u, b, _h in records if t == "metadata")
     assert json.loads(tls_meta)["tls"]["sha256_fingerprint"] == certs.fingerprint
+    assert not [t for t, _u, _b, _h in records if t == "revisit"]
+    media_records = _records(folder / "capture-media.warc")
+    assert [(t, u) for t, u, _b, _h in media_records] == [
+        ("warcinfo", None), ("response", server.url("/media/a.mp4")),
+        ("request", server.url("/media/a.mp4"))]
+    _t, _u, media_body, headers = media_records[1]
+    assert media_body == body
+    assert headers.get_header("WARC-Payload-Digest") == sha256_label(_sha(body))
+    assert media_records[2][3].get_header("WARC-Concurrent-To") == \
+        headers.get_header("WARC-Record-ID")
+    for out in result.outputs:  # recorded digests are the files' (no re-read later)
+        assert out.sha256 == _sha((ctx.store.lesson_dir("l1") / out.path).read_bytes())
+    for warc in (folder / "capture.warc.gz", folder / "capture-media.warc"):
+        verdict = warcio_check(warc)
+        assert verdict.ok, verdict.output
 
 
-def test_inline_media_option_stores_the_payload_in_the_warc(
-        serve: Serve, cert_factory: Certs, tiny_media: Path, tmp_path: Path) -> None:
-    server = _site(serve, cert_factory("self-signed"), tiny_media)
-    ctx, _log = context(tmp_path, [], warc_inline_media=True)
-    run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
-    with open(ctx.store.stage_dir("l1", "fetch") / "capture.warc.gz", "rb") as handle:
-        stored = [r.content_stream().read() for r in ArchiveIterator(handle)
-                  if r.rec_type == "resource"]
-    assert stored == [tiny_media.read_bytes()]
+def _records(path: Path) -> list[tuple[str, str | None, bytes, Any]]:
+    with open(path, "rb") as handle:
+        return [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"),
+                 r.content_stream().read(), r.rec_headers) for r in ArchiveIterator(handle)]
 
 
 def test_rerun_of_a_completed_lesson_makes_no_request(
@@ -180,7 +201,7 @@ def test_pin_mismatch_quarantines_and_keeps_the_earlier_copy(
 
 def test_two_lessons_in_parallel_and_a_failing_one(
         serve: Serve, cert_factory: Certs, tiny_media: Path, tmp_path: Path) -> None:
-    big = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8192
+    big = fake_mp4(2 << 20)  # real media (ffprobe must find its streams), then noise
     resources = {"/a": Resource(page("a.mp4"), "text/html"),
                  "/b": Resource(page("b.mp4"), "text/html"),
                  "/a.mp4": Resource(tiny_media, "video/mp4",

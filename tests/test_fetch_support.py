@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,24 @@ FAST = {"retries": 3, "timeout": 5.0, "backoff": 0.01, "backoff_max": 0.05,
 MB = 1 << 20
 
 
+@functools.cache
+def real_mp4_head() -> bytes:
+    """A complete, tiny MP4 (1 s of 64x36 video and audio, moov first), made once by ffmpeg."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "head.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+                        "-f", "lavfi", "-i", "testsrc=size=64x36:rate=5:duration=1",
+                        "-f", "lavfi", "-i", "sine=duration=1", "-c:v", "libx264",
+                        "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(out)],
+                       check=True)
+        return out.read_bytes()
+
+
 def fake_mp4(size: int, seed: int = 1) -> bytes:
-    """Bytes that start like an MP4 (ftyp box) followed by noise: cheap large 'media'."""
-    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    """A real tiny MP4 followed by noise up to `size` bytes: cheap large media in which
+    ffprobe still finds the audio and video streams the fetch stage requires."""
+    head = real_mp4_head()
+    assert size >= len(head), f"fake_mp4 needs at least {len(head)} bytes"
     return head + hashlib.shake_256(seed.to_bytes(4, "big")).digest(size - len(head))
 
 

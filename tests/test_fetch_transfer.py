@@ -93,7 +93,7 @@ def test_interrupted_run_leaves_a_partial_that_the_next_run_resumes(
     assert result.details.transfer.resumed_from == kept
     assert result.details.transfer.rehashed_bytes == kept  # hash state is re-derived
     assert sorted(p.name for p in folder.iterdir()) == [
-        "capture.json", "capture.warc.gz", "original.mp4"]
+        "capture-media.warc", "capture.json", "capture.warc.gz", "original.mp4"]
 
 
 def test_503_burst_is_retried_with_backoff(serve: Serve, cert_factory: Certs,

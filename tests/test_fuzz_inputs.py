@@ -18,6 +18,8 @@ from archiver.model import Paragraph
 from archiver.subtitles.build import build_subtitles
 from archiver.subtitles.transcript import parse_seed, parse_srt, parse_vtt, read_transcript
 
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of generated transcripts per reader
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSON_13 = (ROOT / "manifests" / "transcripts" / "digital-china-13.txt").read_text("utf-8")
 
@@ -206,5 +208,6 @@ def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
                      if p.is_file())
     assert all(p.startswith("out/") or p == "m.toml" for p in written), written
     fetch_files = sorted(p.name for p in (output / "lessons" / "one" / "fetch").iterdir())
-    assert fetch_files == ["capture.json", "capture.warc.gz", "original.mp4"], fetch_files
+    assert fetch_files == ["capture-media.warc", "capture.json", "capture.warc.gz",
+                           "original.mp4"], fetch_files
     assert not any("evil" in p or "passwd" in p for p in written), written

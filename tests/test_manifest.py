@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archiver.errors import ManifestError
-from archiver.manifest import BCP47, load_manifest
+from archiver.manifest import BCP47, SHA256, URL, load_manifest
 from archiver.model import spoken_language
+from archiver.store import LESSON_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "manifests" / "digital-china.toml"
@@ -123,6 +124,8 @@ def test_good_manifest_parses_policies(tmp_path: Path) -> None:
     (('id = "two"', 'id = "../x"'), None, "id", "lowercase"),
     (('id = "two"', 'id = "/etc"'), None, "id", "lowercase"),
     (('id = "two"', 'id = "Two"'), None, "id", "lowercase"),
+    (('id = "two"', 'id = "' + "a" * 65 + '"'), None, "id", "65 characters long; at most 64"),
+    (('id = "two"', 'id = "-two"'), None, "id", "starting and ending with a letter or digit"),
     (('id = "two"', 'id = "one"'), "one", "id", "duplicate"),
     (('duration = "10:43"', 'duration = "10m43"'), "one", "duration", "mm:ss"),
     (('released = 2025-04-11', 'released = "April"'), "one", "released", "date"),
@@ -134,6 +137,16 @@ def test_good_manifest_parses_policies(tmp_path: Path) -> None:
      "sources[0].tls", "does not exist"),
     (('url = "https://127.0.0.1:8443/one.html"', 'url = "file:///etc/passwd"'), "one",
      "sources[0].url", "http(s)"),
+    (('kind = "original"', 'kind = "original"\nresolve = ["one.example:443"]'), "one",
+     "sources[0].resolve[0]", "HOST:PORT:ADDRESS"),
+    (('kind = "original"', 'kind = "original"\nresolve = ["one.example:443:cdn.example"]'),
+     "one", "sources[0].resolve[0]", "not an IP address"),
+    (('kind = "original"', 'kind = "original"\nresolve = "one.example:443:127.0.0.1"'), "one",
+     "sources[0].resolve", "list"),
+    (('kind = "original"', 'kind = "original"\ntls_hosts = { "cdn.example" = "sometimes" }'),
+     "one", "sources[0].tls_hosts.cdn.example", "verify"),
+    (('kind = "original"', 'kind = "original"\ntls_hosts = "verify"'), "one",
+     "sources[0].tls_hosts", "table"),
     (('number = 2', 'number = 2\nsha265 = "x"'), "two", "sha265", "unknown key"),
     (('number = 2', 'number = -2'), "two", "number", "positive"),
     (('number = 2', 'number = 2\ntranscript = "nope.txt"'), "two", "transcript", "not exist"),
@@ -162,6 +175,15 @@ def test_errors_name_file_line_lesson_and_key(tmp_path: Path, change: tuple[str,
     assert str(path) in str(error) and key in str(error)
 
 
+def test_resolve_and_tls_hosts_are_read(tmp_path: Path) -> None:
+    text = good().replace('kind = "original"', 'kind = "original"\n'
+                          'resolve = ["one.example:443:127.0.0.2"]\n'
+                          'tls_hosts = { "cdn.example" = "insecure" }', 1)
+    (source,) = load_manifest(write(tmp_path, text)).lessons[0].sources
+    assert source.resolve == ("one.example:443:127.0.0.2",)
+    assert [(h, str(p)) for h, p in source.tls_hosts] == [("cdn.example", "insecure")]
+
+
 def test_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, good().replace('number = 2', 'number = = 2'))
     with pytest.raises(ManifestError) as caught:
@@ -169,6 +191,7 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert caught.value.where.line == good().splitlines().index("number = 2") + 1
 
 
+@pytest.mark.slow  # `archiver` in a child process
 def test_bad_manifest_exits_2_before_any_download(tmp_path: Path) -> None:
     path = write(tmp_path, good().replace('id = "two"', 'id = "../x"'))
     out = tmp_path / "out"
@@ -180,6 +203,7 @@ def test_bad_manifest_exits_2_before_any_download(tmp_path: Path) -> None:
     assert not (out / "lessons").exists()
 
 
+@pytest.mark.slow  # `archiver` in a child process
 def test_unknown_only_id_is_a_usage_error(tmp_path: Path) -> None:
     path = write(tmp_path, good())
     proc = subprocess.run([sys.executable, "-m", "archiver", "status", "--manifest", str(path),
@@ -204,5 +228,13 @@ def test_fuzzed_manifests_raise_only_located_manifest_errors(tmp_path: Path, noi
     except ManifestError as error:
         assert error.where.file == path
         return
-    for lesson in manifest.lessons:  # whatever loads is safe to use as a folder name
-        assert "/" not in lesson.id and ".." not in lesson.id
+    # whatever loads keeps every promise the later stages rely on
+    assert manifest.lessons and manifest.path == path.resolve()
+    ids = [lesson.id for lesson in manifest.lessons]
+    assert len(set(ids)) == len(ids)  # one folder per lesson
+    for lesson in manifest.lessons:
+        assert LESSON_ID.fullmatch(lesson.id) and "/" not in lesson.id and ".." not in lesson.id
+        assert lesson.number >= 1 and not isinstance(lesson.number, bool)
+        assert lesson.sha256 is None or SHA256.fullmatch(lesson.sha256)
+        assert lesson.transcript is None or lesson.transcript.is_file()
+        assert all(URL.fullmatch(source.url) for source in lesson.sources)

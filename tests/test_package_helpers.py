@@ -16,9 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
-
+from archiver.fetch.http import Exchange
+from archiver.fetch.warc import MediaPart, write_warc
 from archiver.log import EventLog
 from archiver.model import (
     TRACKS,
@@ -124,13 +123,23 @@ def fake_fetch(store: Store, item: Lesson, media: Path) -> StageResult[FetchDeta
     source: dict[str, Any] = {"url": item.sources[0].url, "kind": "mirror", "tls": "verify",
               "description": item.sources[0].description}
     media_url = "https://127.0.0.1:8443/media/13.mp4"
-    with open(folder / "capture.warc.gz", "wb") as handle:
-        writer = WARCWriter(handle, gzip=True)
-        headers = StatusAndHeaders("200 OK", [("Content-Type", "video/mp4")],
-                                   protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record(media_url, "response",
-                                                      payload=io.BytesIO(data),
-                                                      http_headers=headers))
+    page_url = item.sources[0].url
+    html = (f'<!doctype html><title>{item.title.zh}</title>'
+            f'<video controls src="{media_url}"></video>').encode()
+    exchanges = [
+        Exchange(role="page", requested_url=page_url, final_url=page_url, status=200,
+                 reason="OK", bytes=len(html), sha256=_sha(html), outcome="ok",
+                 started="2026-01-01T00:00:00Z", warc_payload=html,
+                 raw_request=[("Host", "127.0.0.1:8443")],
+                 raw_response=[("Content-Type", "text/html; charset=utf-8"),
+                               ("Content-Length", str(len(html)))]),
+        Exchange(role="media", requested_url=media_url, final_url=media_url, status=200,
+                 reason="OK", bytes=len(data), sha256=_sha(data), outcome="ok",
+                 started="2026-01-01T00:00:01Z", raw_request=[("Host", "127.0.0.1:8443")],
+                 raw_response=[("Content-Type", "video/mp4"),
+                               ("Content-Length", str(len(data)))])]
+    warcs = write_warc(folder / "capture.warc.gz", exchanges, tls=TLS, tools={},
+                       media=[MediaPart(original, media_url, _sha(data))], lesson=item.id)
     capture = {"lesson": item.id, "source": source, "source_index": 0, "attempts": [],
                "exchanges": [], "tls": TLS,
                "media": {"path": "fetch/" + original.name, "bytes": len(data),
@@ -140,14 +149,18 @@ def fake_fetch(store: Store, item: Lesson, media: Path) -> StageResult[FetchDeta
     (folder / "capture.json").write_text(json.dumps(capture), "utf-8")
     result = StageResult(
         stage="fetch", lesson=item.id, status="ok", fingerprint="f" * 64,
-        outputs=[Output("fetch/" + original.name, len(data), _sha(data))],
+        outputs=[Output("fetch/" + original.name, len(data), _sha(data)),
+                 *(Output(f"fetch/{w.path.name}", w.bytes, w.sha256) for w in warcs),
+                 Output("fetch/capture.json", (folder / "capture.json").stat().st_size,
+                        _sha((folder / "capture.json").read_bytes()))],
         tool_versions={"httpx": "0.27", "yt-dlp": "2024.12"},
         started="2026-01-01T00:00:00Z", ended="2026-01-01T00:00:05Z",
         details=FetchDetails(
             media="fetch/" + original.name, bytes=len(data), sha256=_sha(data),
             sha512=_sha(data, "sha512"), source=SourceRecord(**source), media_url=media_url,
             page_url=item.sources[0].url, content_type="video/mp4",
-            capture="fetch/capture.json", warc="fetch/capture.warc.gz", tls=TLS))
+            capture="fetch/capture.json", warc="fetch/capture.warc.gz",
+            warc_media="fetch/capture-media.warc", tls=TLS))
     store.save_result(result)
     return result
 

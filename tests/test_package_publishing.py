@@ -30,6 +30,8 @@ from archiver.package import mux, publishing, stage
 from archiver.package.bag import FINGERPRINT_FIELD
 from archiver.store import TEMP_MARK, sha256_file
 
+pytestmark = pytest.mark.slow  # real mkvmerge/ffmpeg muxes and BagIt builds per test
+
 CHILD = r"""
 import os, signal, sys
 from pathlib import Path

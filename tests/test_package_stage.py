@@ -19,6 +19,8 @@ from archiver.pipeline import Context, run_stages
 from archiver.publish.reasons import public_reason
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # real mkvmerge/ffmpeg muxes and BagIt builds per test
+
 
 def _tree(root: Path) -> dict[str, tuple[int, int, str]]:
     """path -> (size, mtime_ns, sha256) of every file under root."""
@@ -48,8 +50,8 @@ def test_package_layout_bag_info_provenance_and_catalog(packaged: tuple[Path, Co
                      for p in (bag_dir / "data").rglob("*") if p.is_file())
     assert payload == sorted([
         "access/demo-13.mp4", "master/demo-13.mkv", "original/original.mp4",
-        "capture/capture.json", "capture/capture.warc.gz", "provenance.json",
-        "videoobject.json", "subtitles/chapters.json", "subtitles/quality.json",
+        "capture/capture.json", "capture/capture.warc.gz", "capture/capture.wacz",
+        "provenance.json", "videoobject.json", "subtitles/chapters.json", "subtitles/quality.json",
         "subtitles/transcript.json", "subtitles/demo-13.en.srt", "subtitles/demo-13.en.vtt",
         "subtitles/demo-13.zh-Hans-en.vtt", "subtitles/demo-13.zh-Hans.srt",
         "subtitles/demo-13.zh-Hans.vtt"])
@@ -130,7 +132,7 @@ def test_flipping_a_byte_in_any_payload_file_fails_validation(
     out, _ = packaged
     bag_dir = out / "packages" / "demo-13"
     files = [p for p in (bag_dir / "data").rglob("*") if p.is_file()]
-    assert len(files) == 15
+    assert len(files) == 16
     for path in files:
         data = bytearray(path.read_bytes())
         original = bytes(data)

@@ -36,6 +36,8 @@ from archiver.options import PublishOptions
 from archiver.publish.serve import SiteServer, frame_ancestors
 from archiver.publish.siteconfig import DEFAULT_BASE_URL
 
+pytestmark = pytest.mark.slow  # archives packaged with real media, then published
+
 
 class Head(HTMLParser):
     """The <meta>, <link> and JSON-LD of a page, as a crawler collects them."""

@@ -22,6 +22,8 @@ import pytest
 from publish_support import AUDIO, add_audio_lesson, audio_clip, served_site
 from test_publish_site import LESSON, build_archive
 
+pytestmark = pytest.mark.slow  # archives packaged with real media; JSON-schema validation
+
 SCHEMA = Path(__file__).with_name("iiif") / "iiif_3_0.json"
 SCHEMA_SHA256 = "14dd7ee8aee25d959be4b12feddb4179c726909fc85b925f6707f4ab3bfe2ad6"
 

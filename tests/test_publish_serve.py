@@ -21,6 +21,8 @@ from test_publish_site import LESSON, build_archive, context
 from archiver.publish.command import publish_site
 from archiver.publish.serve import SiteServer
 
+pytestmark = pytest.mark.slow  # a real site served over HTTP
+
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:

@@ -23,6 +23,8 @@ from archiver.publish.markup import Markup, esc, json_for_script, render
 from archiver.publish.pages import tls_sentence
 from archiver.store import Store, sha256_file
 
+pytestmark = pytest.mark.slow  # archives packaged with real media, then published
+
 LESSON = "lesson-a"
 XSS_EN = "<script>window.__xss=1</script>"
 XSS_ZH = '"><img src=x onerror="window.__xss=2">'

@@ -22,6 +22,8 @@ from test_publish_site import LESSON, build_archive
 
 from archiver.model import TRACKS
 
+pytestmark = pytest.mark.slow  # a served site read back by yt-dlp's extractors
+
 TAGS = [t.bcp47 for t in TRACKS]  # zh-Hans, en, zh-Hans-x-en
 
 

@@ -26,6 +26,8 @@ from archiver.pipeline import run_lesson, run_stages
 from archiver.publish.command import publish_site
 from archiver.subtitles import stage as subtitles_stage
 
+pytestmark = pytest.mark.slow  # whole stage chains on real media
+
 TRANSCRIPT = "00:00\nHello, and welcome.\n你好，欢迎。\n00:01\nGoodbye.\n再见。\n"
 MANIFEST = """[series]
 id = "demo-series"

@@ -34,6 +34,8 @@ from stress_support import (
 from archiver.demo.command import DemoSetup, serving
 from archiver.store import sha256_file as sha256
 
+pytestmark = pytest.mark.slow  # whole `archiver` runs side by side in child processes
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoSetup, Path]]:

@@ -4,7 +4,8 @@ Each trial starts from an empty output folder, runs the real command in a child 
 short demo lesson, kills its whole process group (SIGKILL: no cleanup code runs, as on a power
 cut) at a random delay after a chosen phase starts (fetch, subtitles, mux, bagging; one during
 publish and one killed twice in a row; four kill the archiver process alone, as `kill -9 <pid>`
-or the OOM killer would, so ffmpeg or the bagit child run on as orphans racing the rerun),
+or the OOM killer would: ffmpeg and the bagit child run in process groups of their own (issue
+15, archiver.cancel) but are SIGKILLed with the archiver, so no orphan races the rerun),
 reruns it to completion, and then checks what an archivist would (a second test aims at the
 instant the finished bag is renamed into place):
 
@@ -56,6 +57,8 @@ from stress_support import (
 )
 
 from archiver.demo.command import DemoSetup, serving
+
+pytestmark = pytest.mark.slow  # about 30 killed and rerun `archive` runs
 
 SEED = 417174
 MAIN_PHASES = ("fetch", "subtitles", "mux", "bagging")

@@ -21,6 +21,8 @@ from stress_support import json_events, make_short_demo, run_archiver, write_man
 
 from archiver.demo.command import serving
 
+pytestmark = pytest.mark.slow  # whole `archiver archive` runs in child processes
+
 KEYS = {"time", "level", "lesson", "stage", "event", "fields"}
 LEVELS = {"debug", "info", "warning", "error"}
 GOOD, BAD = "lesson-01", "lesson-02"

@@ -29,6 +29,8 @@ from archiver.subtitles.cues import Cue
 from archiver.subtitles.text import spoken_count
 from archiver.subtitles.transcript import parse_seed
 
+pytestmark = pytest.mark.slow  # an 11-minute generated speech track through the subtitle stage
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSON13 = ROOT / "manifests" / "transcripts" / "digital-china-13.txt"
 # (name, random seed, hard, music bed): a clean recording; a noisier, faster one with

@@ -74,7 +74,7 @@ def test_chinese_text_preserved_except_cue_final_stop_or_comma(build: SubtitleBu
 def test_english_text_preserved_exactly(build: SubtitleBuild) -> None:
     paragraphs = read_transcript(LESSON13)[1]
     en_track = build.files[f"{ID}.en.vtt"].decode()
-    cues = [block.split("\n")[2:] for block in en_track.split("\n\n")[1:]]
+    cues = [block.split("\n")[2:] for block in en_track.split("\n\n")[2:]]  # signature, NOTE
     shown = " ".join(" ".join(lines) for lines in cues)
     assert squash(shown) == squash(" ".join(p.en for p in paragraphs))
     assert "Commission7" in shown  # the footnote marker is kept as written
@@ -84,7 +84,7 @@ def test_english_text_preserved_exactly(build: SubtitleBuild) -> None:
 
 def test_bilingual_track_pairs_languages(build: SubtitleBuild) -> None:
     vtt = build.files[f"{ID}.zh-Hans-en.vtt"].decode()
-    blocks = vtt.split("\n\n")[1:]
+    blocks = vtt.split("\n\n")[2:]  # after the signature and the NOTE
     first = blocks[0].split("\n")
     assert first[2].startswith("建设数字中国")
     assert first[3].startswith("<lang en>Constructing Digital China")

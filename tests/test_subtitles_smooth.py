@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archiver.subtitles import build_subtitles
-from archiver.subtitles.build import MODES, SubtitleBuild
+from archiver.subtitles.build import MODES, SubtitleBuild, grouped
 from archiver.subtitles.cues import Cue
 from archiver.subtitles.lines import break_en, cohesion
 from archiver.subtitles.segment import paragraph_units
@@ -22,7 +22,6 @@ from archiver.subtitles.style import (
     MIN_GAP,
     Mode,
     display_timing,
-    make_cues,
 )
 from archiver.subtitles.timing import time_paragraphs
 from archiver.subtitles.transcript import read_transcript
@@ -55,6 +54,7 @@ def cue_runs(draw: st.DrawFn) -> tuple[list[Cue], float]:
     return cues, limit
 
 
+@pytest.mark.slow  # hypothesis: 400 examples
 @settings(max_examples=400, deadline=None)
 @given(cue_runs(), st.sampled_from(["en", "both"]))
 def test_smoothing_is_bounded_and_keeps_the_hard_rules(run: tuple[list[Cue], float],
@@ -140,7 +140,7 @@ def test_lesson13_cue_starts_stay_near_the_speech(lesson13: SubtitleBuild) -> No
     units = [paragraph_units(i, p.en, p.zh, pairs) for i, p in enumerate(paragraphs)]
     time_paragraphs(paragraphs, units, 643.0, None)
     for name, mode in MODES.items():
-        plain = make_cues(units, mode, pairs)
+        plain = grouped(units, mode, pairs)
         display_timing(plain, 643.0, mode)
         smoothed = lesson13.track_cues[name]
         assert [c.en for c in plain] == [c.en for c in smoothed]  # same grouping

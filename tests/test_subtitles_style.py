@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,6 +45,7 @@ def _check_lines(text: str, lines: list[str]) -> None:
             assert line[-1] not in OPENING, lines
 
 
+@pytest.mark.slow  # hypothesis: 300 examples
 @settings(max_examples=300, deadline=None)
 @given(zh_text())
 def test_break_zh(text: str) -> None:
@@ -64,6 +66,7 @@ def test_break_zh(text: str) -> None:
         assert lines == [text]
 
 
+@pytest.mark.slow  # hypothesis: 300 examples
 @settings(max_examples=300, deadline=None)
 @given(st.lists(EN_WORD, min_size=1, max_size=25).map(" ".join))
 def test_break_en(text: str) -> None:
@@ -88,6 +91,7 @@ def lessons(draw: st.DrawFn) -> tuple[list[Paragraph], float]:
     return paragraphs, duration
 
 
+@pytest.mark.slow  # hypothesis: 150 examples
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lessons())
 def test_cues_in_order_within_media_and_every_exception_reported(
@@ -142,6 +146,7 @@ def pauses_for(draw: st.DrawFn, duration: float) -> list[Pause]:
     return [Pause(a, b) for a, b in zip(edges[::2], edges[1::2], strict=False) if b > a]
 
 
+@pytest.mark.slow  # hypothesis: 150 examples
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lessons(), st.data())
 def test_audio_snapping_keeps_units_ordered_and_inside(lesson: tuple[list[Paragraph], float],

@@ -29,6 +29,8 @@ import pytest
 from conftest import make_media
 from test_verify_fixity import LESSON, build_bag, events
 
+pytestmark = pytest.mark.slow  # `archiver verify` in child processes, each bounded at 10 s
+
 HANG_DEADLINE = 10.0  # seconds: the bound for a run over a FIFO or /dev/zero
 CHUNK = 2 << 20       # the hasher's block (archiver.verify.hashing.CHUNK)
 ACCESS = f"data/access/{LESSON}.mp4"

@@ -161,6 +161,9 @@ def _report(setup: DemoSetup, code: int) -> None:
         ("alignment truth", setup.mirror.truth),
         ("TLS evidence", lesson_dir / "fetch" / "capture.json"),
         ("WARC capture", lesson_dir / "fetch" / "capture.warc.gz"),
+        ("WARC of media", lesson_dir / "fetch" / "capture-media.warc"),
+        ("WACZ (replay)", setup.output / "packages" / setup.lesson_id / "data" / "capture"
+         / "capture.wacz"),
         ("subtitles", lesson_dir / "subtitles"),
         ("package", setup.output / "packages" / setup.lesson_id),
         ("catalog", setup.output / "catalog.json"),

@@ -43,6 +43,7 @@ class Fault:
     body: bytes | None = None          # serve these bytes instead (content changed)
     content_type: str | None = None    # override the Content-Type
     endless: bool = False              # never stop sending (no Content-Length)
+    rate: int | None = None            # send at most this many bytes per second (a drip)
 
 
 @dataclass
@@ -183,6 +184,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
+        if fault.rate is not None:
+            self._drip(body_resource, start, end, fault.rate)
+            return
         sent = 0
         for block in body_resource.read(start, end):
             if fault.cut_after is not None and sent + len(block) > fault.cut_after:
@@ -196,6 +200,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if fault.declare_extra:
             self.wfile.flush()
             self._drop()
+
+    def _drip(self, resource: Resource, start: int, end: int, rate: int) -> None:
+        """Send the body at `rate` bytes per second, a slice every 0.1 s at most (a server
+        that never stalls completely, so read timeouts never fire); bounded: it stops when
+        the client goes away or the server stops."""
+        step = max(1, rate // 10)
+        pause = step / rate
+        with contextlib.suppress(OSError):
+            for block in resource.read(start, end):
+                for offset in range(0, len(block), step):
+                    if self.server.stopping:
+                        self._drop()
+                        return
+                    self.wfile.write(block[offset:offset + step])
+                    self.wfile.flush()
+                    time.sleep(pause)
 
     def _endless(self, head: bool) -> None:
         block = b"\0" * CHUNK

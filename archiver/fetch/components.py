@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from archiver import cancel
 from archiver.errors import FetchError, Location
 from archiver.fetch.download import Downloaded, Options, check_media_start, download, retrying
 from archiver.fetch.hls import download_hls
@@ -122,7 +122,7 @@ def merge(video: Path, audio: Path, folder: Path, lesson: str) -> tuple[Path, li
     as recorded (file names relative to the lesson's fetch folder)."""
     temp = folder / f".{MERGED}.tmp.mp4"
     command = merge_command(video, audio, temp)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT * 5,
+    done = cancel.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT * 5,
                           check=False)
     if done.returncode != 0:
         temp.unlink(missing_ok=True)
@@ -136,7 +136,7 @@ def merge(video: Path, audio: Path, folder: Path, lesson: str) -> tuple[Path, li
 
 def audio_streams(path: Path) -> tuple[int, int]:
     """(video streams, audio streams) ffprobe finds in `path`; (-1, -1) if it cannot read it."""
-    done = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type",
+    done = cancel.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type",
                            "-of", "json", str(path)], capture_output=True, text=True,
                           timeout=PROBE_TIMEOUT, check=False)
     if done.returncode != 0:

@@ -17,6 +17,10 @@ Why it is built this way:
   the budget: a slow flaky link still finishes, a dead one fails after `retries` attempts.
 - Bounded: `max_bytes` caps announced and actual sizes (an endless body stops there).
 - Content check: an HTML page (or other text) where media was expected is refused.
+- Content-Encoding: a server that ignores our `Accept-Encoding: identity` and sends gzip (or
+  deflate, br, zstd) has its body decoded as a browser would (httpx's streaming decoders),
+  bounded by --max-bytes on the decoded size; such a body is never resumed (a range of the
+  decoded bytes is no range of the served ones). The WARC keeps the exchange as transferred.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import importlib
 import json
 import re
 from collections.abc import Callable
@@ -39,8 +44,10 @@ from tenacity import (
     wait_exponential,
 )
 
+from archiver import cancel
 from archiver.errors import FetchError, Location
 from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
+from archiver.fetch.limits import Stalled, bounded, head_first, read_timeout
 from archiver.fetch.rawbody import raw_body
 from archiver.fetch.sink import Sink
 from archiver.options import FetchOptions
@@ -48,6 +55,7 @@ from archiver.store import TEMP_MARK, atomic_write_json
 
 Options = FetchOptions  # the fetch stage's typed, validated options (archiver/options.py)
 CHUNK = 1 << 20
+HEAD_BYTES = 512  # what check_media_start judges a body by (signatures, an HTML start)
 PARTIAL_NAME = f".media{TEMP_MARK}partial"
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 MEDIA_TYPES = ("video/", "audio/", "application/octet-stream", "application/mp4",
@@ -156,12 +164,127 @@ class _Partial:
                 path.unlink()
 
 
+def _decoders() -> frozenset[str]:
+    """The Content-Encodings httpx decodes here (br and zstd only with their modules)."""
+    names = {"gzip", "x-gzip", "deflate"}
+    for name, module in (("br", "brotli"), ("zstd", "zstandard")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        names.add(name)
+    return frozenset(names)
+
+
+DECODED = _decoders()
+
+
+def _encoding(response: httpx.Response, url: str, where: Location) -> str:
+    """The body's Content-Encoding ("" for none); one we cannot decode is refused, since
+    its bytes stored as they came would not be the media (httpx passes unknown ones on)."""
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")
+               if c.strip() and c.strip().lower() != "identity"]
+    unknown = [c for c in codings if c not in DECODED]
+    if unknown:
+        raise FetchError(f"{url}: Content-Encoding {', '.join(unknown)} cannot be decoded "
+                         f"here (known: {', '.join(sorted(DECODED))}); not archived", where)
+    return ", ".join(codings)
+
+
 def _validator(response: httpx.Response) -> str | None:
     etag: str | None = response.headers.get("etag")
     if etag and not etag.startswith("W/"):
         return etag
     modified: str | None = response.headers.get("last-modified")
     return modified
+
+
+def _refuse_status(response: httpx.Response, url: str, part: _Partial, opts: Options,
+                   where: Location) -> None:
+    """Raise for any status but 200/206: transient ones (429, 408, 5xx, 416) to be retried,
+    the rest as final; a 416 means our partial is beyond the real end, so it restarts."""
+    status = response.status_code
+    if status == 429 or status >= 500 or status == 408:
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        if wait is not None and wait > opts.retry_after_max:
+            raise FetchError(f"{url}: HTTP {status}, Retry-After {wait:.0f} s exceeds the "
+                             f"limit of {opts.retry_after_max:.0f} s", where)
+        raise Transient(f"{url}: HTTP {status} {response.reason_phrase}", where,
+                        retry_after=wait)
+    if status == 416:
+        part.reset()
+        part.restarts += 1
+        raise Transient(f"{url}: range not satisfiable; restarting from zero", where)
+    if status not in (200, 206):
+        raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}", where)
+
+
+def _span(response: httpx.Response, url: str, part: _Partial, validator: str | None,
+          where: Location) -> tuple[int, int | None]:
+    """Where this response's body goes in the partial, and the whole size if announced: a
+    206 must continue exactly where the partial ends (same validator), a 200 starts over."""
+    if response.status_code == 206:
+        match = CONTENT_RANGE.match(response.headers.get("content-range", ""))
+        if (match is None or int(match.group(1)) != part.size
+                or (part.validator and validator and validator != part.validator)):
+            part.reset()  # not the continuation we asked for: never splice
+            part.restarts += 1
+            raise Transient(f"{url}: unexpected partial response; restarting", where)
+        return part.size, int(match.group(3)) if match.group(3) != "*" else None
+    if part.size > 0:
+        part.restarts += 1  # the server sent everything again (content changed?)
+    part.reset()
+    length = response.headers.get("content-length")
+    return 0, int(length) if length and length.isdigit() else None
+
+
+def _receive(response: httpx.Response, part: _Partial, start: int, total: int | None,
+             content_type: str, opts: Options, progress: Callable[[int, int | None], None],
+             url: str, lesson: str, where: Location, encoding: str) -> int:
+    """Stream the body into the partial at `start`, hashing as it goes; returns the bytes
+    this exchange received. A body with a Content-Encoding is decoded as a browser would
+    (the WARC keeps what was transferred); every body is bounded by --max-bytes. A cut or a
+    stall is Transient (the next attempt resumes); a cancel stops at the next chunk."""
+    received = 0
+    with open(part.path, "r+b" if start else "wb", buffering=0) as out:
+        out.seek(start)
+        sink = Sink(out, [part.sha256.update, part.sha512.update])
+        try:
+            body = response.iter_bytes() if encoding else (
+                raw_body(response, read_timeout(opts)) or response.iter_raw())
+            for chunk in head_first(bounded(body, opts, url, where, already=part.size,
+                                            what="the media (endless or oversized body)"),
+                                    HEAD_BYTES):
+                if part.size == 0 and received == 0:
+                    check_media_start(chunk, content_type, url, lesson)
+                    part.head = chunk[:64]
+                sink.put(chunk)
+                part.size += len(chunk)
+                received += len(chunk)
+                progress(part.size, total)
+        except (httpx.TransportError, OSError) as exc:  # OSError: raw_body's socket
+            raise _transfer_error(exc, url, part.size, total, opts, where) from exc
+        finally:
+            sink.close()  # every queued chunk is written and hashed before we go on
+    return received
+
+
+def _transfer_error(exc: Exception, url: str, size: int, total: int | None, opts: Options,
+                    where: Location) -> Exception:
+    """What a broken transfer means: interrupted (cancelled: rerun to resume), stalled
+    (nothing for --speed-time) or a transient cut; each but the first is resumed."""
+    if cancel.cancelled():
+        return cancel.Interrupted(f"{url}: transfer stopped after {size} bytes "
+                                  "(interrupted); rerun to resume")
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        if opts.speed_time < opts.timeout:  # the read timeout is --speed-time
+            return Stalled(f"{url}: transfer stalled: nothing received for --speed-time "
+                           f"{opts.speed_time:g} s after {size} bytes; will resume", where)
+        why = "the server stalled (read timeout)"
+    else:
+        why = "the connection was closed early"
+    return Transient(f"{url}: {why} after {size} of {total or 'unknown'} bytes "
+                     f"({type(exc).__name__}: {exc}); will resume", where)
 
 
 def _attempt(session: Session, url: str, part: _Partial, opts: Options,
@@ -174,71 +297,29 @@ def _attempt(session: Session, url: str, part: _Partial, opts: Options,
     elif part.size > 0:
         part.reset()
     with session.get(url, "media", headers) as (response, exchange):
-        status = response.status_code
-        if status == 429 or status >= 500 or status == 408:
-            wait = parse_retry_after(response.headers.get("retry-after"))
-            if wait is not None and wait > opts.retry_after_max:
-                raise FetchError(f"{url}: HTTP {status}, Retry-After {wait:.0f} s exceeds the "
-                                 f"limit of {opts.retry_after_max:.0f} s", where)
-            raise Transient(f"{url}: HTTP {status} {response.reason_phrase}", where,
-                            retry_after=wait)
-        if status == 416:
-            part.reset()
-            part.restarts += 1
-            raise Transient(f"{url}: range not satisfiable; restarting from zero", where)
-        if status not in (200, 206):
-            raise FetchError(f"{url}: HTTP {status} {response.reason_phrase}", where)
+        _refuse_status(response, url, part, opts, where)
         validator = _validator(response)
-        start, total = 0, None
-        if status == 206:
-            match = CONTENT_RANGE.match(response.headers.get("content-range", ""))
-            if (match is None or int(match.group(1)) != part.size
-                    or (part.validator and validator and validator != part.validator)):
-                part.reset()  # not the continuation we asked for: never splice
-                part.restarts += 1
-                raise Transient(f"{url}: unexpected partial response; restarting", where)
-            start = part.size
-            total = int(match.group(3)) if match.group(3) != "*" else None
-        else:
-            if part.size > 0:
-                part.restarts += 1  # the server sent everything again (content changed?)
-            part.reset()
-            length = response.headers.get("content-length")
-            total = int(length) if length and length.isdigit() else None
+        start, total = _span(response, url, part, validator, where)
         if total is not None and total > opts.max_bytes:
             raise FetchError(f"{url}: announced size {total} bytes exceeds --max-bytes "
                              f"{opts.max_bytes}", where)
         content_type = response.headers.get("content-type", "")
+        encoding = _encoding(response, url, where)
+        if encoding:  # decoded as a browser would; a range of the decoded bytes is no
+            validator, total = None, None  # range of the served ones: never resumed
+            if start:
+                part.reset()
+                part.restarts += 1
+                raise Transient(f"{url}: a partial answer in {encoding} encoding; restarting",
+                                where)
         part.validator = validator
         part.save_state(url, total, content_type)
-        received = 0
-        with open(part.path, "r+b" if start else "wb", buffering=0) as out:
-            out.seek(start)
-            sink = Sink(out, [part.sha256.update, part.sha512.update])
-            try:
-                body = raw_body(response, opts.timeout) or response.iter_raw(CHUNK)
-                for chunk in body:
-                    if part.size == 0 and received == 0:
-                        check_media_start(chunk, content_type, url, lesson)
-                        part.head = chunk[:64]
-                    sink.put(chunk)
-                    part.size += len(chunk)
-                    received += len(chunk)
-                    if part.size > opts.max_bytes:
-                        raise FetchError(f"{url}: more than --max-bytes {opts.max_bytes} "
-                                         "bytes; stopped (endless or oversized body)", where)
-                    progress(part.size, total)
-            except (httpx.TransportError, OSError) as exc:  # OSError: raw_body's socket
-                if isinstance(exc, httpx.TimeoutException | TimeoutError):
-                    why = "the server stalled (read timeout)"
-                else:
-                    why = "the connection was closed early"
-                raise Transient(f"{url}: {why} after {part.size} of {total or 'unknown'} "
-                                f"bytes ({type(exc).__name__}: {exc}); will resume", where
-                                ) from exc
-            finally:
-                sink.close()  # every queued chunk is written and hashed before we go on
-                exchange.bytes = received
+        before = part.size
+        try:
+            received = _receive(response, part, start, total, content_type, opts, progress,
+                                url, lesson, where, encoding)
+        finally:
+            exchange.bytes = part.size - before
         if total is not None and part.size != total:
             raise Transient(f"{url}: connection closed after {part.size} of {total} bytes",
                             where)
@@ -272,7 +353,7 @@ def retrying(opts: Options, on_retry: Callable[[str, float], None] | None = None
 
     return Retrying(retry=retry_if_exception_type(Transient),
                     stop=stop or stop_after_attempt(max(1, int(opts.retries))), wait=wait,
-                    before_sleep=before_sleep, reraise=True)
+                    before_sleep=before_sleep, reraise=True, sleep=cancel.sleep)
 
 
 def download(session: Session, url: str, folder: Path, opts: Options,
@@ -288,7 +369,9 @@ def download(session: Session, url: str, folder: Path, opts: Options,
 
     def stop(state: RetryCallState) -> bool:
         nonlocal stalled, high_water
-        stalled = 0 if part.size > high_water else stalled + 1
+        slow = state.outcome is not None and isinstance(state.outcome.exception(), Stalled)
+        # a stall counts even when it made progress: a 1 byte/s server always "progresses"
+        stalled = 0 if part.size > high_water and not slow else stalled + 1
         high_water = max(high_water, part.size)
         return stalled >= max(1, opts.retries)
 
@@ -299,6 +382,8 @@ def download(session: Session, url: str, folder: Path, opts: Options,
                 attempts += 1
                 result = _attempt(session, url, part, opts, progress, lesson)
     except Transient:
+        if part.size == 0:
+            part.discard()  # nothing received: no empty partial is left to "resume"
         raise  # keep the partial: the next run resumes it
     except FetchError:
         part.discard()  # refused content (HTML, oversized, 4xx, TLS): nothing to resume

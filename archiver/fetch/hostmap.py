@@ -40,24 +40,24 @@ class Mapping:
 def parse_entry(text: object, key: str) -> Mapping:
     """Parse one entry; `key` names where it came from (`--resolve`, `sources[0].resolve`)."""
     if not isinstance(text, str):
-        raise UsageError(f"{key}: expected \"HOST:PORT:ADDRESS\", got {text!r}", Location(key=key))
+        raise UsageError(f"expected \"HOST:PORT:ADDRESS\", got {text!r}", Location(key=key))
     host, sep1, rest = text.partition(":")
     port_text, sep2, address = rest.partition(":")
     if not (sep1 and sep2 and host and port_text and address):
-        raise UsageError(f"{key}: expected \"HOST:PORT:ADDRESS\" such as "
+        raise UsageError(f"expected \"HOST:PORT:ADDRESS\" such as "
                          f"lessons.example.edu:443:203.0.113.7, got {text!r}", Location(key=key))
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"{key}: port must be 1-65535 in {text!r}", Location(key=key))
+        raise UsageError(f"port must be 1-65535 in {text!r}", Location(key=key))
     if address.startswith("[") and address.endswith("]"):
         address = address[1:-1]
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        raise UsageError(f"{key}: {address!r} in {text!r} is not an IP address (curl's "
+        raise UsageError(f"{address!r} in {text!r} is not an IP address (curl's "
                          "--resolve maps a host to an address, not to another name)",
                          Location(key=key)) from None
     if any(c in host for c in "/[] @") or ("." not in host and host != "localhost"):
-        raise UsageError(f"{key}: {host!r} in {text!r} is not a host name", Location(key=key))
+        raise UsageError(f"{host!r} in {text!r} is not a host name", Location(key=key))
     return Mapping(host.lower().rstrip("."), int(port_text), str(ip))
 
 

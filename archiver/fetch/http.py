@@ -18,6 +18,7 @@ import builtins
 import contextlib
 import datetime as dt
 import email.utils
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,13 +27,14 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from archiver import __version__
+from archiver import __version__, cancel
 from archiver.adapters.contract import ContractBroken
 from archiver.errors import FetchError, Location, TlsError
 from archiver.fetch import tls
 from archiver.fetch.handshake import checking_transport
 from archiver.fetch.hostmap import HostMap
 from archiver.model import TlsPolicy, utcnow
+from archiver.options import FetchOptions
 
 MAX_REDIRECTS = 10
 USER_AGENT = f"lesson-archiver/{__version__} (+preservation; httpx)"
@@ -45,6 +47,11 @@ class Transient(FetchError):
                  retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message, where or Location())
+
+
+class Stalled(Transient):
+    """A transfer slower than --speed-limit for --speed-time seconds, or silent for
+    --speed-time seconds (kept and resumable; see archiver.fetch.limits)."""
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -92,6 +99,21 @@ class Exchange:
                 if k not in ("warc_payload", "raw_request", "raw_response")}
 
 
+def _wire(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Header lines as sent on the wire (case, order and repeats kept), for the WARC:
+    `multi_items()` lower-cases the names, and a WARC records what was exchanged."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.raw]
+
+
+def _shut_down(response: httpx.Response) -> None:
+    """Wake a thread blocked reading this response (on cancel): its recv returns at once."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def _check_scheme(url: str, lesson: str) -> None:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
@@ -110,8 +132,11 @@ class Session:
                  source_url: str | None = None, *, legacy_renegotiation: bool = False,
                  source_index: int | None = None,
                  host_policies: dict[str, TlsPolicy] | None = None,
-                 hostmap: HostMap | None = None) -> None:
+                 hostmap: HostMap | None = None, max_redirects: int = MAX_REDIRECTS,
+                 options: FetchOptions | None = None) -> None:
         self.policy = policy
+        self.max_redirects = max_redirects
+        self.options = options or FetchOptions()  # the bounds every body is read under
         self.lesson = lesson
         self.legacy_renegotiation = legacy_renegotiation
         self.source_key = "sources" if source_index is None else f"sources[{source_index}]"
@@ -132,10 +157,14 @@ class Session:
         context = tls.client_context(policy, legacy_renegotiation=legacy_renegotiation)
         self._contexts: dict[str, ssl.SSLContext] = {str(policy): context}
         per_host = source_host is not None
+        # The backend is required where nothing else can do its job: a pin, named per-host
+        # policies, `--resolve`. Without it (an httpx release without the hook) other hosts
+        # of a `ca:`/`insecure` source share the source's context, as before per-host
+        # policies existed; the per-response check still applies each host's policy.
         try:
             transport = checking_transport(
                 context, self._check_handshake,
-                required=policy.mode == "pin" or per_host or bool(self.hostmap),
+                required=policy.mode == "pin" or bool(host_policies) or bool(self.hostmap),
                 connect=self.hostmap.address if self.hostmap else None,
                 context_for=self._context_for if per_host else None)
         except ContractBroken as exc:
@@ -216,6 +245,14 @@ class Session:
         if renegotiation is not None and not self.legacy_renegotiation:
             return tls.renegotiation_refusal(renegotiation, url, self.policy, self.lesson,
                                              self.source_key)
+        if isinstance(exc, httpx.RemoteProtocolError) and "content-length" in str(exc).lower():
+            # the same bytes every time: retrying cannot help, and no body can be trusted
+            return FetchError(f"{url}: the server sent an invalid Content-Length ({exc}); "
+                              "not retried, nothing stored", where)
+        if isinstance(exc, httpx.ReadTimeout) and \
+                self.options.speed_time < self.options.timeout:
+            return Stalled(f"{url}: transfer stalled: nothing received for --speed-time "
+                           f"{self.options.speed_time:g} s (ReadTimeout); will resume", where)
         if isinstance(exc, httpx.TimeoutException):
             return Transient(f"{url}: timed out ({type(exc).__name__})", where)
         if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError) or (
@@ -242,7 +279,7 @@ class Session:
         seen = {url}
         current = url
         try:
-            for _hop in range(MAX_REDIRECTS + 1):
+            for _hop in range(self.max_redirects + 1):
                 response = self._send(current, headers or {}, method, content)
                 if response.is_redirect and "location" in response.headers:
                     if response.status_code not in (307, 308):
@@ -264,22 +301,30 @@ class Session:
                     continue
                 break
             else:
-                raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects",
+                raise FetchError(f"{url}: more than --max-redirects {self.max_redirects} "
+                                 "redirects; not followed",
                                  Location(lesson=self.lesson, key="sources.url"))
             exchange.final_url = str(response.url)
             exchange.status = response.status_code
             exchange.reason = response.reason_phrase
             exchange.http_version = response.http_version
             exchange.headers = dict(response.headers.items())
-            exchange.raw_response = list(response.headers.multi_items())
+            exchange.raw_response = _wire(response.headers)
             exchange.request_headers = dict(response.request.headers.items())
-            exchange.raw_request = list(response.request.headers.multi_items())
+            exchange.raw_request = _wire(response.request.headers)
             try:
-                yield response, exchange
+                with cancel.on_cancel(lambda: _shut_down(response)):
+                    yield response, exchange
             except httpx.HTTPError as exc:
+                if cancel.cancelled():
+                    raise cancel.Interrupted(f"{url}: transfer stopped (interrupted); "
+                                             "rerun to resume") from exc
                 raise self.map_error(exc, current) from exc
             finally:
                 response.close()
+        except cancel.Interrupted as exc:
+            exchange.outcome = f"Interrupted: {exc.message}"
+            raise
         except FetchError as exc:
             exchange.outcome = exchange.outcome or f"{type(exc).__name__}: {exc.message}"
             raise

@@ -6,6 +6,9 @@ reason a Python client lags `curl -o`. Once the response head is parsed (and the
 checked on this very connection), the body of a `Content-Length` response is just the next N
 bytes on the socket, so we `recv_into` a buffer directly (a few µs per record).
 
+A chunk that takes longer than `PATIENCE` to fill is handed over as it is, so on a slow link
+the caller's stall detector and cancel check still run several times a second.
+
 Safety: used only when every precondition holds (HTTP/1.1, Content-Length, no
 Content-Encoding, no Transfer-Encoding, h11 waiting for exactly that body); bytes h11 already
 buffered past the head are taken first (`h11.Connection.trailing_data`, public h11 API). The
@@ -17,6 +20,7 @@ saw the body, so closing the response closes the connection (httpcore does this 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -26,6 +30,7 @@ import httpx
 from archiver.adapters.httpcore import h11_state
 
 CHUNK = 1 << 20
+PATIENCE = 0.25  # seconds a chunk may take to fill before what arrived is handed over
 
 
 def raw_body(response: httpx.Response, timeout: float) -> Iterator[bytes] | None:
@@ -66,12 +71,15 @@ def _read(sock: Any, buffered: bytes, total: int, closed: bool,
         buffer = bytearray(size)
         view = memoryview(buffer)
         filled = 0
+        began = time.monotonic()
         while filled < size:
             got = sock.recv_into(view[filled:], size - filled)
             if got == 0:
                 closed = True
                 break
             filled += got
+            if time.monotonic() - began > PATIENCE:
+                break  # a slow link: hand over what came, so stall and cancel checks run
         left -= filled
         view.release()
         if filled == size:

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 from archiver.adapters.ytdlp import extract
 from archiver.errors import FetchError, Location, NoMediaError
 from archiver.fetch.http import Session, Transient, parse_retry_after
+from archiver.fetch.limits import decode_small, small_body
 
 PAGE_LIMIT = 16 << 20  # a lesson page, API answer or playlist larger than this is refused
 MEDIA_EXTS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".ts", ".flv", ".ogv", ".mp3", ".m4a")
@@ -84,8 +85,9 @@ def _read_body(chunks_in: Iterator[bytes], exchange: Any, url: str, role: str, l
     exchange.bytes = len(body)
     exchange.sha256 = hashlib.sha256(body).hexdigest()
     exchange.sha512 = hashlib.sha512(body).hexdigest()
-    exchange.warc_payload = body
-    return body
+    exchange.warc_payload = body  # as transferred; parsed decoded, as a browser would
+    return decode_small(body, exchange.headers.get("content-encoding"), PAGE_LIMIT, url,
+                        Location(lesson=lesson, key="sources.url"))
 
 
 def check_status(response: Any, url: str, lesson: str) -> None:
@@ -102,7 +104,8 @@ def read_small(session: Session, url: str, role: str) -> tuple[bytes, str, str]:
     """GET a page or playlist completely (bounded); returns (body, content type, final URL)."""
     with session.get(url, role) as (response, exchange):
         check_status(response, url, session.lesson)
-        body = _read_body(response.iter_raw(1 << 16), exchange, url, role, session.lesson)
+        body = _read_body(small_body(session, response.iter_raw(), url, role,
+                                     PAGE_LIMIT), exchange, url, role, session.lesson)
         return body, response.headers.get("content-type", ""), str(response.url)
 
 

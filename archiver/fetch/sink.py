@@ -83,7 +83,7 @@ class Sink:
                 continue  # keep draining so put() never blocks forever
             try:
                 job(chunk)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
                 self.error = exc
 
     def _raise(self) -> None:

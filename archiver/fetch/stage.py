@@ -6,10 +6,11 @@ a fingerprint of the lesson id, its sources and its sha256 pin (not yt-dlp's id,
 from URL file names and collides): a completed lesson is skipped without any request.
 
 Safety: the media is streamed into a partial temporary file and published (fsync + rename)
-only after size, content and pin checks pass. Bytes that contradict the manifest's `sha256`
-are moved to `quarantine/<id>/` and the earlier good copy stays as it was. When every source
-fails, `fetch/last-failure.json` records the attempts (with TLS evidence) and the earlier
-archive is untouched.
+only after size, content, pin and ffprobe checks pass (bytes in which ffprobe finds no audio
+or video stream are quarantined with its message, archiver.fetch.mediacheck). Bytes that
+contradict the manifest's `sha256` are moved to `quarantine/<id>/` and the earlier good copy
+stays as it was. When every source fails, `fetch/last-failure.json` records the attempts
+(with TLS evidence) and the earlier archive is untouched.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import ChecksumMismatch, FetchError, Location, TlsError
+from archiver.errors import ChecksumMismatch, FetchError, Location, NotMediaError, TlsError
 from archiver.fetch import capture as cap
 from archiver.fetch.components import (
     MERGED,
@@ -39,11 +41,14 @@ from archiver.fetch.download import (
     partial_name,
     retrying,
 )
+from archiver.fetch.embeds import capture_resources
 from archiver.fetch.hls import download_hls
 from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.http import Session
+from archiver.fetch.limits import read_timeout
+from archiver.fetch.mediacheck import media_streams
 from archiver.fetch.resolve import MEDIA_EXTS, Component, Resolution, resolve
-from archiver.fetch.warc import write_warc
+from archiver.fetch.warc import GZ_NAME, MediaPart, write_warc
 from archiver.model import (
     FetchDetails,
     Lesson,
@@ -61,7 +66,11 @@ from archiver.store import atomic_write_json, fingerprint, publish_file, sha256_
 
 STAGE = "fetch"
 TOOLS = ("archiver", "yt-dlp", "httpx", "warcio", "tenacity", "openssl", "python")
-VERSION = 1  # bump when the fetch logic changes what it produces
+# Bump when the fetch logic changes what it produces. Not bumped for the replayable WARCs
+# (issue 11): a bump refetches every lesson, and a source that has vanished since would turn
+# an archived lesson into a failed fetch. Earlier captures keep their WARC until
+# `archiver fetch --force` (see docs/package.md).
+VERSION = 1
 TYPE_EXTS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-matroska": ".mkv",
              "video/mp2t": ".ts", "video/quicktime": ".mov", "video/x-flv": ".flv",
              "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "video/ogg": ".ogv"}
@@ -115,6 +124,85 @@ def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
     return target
 
 
+Part = tuple[Component, Downloaded, tuple[int, int]]  # a component, its download, its exchanges
+
+
+def _download_media(session: Session, res: Resolution, split: bool, folder: Path, opts: Options,
+                    progress: Callable[[int, int | None], None], partial: str,
+                    on_retry: Callable[[str, float], None],
+                    lesson: Lesson) -> tuple[Downloaded, list[Part]]:
+    """The media as served: each component of a split resolution on its own (archiver.fetch.
+    components), an HLS playlist segment by segment, else one direct download. Returns the
+    main download and the components (none unless split), each with the span of the
+    session's exchanges that carried it (its WARC records)."""
+    parts: list[Part] = []
+    if split:
+        for n, component in enumerate(res.components):
+            first = len(session.exchanges)
+            got = fetch_component(session, component, folder, opts, progress,
+                                  f"{partial}.{component.role}", on_retry,
+                                  res.playlist if n == 0 else None)
+            parts.append((component, got, (first, len(session.exchanges))))
+        return parts[0][1], parts
+    if res.protocol == "m3u8":
+        return download_hls(session, res.media_url, folder, opts, progress, res.playlist,
+                            partial=partial, on_retry=on_retry), parts
+    return download(session, res.media_url, folder, opts, progress, lesson.id, on_retry,
+                    partial), parts
+
+
+def _store_original(got: Downloaded, folder: Path, ext: str, lesson: Lesson) -> Path:
+    """Move the finished download to fetch/original<ext>, if the stored bytes are the bytes
+    that were received and hashed (belt and braces)."""
+    on_disk = got.path.stat().st_size
+    if on_disk != got.bytes:
+        raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
+                         "received and hashed; the download was not stored completely",
+                         Location(lesson=lesson.id))
+    final = folder / f"original{ext}"
+    publish_file(got.path, final)
+    return final
+
+
+Quarantined = Callable[[str, str], dict[str, Any]]  # (error class, message) -> capture record
+
+
+def _check_pin(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str,
+               partial: str, quarantined: Quarantined) -> None:
+    """Bytes that differ from the manifest's sha256 pin go to quarantine; the earlier
+    archived copy stays as it was."""
+    if not lesson.sha256 or got.sha256 == lesson.sha256.lower():
+        return
+    record = quarantined("ChecksumMismatch",
+                         f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
+    target = _quarantine(ctx, lesson, got, ext, record)
+    discard_partial(got.path.parent, partial)
+    raise ChecksumMismatch(
+        f"{url}: sha256 {got.sha256} does not match the manifest pin {lesson.sha256}; the "
+        f"new bytes are in {target.relative_to(ctx.output)} and the earlier archived copy is "
+        "untouched", Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
+
+
+def _publish_original(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str,
+                      partial: str, quarantined: Quarantined) -> Path:
+    """Publish the download as fetch/original<ext>, once ffprobe finds an audio or video
+    stream in it. Bytes served as media that hold none (gzip, an error page, noise) go to
+    quarantine with their capture record and ffprobe's words, and the lesson fails: they
+    are never archived as the original."""
+    streams, probe_message = media_streams(got.path)
+    if not streams:
+        record = quarantined("NotMediaError",
+                             f"ffprobe found no audio or video stream: {probe_message}")
+        target = _quarantine(ctx, lesson, got, ext, record)
+        discard_partial(got.path.parent, partial)
+        raise NotMediaError(
+            f"{url}: served as {got.content_type or 'no type'}, but ffprobe finds no audio or "
+            f"video stream in the {got.bytes} bytes ({probe_message}); quarantined in "
+            f"{target.relative_to(ctx.output)}, not archived",
+            Location(lesson=lesson.id, key="sources.url"))
+    return _store_original(got, got.path.parent, ext, lesson)
+
+
 def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts: Options,
                   folder: Path, attempts: list[dict[str, Any]]) -> Done[FetchDetails]:
     started = utcnow()
@@ -132,9 +220,10 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
 
     hostmap = HostMap.of([parse_entry(e, "--resolve") for e in opts.resolve],
                          [parse_entry(e, f"sources[{index}].resolve") for e in source.resolve])
-    with Session(source.tls, lesson.id, opts.timeout, source.url, source_index=index,
+    with Session(source.tls, lesson.id, read_timeout(opts), source.url, source_index=index,
                  legacy_renegotiation=source.legacy_renegotiation,
-                 host_policies=dict(source.tls_hosts), hostmap=hostmap) as session:
+                 host_policies=dict(source.tls_hosts), hostmap=hostmap,
+                 max_redirects=opts.max_redirects, options=opts) as session:
         partial = partial_name(index)
         known = _known_direct(folder, partial, source.url)
         for attempt in retrying(opts, on_retry):  # a 503/429 on the page is transient too
@@ -143,20 +232,11 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                                           max_bytes=opts.max_bytes)
         log.info("resolved", lesson=lesson.id, stage=STAGE, kind=res.kind, media=res.media_url,
                  extractor=res.extractor, audio=res.audio)
+        capture_resources(session, res, lambda message: log.warning(
+            "resource-not-captured", lesson=lesson.id, stage=STAGE, message=message))
         split = len(res.components) > 1 or res.protocol == "dash"
-        parts: list[tuple[Component, Downloaded]] = []
-        if split:  # each component as served (archiver.fetch.components)
-            for n, component in enumerate(res.components):
-                parts.append((component, fetch_component(
-                    session, component, folder, opts, progress, f"{partial}.{component.role}",
-                    on_retry, res.playlist if n == 0 else None)))
-            got = parts[0][1]
-        elif res.protocol == "m3u8":
-            got = download_hls(session, res.media_url, folder, opts, progress, res.playlist,
-                               partial=partial, on_retry=on_retry)
-        else:
-            got = download(session, res.media_url, folder, opts, progress, lesson.id, on_retry,
-                           partial)
+        got, parts = _download_media(session, res, split, folder, opts, progress, partial,
+                                     on_retry, lesson)
         tls = session.guard.evidence
         ext = ".ts" if res.protocol == "m3u8" and got.content_type == "video/mp2t" else \
             media_extension(res.media_url, got.content_type, got.head)
@@ -175,7 +255,8 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                                       tracks=res.tracks, poster=res.poster,
                                       extractor=res.extractor, audio=res.audio,
                                       chain=res.chain)
-        transfer = TransferRecord(attempts=sum(g.attempts for _c, g in parts) or got.attempts,
+        attempts_made = sum(g.attempts for _c, g, _span in parts) or got.attempts
+        transfer = TransferRecord(attempts=attempts_made,
                                   resumed_from=got.resumed_from,
                                   rehashed_bytes=got.rehashed_bytes, restarts=got.restarts)
         extra: dict[str, Any] = {"resolution": dump(resolution), "transfer": dump(transfer)}
@@ -185,30 +266,19 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         ended = utcnow()
         here = {"source": source.url, "kind": source.kind, "tls": str(source.tls),
                 "outcome": "ok", "error": None, "message": "served the media"}
-        if lesson.sha256 and got.sha256 != lesson.sha256.lower():
-            here.update(outcome="quarantined", error="ChecksumMismatch",
-                        message=f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
+
+        def quarantined(error: str, message: str) -> dict[str, Any]:
+            """The capture record of bytes kept in quarantine instead of archived."""
+            here.update(outcome="quarantined", error=error, message=message)
             attempts.append(here)
-            record = cap.build_capture(lesson, source, index, attempts,
-                                       session.exchanges, tls, media, started, ended, extra,
-                                       tools=tools)
-            target = _quarantine(ctx, lesson, got, ext, record)
-            discard_partial(folder, partial)
-            raise ChecksumMismatch(
-                f"{res.media_url}: sha256 {got.sha256} does not match the manifest pin "
-                f"{lesson.sha256}; the new bytes are in {target.relative_to(ctx.output)} "
-                "and the earlier archived copy is untouched",
-                Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
-        if not split:
-            on_disk = got.path.stat().st_size
-            if on_disk != got.bytes:  # belt and braces: hashed bytes must be the stored bytes
-                raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "
-                                 "received and hashed; the download was not stored completely",
-                                 Location(lesson=lesson.id))
-            final = folder / f"original{ext}"
-            publish_file(got.path, final)
-        else:
+            return cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
+                                     media, started, ended, extra, tools=tools)
+
+        _check_pin(ctx, lesson, got, ext, res.media_url, partial, quarantined)
+        if split:
             final = folder / Path(media_rel).name
+        else:
+            final = _publish_original(ctx, lesson, got, ext, res.media_url, partial, quarantined)
         audio = _audio_verdict(final, res, split, lesson)
         resolution = ResolutionRecord(**{**resolution.__dict__, "audio": audio})
         extra["resolution"] = dump(resolution)
@@ -218,12 +288,11 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         for stale in [*folder.glob("original.*"), *folder.glob(MERGED)]:
             if stale not in keep:
                 stale.unlink()
-        warc_path = folder / "capture.warc.gz"
-        served = folder / Path(components[0]["path"]).name if components else final
-        write_warc(warc_path, session.exchanges, tls=tls, tools=tools, media_file=served.name,
-                   media_url=got.url, media_sha256=got.sha256,
-                   inline_media=served if opts.warc_inline_media else None,
-                   media_type=got.content_type or "application/octet-stream")
+        served = [MediaPart(folder / Path(c["path"]).name, c["url"], c["sha256"], part[2])
+                  for c, part in zip(components, parts, strict=True)] if components else \
+            [MediaPart(final, got.url, got.sha256)]
+        warcs = write_warc(folder / GZ_NAME, session.exchanges, tls=tls, tools=tools,
+                           media=served, lesson=lesson.id)
         record = cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
                                    media, started, ended, extra, tools=tools)
         capture_path = folder / "capture.json"
@@ -234,15 +303,15 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         media=media_rel, bytes=media["bytes"], sha256=media["sha256"], sha512=media["sha512"],
         source=SourceRecord(**cap.source_json(source)), source_index=index, media_url=got.url,
         page_url=res.page_url, content_type=media["content_type"],
-        capture=f"{STAGE}/capture.json", warc=f"{STAGE}/capture.warc.gz", tls=tls,
+        capture=f"{STAGE}/capture.json", warc=f"{STAGE}/{GZ_NAME}",
+        warc_media=f"{STAGE}/{warcs[1].path.name}" if len(warcs) > 1 else None, tls=tls,
         attempts=attempts, resolution=resolution, transfer=transfer, audio=audio,
         components=components, derivative=derivative)
     done = Done(
         details=details,
         outputs=[*(Output(c["path"], c["bytes"], c["sha256"]) for c in components),
                  Output(media_rel, media["bytes"], media["sha256"]),
-                 Output(f"{STAGE}/capture.warc.gz", warc_path.stat().st_size,
-                        sha256_file(warc_path)),
+                 *(Output(f"{STAGE}/{w.path.name}", w.bytes, w.sha256) for w in warcs),
                  Output(f"{STAGE}/capture.json", capture_path.stat().st_size,
                         sha256_file(capture_path))])
     if audio == "none":
@@ -251,12 +320,12 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
     return done
 
 
-def _publish_components(parts: list[tuple[Component, Downloaded]], folder: Path,
+def _publish_components(parts: list[Part], folder: Path,
                         lesson: Lesson) -> tuple[list[dict[str, Any]], dict[str, Any], Path]:
     """Publish each served component as its original and merge them (the derivative)."""
     records: list[dict[str, Any]] = []
     paths: dict[str, Path] = {}
-    for component, got in parts:
+    for component, got, _span in parts:
         on_disk = got.path.stat().st_size
         if on_disk != got.bytes:
             raise FetchError(f"{got.path.name} holds {on_disk} bytes but {got.bytes} were "

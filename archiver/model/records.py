@@ -24,7 +24,9 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast
 from archiver.errors import Location, RecordError
 from archiver.model.jsonio import OMIT_DEFAULT, dump, load_record
 
-Status = Literal["ok", "skipped", "failed", "unchanged"]
+# "interrupted" is never saved: a run stopped by SIGINT/SIGTERM keeps the earlier record, so
+# the next run resumes; it only appears in that run's outcome table.
+Status = Literal["ok", "skipped", "failed", "unchanged", "interrupted"]
 SCHEMA = re.compile(r"lesson-archiver/([a-z]+)-details/(\d+)")
 
 
@@ -128,7 +130,9 @@ class SourceRecord:
 
 @dataclass(frozen=True)
 class ResolutionRecord:
-    """What the source pointed at: `page` (HTML5 embed), `direct` (media URL) or `hls`."""
+    """What the source pointed at: `page` (a page yt-dlp read), `direct` (media URL), `hls` or
+    `dash` (a manifest URL); `extractor` is yt-dlp's extractor key, `chain` the pages read
+    (iframes), `audio` the ffprobe verdict on the archived media."""
 
     kind: str
     media_url: str
@@ -169,6 +173,8 @@ class FetchDetails(Details):
     source_index: int = 0
     capture: str | None = None
     warc: str | None = None
+    # the media's full records, uncompressed (archiver/fetch/warc.py); None before issue 11
+    warc_media: str | None = field(default=None, metadata=OMIT_DEFAULT)
     tls: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     resolution: ResolutionRecord | None = None
@@ -237,6 +243,7 @@ class PackageFiles:
     provenance: FileEntry | None = None
     videoobject: FileEntry | None = None
     capture: FileEntry | None = None  # the WARC
+    wacz: FileEntry | None = field(default=None, metadata=OMIT_DEFAULT)  # the capture's WACZ
     capture_record: FileEntry | None = None  # capture.json
     transcript: FileEntry | None = None
     chapters: FileEntry | None = None

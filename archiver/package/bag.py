@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 import bagit
 
-from archiver import safefs
+from archiver import cancel, safefs
 from archiver.errors import Location, PackageError
 from archiver.store import TEMP_MARK, Store, atomic_write_bytes, atomic_write_text
 from archiver.verify.discover import parse_bag_info
@@ -43,6 +42,9 @@ VERSION = re.compile(r"/v(\d{1,9})$")  # bounded: int() of 5000 digits raises
 # bag-info field holding the package stage's inputs fingerprint (inputs.compute_fingerprint):
 # a rerun that finds no record of its result recognises the package it made by this field
 FINGERPRINT_FIELD = "Archiver-Inputs-Fingerprint"
+# RFC 8493 section 2.1.1, byte for byte: bagit-utils runs its format checks only on exactly
+# this declaration, and bagit-python (1.9) writes 0.97 (see `declare_1_0`)
+BAGIT_DECLARATION = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 
 def new_staging(store: Store, lesson_id: str) -> Path:
@@ -62,13 +64,26 @@ def make(staging: Path, bag_info: dict[str, str | list[str]], lesson_id: str) ->
     """Turn `staging` into a bag in place (in a child process); return the argv used."""
     argv = bagit_command()
     job = {"bag_dir": str(staging.resolve()), "bag_info": bag_info, "checksums": CHECKSUMS}
-    proc = subprocess.run(argv, input=json.dumps(job), text=True,  # ASCII: locale-proof
-                          capture_output=True, check=False, timeout=3600)
+    proc = cancel.run(argv, input=json.dumps(job), text=True,  # ASCII: locale-proof
+                      capture_output=True, check=False, timeout=3600)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise PackageError(f"bagit could not build the bag: {tail}",
                            Location(staging, lesson=lesson_id))
+    declare_1_0(staging)
     return argv
+
+
+def declare_1_0(bag_dir: Path) -> None:
+    """Declare the bag as BagIt 1.0 (RFC 8493) and keep its tag manifests consistent.
+
+    Why by hand: bagit-python 1.9 writes `BagIt-Version: 0.97` and offers no option for 1.0.
+    The payload layout and manifests it writes already follow RFC 8493, so only the
+    declaration changes; bagit.txt is listed in the tag manifests, which are recomputed.
+    Bags written before (0.97) are left as they are and still validate.
+    """
+    atomic_write_bytes(bag_dir / "bagit.txt", BAGIT_DECLARATION)
+    rewrite_tagmanifests(bag_dir)
 
 
 def validate(path: Path, lesson_id: str) -> bagit.Bag:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archiver.errors import Location, PackageError
 from archiver.model import (
@@ -47,6 +48,7 @@ class PackageInputs:
     media: Path
     capture_json: Path | None
     warc: Path | None
+    warc_media: Path | None = None  # the media's full records (fetch's capture-media.warc)
     tracks: list[Track] = field(default_factory=list)
     subtitle_files: list[Path] = field(default_factory=list)  # copied to data/subtitles/
     components: list[Path] = field(default_factory=list)  # served video/audio (fetch/original.*)
@@ -97,8 +99,11 @@ def gather(lesson: Lesson, series: Series, store: Store) -> PackageInputs | None
     capture = _in_lesson(store, lesson.id, fetched.capture, "fetch", "capture") \
         if fetched.capture else None
     warc = _in_lesson(store, lesson.id, fetched.warc, "fetch", "warc") if fetched.warc else None
+    warc_media = _in_lesson(store, lesson.id, fetched.warc_media, "fetch", "warc_media") \
+        if fetched.warc_media else None
     inputs = PackageInputs(lesson=lesson, series=series, fetch=fetch, fetched=fetched,
-                           subtitles=None, media=media, capture_json=capture, warc=warc)
+                           subtitles=None, media=media, capture_json=capture, warc=warc,
+                           warc_media=warc_media)
     inputs.components = [_in_lesson(store, lesson.id, str(c.get("path")), "fetch",
                                     f"details.components[{i}].path")
                          for i, c in enumerate(fetched.components)]
@@ -129,14 +134,38 @@ def _add_subtitles(inputs: PackageInputs, store: Store,
     inputs.chapters = read_chapters_json(chapters, lesson_id, PackageError)
 
 
+def recorded_sha256(path: Path, result: StageResult[Any] | None) -> str:
+    """A file's sha256 as the stage that wrote it recorded it (its `outputs`), when the file
+    still has the recorded size; otherwise hashed now.
+
+    Why: an unchanged rerun must be recognised without reading the capture again (the media
+    WARC is as large as the media). A file changed behind the records' back with its size
+    kept is still caught: the bag of the package is validated in full when it is built, and
+    `archiver verify` checks the package's own manifests."""
+    if result is not None:
+        for out in result.outputs:
+            if Path(out.path).name == path.name and path.as_posix().endswith(out.path):
+                try:
+                    if path.stat().st_size == out.bytes:
+                        return out.sha256
+                except OSError:
+                    break
+    return sha256_file(path)
+
+
+def capture_files(inputs: PackageInputs) -> list[Path]:
+    """The capture files the package holds: the WARCs, then capture.json."""
+    return [p for p in (inputs.warc, inputs.warc_media, inputs.capture_json) if p is not None]
+
+
 def compute_fingerprint(inputs: PackageInputs) -> str:
-    """Digest of everything that determines the package (no timestamps)."""
-    files = {p.name: sha256_file(p) for p in inputs.subtitle_files}
-    for extra in (inputs.capture_json, inputs.warc):
-        if extra is not None:
-            files[f"capture/{extra.name}"] = sha256_file(extra)
+    """Digest of everything that determines the package (no timestamps), from the digests
+    the earlier stages recorded (`recorded_sha256`)."""
+    files = {p.name: recorded_sha256(p, inputs.subtitles) for p in inputs.subtitle_files}
+    for extra in capture_files(inputs):
+        files[f"capture/{extra.name}"] = recorded_sha256(extra, inputs.fetch)
     for component in inputs.components:
-        files[f"original/{component.name}"] = sha256_file(component)
+        files[f"original/{component.name}"] = recorded_sha256(component, inputs.fetch)
     lesson, series = inputs.lesson, inputs.series
     metadata = [lesson.id, lesson.number, asdict(lesson.title), lesson.released,
                 lesson.duration, asdict(lesson.speaker),

@@ -15,6 +15,10 @@ How (two steps, one temporary file):
 2. mkvmerge adds the three WebVTT files (language, name, default/forced flags), the attached
    provenance, and the spoken language on audio and video. It sets the default flag on every
    track unless told, so every subtitle track gets an explicit `yes`/`no` from the track table.
+   It stores cues and chapters as written, but step 1 moved the A/V later by the codec's
+   priming (Matroska has no edit list: 128 ms for AAC at 8 kHz), so the tracks and chapters
+   are delayed by that measured shift (`av_shift`; `--sync`, `--chapter-sync`) and stay where
+   the audio puts them.
    The chapters come from an XML file rendered from the same chapter list and millisecond
    times as the ffmetadata, with ChapterUIDs 1..n: mkvmerge would give the A/V file's chapters
    random UIDs, and two muxes of the same inputs must describe the same chapters.
@@ -38,9 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.errors import Location, MuxError
 from archiver.model import Chapter, Track
-from archiver.package import mux
+from archiver.package import mux, probe
 from archiver.package.probe import Report, parse_cues
 from archiver.package.timeline import WEBVTT_TICK
 from archiver.store import TEMP_MARK, atomic_write_text, publish_file, temp_path_for
@@ -64,6 +69,7 @@ class MasterJob:
     language: str  # BCP 47 tag of the spoken language (audio and video tracks)
     lesson: str = ""
     chapters: list[Chapter] = field(default_factory=list)  # as in the ffmetadata (clipped)
+    original_info: dict[str, Any] | None = None  # probe.ffprobe(original, exact=True)
 
 
 def _where(job: MasterJob) -> Location:
@@ -74,7 +80,7 @@ def _run(argv: list[str], job: MasterJob, timeout: float) -> None:
     """Run one MKVToolNix program; exit status 1 is mkvmerge's "warnings" and is an error
     here too (a warning means something was not muxed as asked)."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+        proc = cancel.run(argv, capture_output=True, text=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired:
         raise MuxError(f"{argv[0]} did not finish within {timeout:.0f} s", _where(job)) from None
@@ -113,10 +119,26 @@ def chapters_xml(chapters: list[Chapter]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 
 
+def av_shift(job: MasterJob, av: Path, report: Report | None = None) -> float:
+    """How much later the A/V intermediate shows the original's content (probe's
+    timeline_shift): Matroska has no edit list, so ffmpeg moves AAC's priming packets, and the
+    video with them, to >= 0 (128 ms at 8 kHz, 64 ms at 16 kHz, 23 ms at 44.1 kHz)."""
+    orig_info = job.original_info or probe.ffprobe(job.original, report, exact=True)
+    out_info = probe.ffprobe(av, report, exact=True)
+    shift, _slack = probe.timeline_shift(
+        probe.timeline_of(out_info, av, report), probe.timeline_of(orig_info, job.original, report),
+        probe.av_streams(out_info), probe.av_streams(orig_info))
+    return shift
+
+
 def mkvmerge_command(job: MasterJob, av: Path, target: Path,
-                     chapters: Path | None = None) -> list[str]:
+                     chapters: Path | None = None, shift: float = 0.0) -> list[str]:
     """mkvmerge's argv: A/V file (spoken language), tracks, attachment; track ids of a file
-    with one track are 0, of the A/V file 0..n-1 in ffmpeg's output order."""
+    with one track are 0, of the A/V file 0..n-1 in ffmpeg's output order. `shift`: the A/V
+    file's timeline shift (`av_shift`), by which the cues and chapters are delayed so they
+    stay where the audio puts them (`--sync`, `--chapter-sync`, in whole milliseconds: the
+    A/V file's TimestampScale)."""
+    delay = round(shift * 1000)
     # --no-date: no muxing date in the segment info and the track statistics tags, so two
     # muxes of the same inputs describe the same file (the crash audit compares them)
     argv = ["mkvmerge", "--quiet", "--no-date", "--output", str(target)]
@@ -130,11 +152,11 @@ def mkvmerge_command(job: MasterJob, av: Path, target: Path,
         argv += ["--language", f"0:{spec.bcp47}", "--track-name", f"0:{spec.label}",
                  "--default-track-flag", f"0:{'yes' if spec.default else 'no'}",
                  "--forced-display-flag", "0:no", "--sub-charset", "0:UTF-8",
-                 str(track.path)]
+                 *(["--sync", f"0:{delay}"] if delay else []), str(track.path)]
     argv += ["--attachment-name", ATTACHMENT_NAME, "--attachment-mime-type", ATTACHMENT_MIME,
              "--attach-file", str(job.attachment)]
     if chapters is not None:
-        argv += ["--chapters", str(chapters)]
+        argv += [*(["--chapter-sync", str(delay)] if delay else []), "--chapters", str(chapters)]
     return argv
 
 
@@ -166,7 +188,8 @@ def run(job: MasterJob, workdir: Path, timeout: float = 3600.0) -> list[list[str
     try:
         if chapters is not None:
             atomic_write_text(chapters, chapters_xml(job.chapters))
-        commands.append(mkvmerge_command(job, av, tmp, chapters))
+        shift = av_shift(job, av) if job.tracks or chapters is not None else 0.0
+        commands.append(mkvmerge_command(job, av, tmp, chapters, shift))
         _run(commands[-1], job, timeout)
         if job.tracks:
             commands.append(mkvpropedit_command(job, tmp))
@@ -188,7 +211,7 @@ def identify(path: Path, report: Report | None = None) -> dict[str, Any]:
     argv = ["mkvmerge", "-J", str(path)]
     if report is not None:
         report.commands.append(argv)
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+    proc = cancel.run(argv, capture_output=True, text=True, check=False, timeout=600)
     try:
         data: dict[str, Any] = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -224,7 +247,7 @@ def extract(path: Path, ids: list[int], workdir: Path, report: Report,
         argv += ["attachments", f"{attachment}:{att_out}"]
     report.commands.append(argv)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+        proc = cancel.run(argv, capture_output=True, text=True, check=False, timeout=600)
         if proc.returncode != 0:
             said = " | ".join(line for line in proc.stdout.splitlines()
                               if line.startswith(("Error", "Warning")))
@@ -268,12 +291,13 @@ def _check_tracks(data: dict[str, Any], tracks: list[Track], language: str,
 
 
 def compare_cues(label: str, written: str, read: str, problems: list[str],
-                 tick: float = 0.001) -> None:
-    """Cue by cue: identifier, settings and (escaped) text exactly, times within the file's
-    timestamp resolution (`tick`: Matroska's TimestampScale) plus WebVTT's millisecond
-    rounding on each side: mkvmerge stores the cue times as written, so nothing else moves
-    them."""
-    tolerance = tick + 2 * WEBVTT_TICK
+                 tick: float = 0.001, shift: float = 0.0, slack: float = 0.0) -> None:
+    """Cue by cue: identifier, settings and (escaped) text exactly, times moved by the
+    media's timeline shift (`shift`: mkvmerge delays the cues by the A/V file's priming
+    shift, `av_shift`) within the file's timestamp resolution (`tick`: Matroska's
+    TimestampScale) plus WebVTT's millisecond rounding on each side, plus any `slack` the
+    media's own check allows (probe.Report.cue_slack)."""
+    tolerance = tick + 2 * WEBVTT_TICK + slack
     want, got = parse_cues(normalise_vtt(written)), parse_cues(normalise_vtt(read))
     if len(want) != len(got):
         problems.append(f"{label}: {len(got)} cues read back, {len(want)} written")
@@ -282,9 +306,11 @@ def compare_cues(label: str, written: str, read: str, problems: list[str],
         if (g.text, g.identifier, g.settings) != (w.text, w.identifier, w.settings):
             problems.append(f"{label} cue {i + 1}: {g.identifier!r} {g.settings!r} {g.text!r} "
                             f"differs from {w.identifier!r} {w.settings!r} {w.text!r}")
-        elif abs(g.start - w.start) > tolerance or abs(g.end - w.end) > tolerance:
-            problems.append(f"{label} cue {i + 1}: {g.start:.3f}-{g.end:.3f} s, "
-                            f"written {w.start:.3f}-{w.end:.3f} s")
+        elif abs(g.start - shift - w.start) > tolerance or \
+                abs(g.end - shift - w.end) > tolerance:
+            problems.append(f"{label} cue {i + 1}: {g.start:.3f}-{g.end:.3f} s, written "
+                            f"{w.start:.3f}-{w.end:.3f} s and the media moved by {shift:.3f} s "
+                            "(out of sync with the audio)")
 
 
 def readback(path: Path, tracks: list[Track], language: str, av_count: int,
@@ -325,6 +351,6 @@ def readback(path: Path, tracks: list[Track], language: str, av_count: int,
     for track_id, track in zip(sub_ids, tracks, strict=False):
         if track_id in texts:
             compare_cues(f"mkv track {track.spec.key}", track.path.read_text("utf-8"),
-                         texts[track_id], problems, tick)
+                         texts[track_id], problems, tick, report.shift, report.cue_slack)
     if attachment is not None and att_id is not None and blob != attachment.read_bytes():
         problems.append("attached provenance differs from the provenance file")

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import ffmpeg
 
+from archiver import cancel
 from archiver.errors import Location, MuxError
 from archiver.model import Track
 from archiver.store import publish_file, temp_path_for
@@ -131,8 +132,8 @@ def run(job: MuxJob, timeout: float = 3600.0) -> list[str]:
     argv = command(job, tmp)
     try:
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  check=False)
+            proc = cancel.run(argv, capture_output=True, text=True, timeout=timeout,
+                              check=False)
         except subprocess.TimeoutExpired:
             raise MuxError(f"ffmpeg did not finish within {timeout:.0f} s",
                            Location(job.output, lesson=job.lesson or None)) from None

@@ -153,6 +153,7 @@ def _entries(package: str, files: dict[str, dict[str, Any]], inputs: PackageInpu
         master=entry(names[0]), access=entry(names[1]),
         provenance=entry("provenance.json"), videoobject=entry("videoobject.json"),
         capture=entry(f"capture/{inputs.warc.name}" if inputs.warc else None),
+        wacz=entry("capture/capture.wacz"),
         capture_record=entry(f"capture/{inputs.capture_json.name}"
                              if inputs.capture_json else None),
         transcript=entry("subtitles/transcript.json"), chapters=entry("subtitles/chapters.json"),
@@ -170,6 +171,9 @@ def _names(files: dict[str, dict[str, Any]], lesson_id: str) -> tuple[str, str]:
 
 def _warnings(inputs: PackageInputs, store: Store) -> list[str]:
     warnings = [] if inputs.tracks else ["packaged without subtitle tracks (no subtitles yet)"]
+    if inputs.warc is not None and inputs.warc_media is None:
+        warnings.append("the capture predates replayable WARCs (the media is a revisit "
+                        "record): packaged without a WACZ; `archiver fetch --force` renews it")
     subtitles = store.load_result(inputs.lesson.id, "subtitles")
     if subtitles is not None and subtitles.status == "failed":
         warnings.append(f"the subtitles stage failed ({subtitles.error}); packaged without "

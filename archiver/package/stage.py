@@ -46,6 +46,7 @@ from archiver.package import (
     provenance,
     publishing,
     record,
+    wacz,
 )
 from archiver.package.inputs import PackageInputs, gather
 from archiver.pipeline import Context, Done, Kept, LessonStage, Plan, Skip, run_stage
@@ -68,8 +69,8 @@ class PackageStage(LessonStage[PackageDetails, PackageInputs]):
     """Package one lesson (see the module docstring)."""
 
     name = STAGE
-    tools = ("lesson-archiver", "bagit-python", "ffmpeg", "ffprobe", "ffmpeg-python", "mkvmerge",
-             "mkvextract", "mkvpropedit")
+    tools = ("lesson-archiver", "bagit-python", "wacz", "ffmpeg", "ffprobe", "ffmpeg-python",
+             "mkvmerge", "mkvextract", "mkvpropedit")
 
     def plan(self, lesson: Lesson, ctx: Context) -> Plan[PackageInputs]:
         with _disk_errors(lesson.id):
@@ -145,7 +146,10 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def _stage_payload(inputs: PackageInputs, staging: Path) -> dict[str, Path]:
-    """Copy the inputs into the staging folder; returns payload path -> staged file."""
+    """Copy the inputs into the staging folder; returns payload path -> staged file.
+
+    The media WARC is not copied as a file of its own: its only copy in the package is
+    inside the WACZ (`_stage_wacz`), which is what replay tools open."""
     files = {f"original/{inputs.media.name}": inputs.media}
     for component in inputs.components:  # video and audio as served (the media is their merge)
         files[f"original/{component.name}"] = component
@@ -159,6 +163,26 @@ def _stage_payload(inputs: PackageInputs, staging: Path) -> dict[str, Path]:
         _copy(src, staging / rel)
         staged[rel] = staging / rel
     return staged
+
+
+def _stage_wacz(inputs: PackageInputs, staging: Path, work: Path,
+                staged: dict[str, Path]) -> list[list[str]]:
+    """Build `capture/capture.wacz` from the fetch WARCs (read where fetch wrote them).
+
+    Only for a replayable capture (one with the media WARC): an older capture holds the media
+    as a `revisit` to a file outside any WARC, and a WACZ of it would not replay the lesson
+    (the package says so in a warning, record.py)."""
+    if inputs.warc is None or inputs.warc_media is None:
+        return []
+    warcs = [inputs.warc, inputs.warc_media]
+    lesson = inputs.lesson
+    url = inputs.fetched.page_url or inputs.fetched.media_url
+    title = " / ".join(t for t in (lesson.title.zh, lesson.title.en) if t) or lesson.id
+    rel = f"capture/{wacz.NAME}"
+    (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+    argv = wacz.build(staging / rel, warcs, url, title, work, lesson.id)
+    staged[rel] = staging / rel
+    return [argv]
 
 
 def _info(path: Path) -> dict[str, Any]:
@@ -199,6 +223,7 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     identified = utcnow()
     duration = float(orig_info["format"].get("duration") or 0.0)
     staged = _stage_payload(inputs, staging)
+    commands += _stage_wacz(inputs, staging, work, staged)
     original_rel = f"original/{inputs.media.name}"
     # the original is not hashed here: the bag manifest (computed from the staged copy) is
     # compared with the fetch record's digest below, before anything is published
@@ -226,7 +251,8 @@ def _build_in(inputs: PackageInputs, ctx: Context, started: str, work: Path,
     master_rel, access_rel = output_names(lesson.id, plan)
     language = spoken_language(lesson, inputs.series)
     master_job = master.MasterJob(inputs.media, len(av), inputs.tracks, metadata, attached,
-                                  staging / master_rel, language, lesson.id, chapter_list)
+                                  staging / master_rel, language, lesson.id, chapter_list,
+                                  orig_info)
     access_job = mux.MuxJob("mp4", inputs.media, len(av), inputs.tracks, metadata,
                             staging / access_rel, lesson=lesson.id, extra=dict(plan.options))
     for path in (master_job.output, access_job.output):

@@ -20,12 +20,13 @@ correct mux is rejected (the container rounds every timestamp to its time base).
 
 from __future__ import annotations
 
-import subprocess
+import json
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.errors import Location, MuxError
 
 WEBVTT_TICK = 0.001  # WebVTT and SRT timestamps have millisecond precision
@@ -119,35 +120,43 @@ def _number(text: str) -> float | None:
         return None  # "N/A"
 
 
+PACKET_ENTRIES = "packet=stream_index,pts_time,dts_time,duration_time"
+
+
 def read(path: Path, info: dict[str, Any], report_commands: list[list[str]] | None = None
          ) -> Timeline:
-    """The timeline of `path` (whose ffprobe -show_streams/-show_format is `info`)."""
-    argv = ["ffprobe", "-v", "error", "-show_entries",
-            "packet=stream_index,pts_time,dts_time,duration_time", "-of", "csv=p=0", str(path)]
+    """The timeline of `path` (whose ffprobe -show_streams/-show_format is `info`), by one
+    more ffprobe pass; `probe.ffprobe(exact=True)` gets both in a single run instead."""
+    argv = ["ffprobe", "-v", "error", "-show_entries", PACKET_ENTRIES, "-of", "json", str(path)]
     if report_commands is not None:
         report_commands.append(argv)
-    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False,
+    proc = cancel.run(argv, capture_output=True, text=True, errors="replace", check=False,
                           timeout=3600)
     if proc.returncode != 0:
         raise MuxError(f"ffprobe cannot list the packets of {path.name}: "
                        f"{proc.stderr.strip()[-300:]}", Location(path))
+    return from_packets(json.loads(proc.stdout or "{}").get("packets", []), info)
+
+
+def from_packets(packets: list[dict[str, Any]], info: dict[str, Any]) -> Timeline:
+    """The timeline of a file from ffprobe's packet entries (`PACKET_ENTRIES`) and its
+    -show_streams/-show_format."""
     kinds = {s["index"]: s.get("codec_type", "") for s in info.get("streams", [])}
     ticks = {s["index"]: _tick(s.get("time_base")) for s in info.get("streams", [])}
     firsts: dict[int, float] = {}
     ends: dict[int, float] = {}
     longest: dict[int, float] = {}
     counts: dict[int, int] = {}
-    for line in proc.stdout.splitlines():
-        fields = line.split(",")
-        if len(fields) < 4 or not fields[0].isdigit():
+    for packet in packets:
+        index = packet.get("stream_index")
+        if not isinstance(index, int):
             continue
-        index = int(fields[0])
-        at = _number(fields[1])
+        at = _number(str(packet.get("pts_time", "N/A")))
         if at is None:
-            at = _number(fields[2])  # no pts: its dts is the best estimate
+            at = _number(str(packet.get("dts_time", "N/A")))  # no pts: dts is the best guess
         if at is None:
             continue
-        length = _number(fields[3]) or 0.0
+        length = _number(str(packet.get("duration_time", "N/A"))) or 0.0
         firsts[index] = min(at, firsts.get(index, at))
         ends[index] = max(at + length, ends.get(index, at + length))
         longest[index] = max(length, longest.get(index, 0.0))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.errors import Location, PublishError
 from archiver.store import publish_file, temp_path_for
 
@@ -56,7 +57,7 @@ class Thumbnail:
 
 def _run(cmd: list[str], commands: list[list[str]]) -> subprocess.CompletedProcess[str]:
     commands.append(cmd)
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return cancel.run(cmd, capture_output=True, text=True, check=False)
 
 
 def _picture_stream(stream: dict[str, Any]) -> bool:

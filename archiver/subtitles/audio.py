@@ -27,12 +27,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.errors import Location, SubtitleError
 from archiver.options import PauseMethod
 
@@ -95,8 +95,8 @@ def silence_command(media: Path, noise_db: float = NOISE_DB,
 
 def _run(command: list[str], media: Path) -> tuple[str, str, float | None]:
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                              check=False)
+        proc = cancel.run(command, capture_output=True, text=True, errors="replace",
+                          check=False)
     except OSError as exc:  # ffmpeg missing or not executable
         raise SubtitleError(f"cannot run ffmpeg: {exc.strerror or exc}",
                             Location(file=media)) from None
@@ -119,7 +119,7 @@ def audio_offset(media: Path) -> float:
     command = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
                "format=start_time:stream=start_time", "-of", "json", str(media)]
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, errors="replace",
+        proc = cancel.run(command, capture_output=True, text=True, errors="replace",
                               check=False, timeout=600)
     except OSError as exc:
         raise SubtitleError(f"cannot run ffprobe: {exc.strerror or exc}",

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import shutil
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver.errors import Location, SubtitleError
 from archiver.model import (
     BILINGUAL_TRACK,
     DEFAULT_TRACK,
@@ -27,20 +28,24 @@ from archiver.model import (
     transcript_json,
 )
 from archiver.model.timed import Cue as TrackCue
+from archiver.options import SubtitlesOptions
 from archiver.store import atomic_write_bytes, remove_stale_staging, staging_dir, swap_dir
 from archiver.subtitles import chapters as chapters_mod
 from archiver.subtitles.audio import AudioScan, Method, NoAudio, detect_pauses
 from archiver.subtitles.cues import Cue, Unit
+from archiver.subtitles.english import english_cues
 from archiver.subtitles.lines import cohesion
 from archiver.subtitles.quality import SCHEMA, check_track, preserved, summary
-from archiver.subtitles.segment import paragraph_units
+from archiver.subtitles.segment import TooManySentences, paragraph_units
 from archiver.subtitles.smooth import END_BOUND, START_BOUND, smooth_reading_speed
 from archiver.subtitles.style import Mode, display_timing, make_cues
 from archiver.subtitles.timing import time_paragraphs
-from archiver.subtitles.transcript import read_transcript
+from archiver.subtitles.transcript import format_clock, read_transcript
 from archiver.subtitles.validate import check_vtt
+from archiver.subtitles.words import lesson_terms
 from archiver.subtitles.writers import write_srt, write_vtt
 
+SENTENCES_FLAG = "--max-paragraph-sentences"
 DIR_MODE = 0o755  # like store.FILE_MODE (0644) for the files in it
 # A footnote number glued to a word ("Commission7"): reported, kept as written.
 FOOTNOTE_MARK = re.compile(r"\b[A-Za-z]*[a-z](\d{1,2})\b")
@@ -86,6 +91,13 @@ def tracks(by_track: dict[str, list[Cue]]) -> dict[str, list[TrackCue]]:
             for key in MODES}
 
 
+def grouped(units: list[list[Unit]], mode: Mode,
+            pairs: Mapping[str, int] | None = None) -> list[Cue]:
+    """A track's cues at speech times: English-only cues are whole sentences grouped on
+    their own (`english`); the Chinese and bilingual tracks group the Chinese clauses."""
+    return english_cues(units) if mode == "en" else make_cues(units, mode, pairs)
+
+
 def track_cues(units: list[list[Unit]], limit: float | None,
                pairs: Mapping[str, int] | None = None,
                moved: dict[str, int] | None = None) -> dict[str, list[Cue]]:
@@ -94,7 +106,7 @@ def track_cues(units: list[list[Unit]], limit: float | None,
     `moved`, if given, receives how many cue edges the smoothing moved per track."""
     result: dict[str, list[Cue]] = {}
     for name, mode in MODES.items():
-        cues = make_cues(units, mode, pairs)
+        cues = grouped(units, mode, pairs)
         speech = [(cue.start, cue.end) for cue in cues]
         display_timing(cues, limit, mode)
         edges = smooth_reading_speed(cues, speech, limit, mode)
@@ -102,6 +114,13 @@ def track_cues(units: list[list[Unit]], limit: float | None,
             moved[name] = edges
         result[name] = cues
     return result
+
+
+def provenance(lesson_id: str, spec: TrackSpec, transcript: Path) -> list[str]:
+    """The NOTE lines of a track: which track of which lesson, made from which transcript (its
+    file name only: a local path is not for public files)."""
+    return [f"track: {spec.key} ({spec.label}) of lesson {lesson_id}",
+            f"made by lesson-archiver from the transcript {transcript.name}"]
 
 
 def _footnote_markers(paragraphs: list[Paragraph], notes: int) -> list[str]:
@@ -113,15 +132,43 @@ def _footnote_markers(paragraphs: list[Paragraph], notes: int) -> list[str]:
     return found
 
 
+def _units(transcript: Path, paragraphs: list[Paragraph], pairs: Mapping[str, int],
+           max_sentences: int) -> list[list[Unit]]:
+    """Every paragraph's units; a paragraph over the sentence bound is a located error."""
+    units: list[list[Unit]] = []
+    for i, para in enumerate(paragraphs):
+        try:
+            units.append(paragraph_units(i, para.en, para.zh, pairs, max_sentences))
+        except TooManySentences as exc:
+            raise SubtitleError(
+                f"paragraph at {format_clock(para.start)} has {exc.count} {exc.language} "
+                f"sentences, more than {exc.limit} ({SENTENCES_FLAG}): give it timestamps of "
+                "its own, or raise the limit", Location(file=transcript, line=para.line,
+                                                        key=SENTENCES_FLAG)) from None
+    return units
+
+
 def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
                     duration: float | None = None, footnotes: int = 0,
-                    media_note: str = "", method: Method = "levels") -> SubtitleBuild:
+                    media_note: str = "", method: Method = "levels",
+                    limits: SubtitlesOptions | None = None,
+                    terms: Sequence[str] = ()) -> SubtitleBuild:
     """Read, segment, time and style one lesson's transcript; check every track written.
 
     `media`: the fetched file (pauses and duration); without it, timing is proportional and
     `media_note` says why. `duration`: the published length, used when there is no media.
-    `method`: how pauses are found (`audio.detect_pauses`).
+    `method`: how pauses are found (`audio.detect_pauses`). `limits`: the transcript bounds
+    (`--max-transcript-bytes`, `--max-paragraph-sentences`; their defaults if not given).
+    `terms`: the manifest's Chinese terms, never split across lines or cues (`words`).
     """
+    with lesson_terms(terms):
+        return _build(lesson_id, transcript, media, duration, footnotes, media_note, method,
+                      limits or SubtitlesOptions())
+
+
+def _build(lesson_id: str, transcript: Path, media: Path | None, duration: float | None,
+           footnotes: int, media_note: str, method: Method,
+           limits: SubtitlesOptions) -> SubtitleBuild:
     scan: AudioScan | None = None
     warnings: list[str] = []
     reason = media_note or "no media"
@@ -137,10 +184,10 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
         warnings.append(f"{media.name if media else 'media'}: {reason}: proportional timing")
     pauses = scan.pauses if scan is not None and scan.pauses else None
     bound = scan.duration if scan is not None and scan.duration else duration
-    fmt, paragraphs = read_transcript(transcript, bound)
+    fmt, paragraphs = read_transcript(transcript, bound,
+                                      max_bytes=limits.max_transcript_bytes)
     pairs = cohesion(p.zh for p in paragraphs)
-    units: list[list[Unit]] = [paragraph_units(i, p.en, p.zh, pairs)
-                               for i, p in enumerate(paragraphs)]
+    units = _units(transcript, paragraphs, pairs, limits.max_paragraph_sentences)
     timing = time_paragraphs(paragraphs, units, bound, pauses,
                              reason="" if pauses is not None else reason)
     if scan is None:
@@ -149,9 +196,10 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
     cues_by_track = track_cues(units, bound, pairs, moved)
     cues = cues_by_track[BILINGUAL_TRACK.key]
     by_track = tracks(cues_by_track)
-    files: dict[str, bytes] = {spec.vtt_name(lesson_id): write_vtt(by_track[spec.key],
-                                                                   spec.key).encode()
-                               for spec in TRACKS}
+    files: dict[str, bytes] = {
+        spec.vtt_name(lesson_id): write_vtt(by_track[spec.key], spec.bcp47,
+                                            provenance(lesson_id, spec, transcript)).encode()
+        for spec in TRACKS}
     files.update({name: write_srt(by_track[spec.key]).encode() for spec in TRACKS
                   if (name := spec.srt_name(lesson_id)) is not None})
     dropped: dict[str, int] = {}
@@ -176,7 +224,10 @@ def build_subtitles(lesson_id: str, transcript: Path, media: Path | None = None,
             "smoothing": {"start_bound": START_BOUND, "end_bound": END_BOUND,
                           "edges_moved": moved},
         },
-        "tracks": {name: check_track(cues_, bound, name) for name, cues_ in by_track.items()},
+        "tracks": {name: check_track(cues_, bound, name,
+                                     [c.dropped for c in cues_by_track[name]]
+                                     if MODES[name] != "en" else ())
+                   for name, cues_ in by_track.items()},
         "text": {
             "zh_preserved": all(preserved("".join(p.zh for p in paragraphs),
                                           [c.zh for c in cues_by_track[t.key]],

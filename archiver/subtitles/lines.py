@@ -1,9 +1,10 @@
 """Where lines (and units) may break: the line breakers for Chinese and English.
 
-A Chinese line may break between any two characters except inside a Latin word or a number,
-before closing punctuation or after opening punctuation; without a dictionary, the natural
-places are after a pause mark or a particle (的, 了) or before a conjunction or preposition
-(和, 与, 对, 在). English lines break only at spaces, preferably after punctuation, balanced.
+A Chinese line may break between two words (jieba's, `words`), never inside a Latin word or a
+number, before closing punctuation or after opening punctuation; among the word boundaries, the
+natural places are after a pause mark or a particle (的, 了) or before a conjunction or
+preposition (和, 与, 对, 在). English lines break only at spaces, preferably after
+punctuation, balanced.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from archiver.subtitles.text import (
     is_cjk,
     is_word_char,
 )
+from archiver.subtitles.words import inside_word
 
 ZH_LINE = 16.0
 EN_LINE = 42
@@ -34,14 +36,17 @@ CUT_BEFORE = frozenset("和与并将把从向而或等让被")
 
 
 def allowed_break(text: str, i: int) -> bool:
-    """May a line (or a unit) end before text[i]? Never inside a Latin word or a number, never
-    before closing punctuation, never after opening punctuation."""
+    """May a line (or a unit) end before text[i]? Never inside a Chinese word (jieba, with the
+    lesson's terms: `words`), a Latin word or a number, never before closing punctuation, never
+    after opening punctuation."""
     if i <= 0 or i >= len(text):
         return False
     before, after = text[i - 1], text[i]
     if after in CLOSING or before in OPENING:
         return False
-    return not (is_word_char(before) and is_word_char(after))
+    if is_word_char(before) and is_word_char(after):
+        return False
+    return not inside_word(text, i)
 
 
 def cohesion(texts: Iterable[str]) -> Counter[str]:
@@ -110,18 +115,50 @@ def _greedy(text: str, width: float, measure: Callable[[str], float]) -> list[st
     return lines
 
 
+# Words that begin a phrase: a line (or cue) must not end on one of them, since it leaves the
+# reader holding "the", "of" or "and" without what they introduce (BBC guidelines: break at
+# phrase boundaries, never between an article or a preposition and its noun).
+PHRASE_OPENERS = frozenset((
+    "a", "an", "the", "this", "that", "these", "those", "its", "their", "our", "his", "her",
+    "my", "your", "of", "in", "on", "at", "to", "for", "from", "with", "by", "as", "into",
+    "onto", "upon", "about", "over", "under", "between", "among", "through", "across",
+    "after", "before", "during", "without", "within", "against", "toward", "towards", "via",
+    "per", "than", "like", "and", "or", "but", "nor", "so", "yet", "if", "whether", "because",
+    "while", "when", "where", "which", "who", "whom", "whose"
+))
+# ... and the preferred places: after punctuation, or before a conjunction or a preposition.
+PHRASE_STARTS = frozenset((
+    "and", "or", "but", "which", "that", "who", "where", "when", "while", "because", "with",
+    "for", "to", "of", "in", "on", "by", "from", "as", "through"
+))
+
+
+def en_break_cost(left: str, right: str) -> float:
+    """How bad a break between `left` and `right` is, in characters of imbalance: punctuation
+    at the end of `left` is best, a phrase opener there is worst (`PHRASE_OPENERS`)."""
+    if not left or not right:
+        return 0.0
+    if left[-1] in ",;:.?!" or (left[-1] in "”\")" and left[-2:-1] in ",;:.?!"):
+        return -8.0
+    last = left.rsplit(" ", 1)[-1].strip("\"“”‘’(").lower()
+    if last in PHRASE_OPENERS:
+        return 12.0
+    first = right.split(" ", 1)[0].strip("\"“”‘’(").lower()
+    return -3.0 if first in PHRASE_STARTS else 0.0
+
+
 def break_en(text: str, width: int = EN_LINE, max_lines: int = MAX_LINES) -> list[str]:
-    """English lines ≤ `width`, broken between words, preferring after punctuation."""
+    """English lines ≤ `width`, broken between words at phrase boundaries (`en_break_cost`)."""
     if len(text) <= width:
         return [text] if text else []
     spaces = [i for i, c in enumerate(text) if c == " "]
-    if max_lines >= 2:
+    if max_lines >= 2 and len(text) <= 2 * width + 1:  # else two lines cannot hold it
         best, best_score = -1, math.inf
         for i in spaces:
             left, right = text[:i].rstrip(), text[i + 1:].lstrip()
             if len(left) > width or len(right) > width or not right:
                 continue
-            score = abs(len(left) - len(right)) / 2 - (8.0 if left[-1] in ",;:.?!" else 0.0)
+            score = abs(len(left) - len(right)) / 2 + en_break_cost(left, right)
             if score < best_score:
                 best, best_score = i, score
         if best > 0:
@@ -133,4 +170,9 @@ def break_en(text: str, width: int = EN_LINE, max_lines: int = MAX_LINES) -> lis
             lines[-1] += " " + word
         else:
             lines.append(word)
+    # a greedy line ending on a phrase opener hands that word to the next line when it fits
+    for k in range(len(lines) - 1):
+        head, _, last = lines[k].rpartition(" ")
+        if head and last.lower() in PHRASE_OPENERS and len(last) + 1 + len(lines[k + 1]) <= width:
+            lines[k], lines[k + 1] = head, f"{last} {lines[k + 1]}"
     return lines

@@ -13,7 +13,15 @@ from typing import Any
 from archiver.model.timed import Cue as TrackCue
 from archiver.subtitles.lines import EN_LINE, MAX_LINES, ZH_LINE
 from archiver.subtitles.style import EN_CPS, FRAME, MAX_DURATION, MIN_DURATION, MIN_GAP, ZH_CPS
-from archiver.subtitles.text import CLOSING, OPENING, display_width, spoken_count, squash
+from archiver.subtitles.text import (
+    CLOSING,
+    OPENING,
+    display_width,
+    is_cjk,
+    spoken_count,
+    squash,
+)
+from archiver.subtitles.words import inside_word, split_words
 from archiver.subtitles.writers import vtt_time
 
 SCHEMA = "lesson-archiver/subtitles-quality/1"
@@ -78,11 +86,11 @@ def _rules(language: str) -> dict[str, tuple[str, Check]]:
 
 
 def check_track(cues: Sequence[TrackCue], duration: float | None,
-                language: str) -> dict[str, Any]:
+                language: str, dropped: Sequence[str] = ()) -> dict[str, Any]:
     """Counts of met/violated rules with the worst cases, for one track.
 
     `language`: "zh-Hans" or "en" (the cue's lines are in that language) or "zh-Hans-en"
-    (lines Chinese, en_lines English)."""
+    (lines Chinese, en_lines English). `dropped`: per cue, the 。/，not shown at its end."""
     rules: dict[str, Any] = {}
     for name, (what, check) in _rules(language).items():
         met, bad = 0, []
@@ -106,8 +114,43 @@ def check_track(cues: Sequence[TrackCue], duration: float | None,
                                  "worst": [{"cue": i + 1, "start": vtt_time(
                                      round(cues[i].start * 1000)), "value": cues[i].end,
                                      "text": _text(cues[i])} for i in late[:WORST]]}
+    breaks = zh_breaks(cues, language, dropped)
     return {"cues": len(cues), "rules": rules,
-            "violations": sum(r["violated"] for r in rules.values())}
+            "violations": sum(r["violated"] for r in rules.values()),
+            "mid_word_breaks": len(breaks["mid_word"]), "zh_breaks": breaks}
+
+
+def zh_breaks(cues: Sequence[TrackCue], language: str,
+              dropped: Sequence[str] = ()) -> dict[str, Any]:
+    """Every place the Chinese text is broken between two Han characters, by a line break
+    inside a cue or by the end of a cue, and those that split a word (jieba, `words`).
+
+    A break is judged in its local context: the cue's own text for a line break, the two
+    cues' adjacent lines for a cue break. `mid_word` lists each case as 资本垄/断 (the words
+    around the break, `/` where it fell)."""
+    lines_checked, cues_checked, cases = 0, 0, []
+
+    def judge(text: str, at: int, i: int, where: str) -> bool:
+        if not (0 < at < len(text) and is_cjk(text[at - 1]) and is_cjk(text[at])):
+            return False
+        if inside_word(text, at):
+            pieces, offset, shown = split_words(text), 0, ""
+            for piece in pieces:
+                if offset < at < offset + len(piece):
+                    shown = f"{piece[:at - offset]}/{piece[at - offset:]}"
+                offset += len(piece)
+            cases.append({"cue": i + 1, "start": vtt_time(round(cues[i].start * 1000)),
+                          "where": where, "word": shown})
+        return True
+
+    for i, cue in enumerate(cues):
+        zh = _zh(cue, language)
+        for k in range(1, len(zh)):
+            lines_checked += judge("".join(zh), len("".join(zh[:k])), i, "line")
+        following = _zh(cues[i + 1], language) if i + 1 < len(cues) else []
+        if zh and following and not (i < len(dropped) and dropped[i]):
+            cues_checked += judge(zh[-1] + following[0], len(zh[-1]), i, "cue end")
+    return {"line_breaks": lines_checked, "cue_breaks": cues_checked, "mid_word": cases}
 
 
 def preserved(source: str, shown: Sequence[str], dropped: Sequence[str]) -> bool:
@@ -136,6 +179,14 @@ def summary(report: dict[str, Any]) -> str:
              f"{report['text']['dropped_at_cue_end'] or 'nothing'}"]
     for track, data in report["tracks"].items():
         lines.append(f"track {track}: {data['cues']} cues, {data['violations']} rule exceptions")
+        if "zh_breaks" in data and data["zh_breaks"]["line_breaks"] + \
+                data["zh_breaks"]["cue_breaks"]:
+            breaks = data["zh_breaks"]
+            lines.append(f"  Chinese breaks between Han characters: {breaks['line_breaks']} "
+                         f"line, {breaks['cue_breaks']} cue; inside a word: "
+                         f"{data['mid_word_breaks']}"
+                         + "".join(f"\n      cue {c['cue']} at {c['start']} ({c['where']}): "
+                                   f"{c['word']}" for c in breaks["mid_word"][:10]))
         for name, rule in data["rules"].items():
             status = "ok" if not rule["violated"] else f"{rule['violated']} violated"
             lines.append(f"  {name:<20} {rule['met']:>4} met, {status}  ({rule['rule']})")

@@ -10,12 +10,19 @@ only between words, so every English piece appears with (roughly) the Chinese it
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
 
 from archiver.subtitles.cues import Boundary, Unit
-from archiver.subtitles.lines import MAX_LINES, allowed_break, break_en, cut_bonus
+from archiver.subtitles.lines import (
+    MAX_LINES,
+    PHRASE_OPENERS,
+    allowed_break,
+    break_en,
+    cut_bonus,
+)
 from archiver.subtitles.text import (
     CLOSING,
     ZH_CLAUSE_END,
@@ -136,29 +143,89 @@ def _bead_cost(zh_len: int, en_len: int, ratio: float, prior: float) -> float:
     return -math.log(prior) - math.log(max(tail, 1e-300))
 
 
-def align(zh_lengths: list[int], en_lengths: list[int]) -> list[tuple[list[int], list[int]]]:
-    """Gale–Church alignment of sentence lengths: a list of beads (zh indices, en indices)."""
+BAND = 24  # sentences either side of the length-proportional diagonal the alignment explores
+
+
+def _band(n: int, m: int, width: int) -> list[tuple[int, int]]:
+    """Per row i (zh sentences consumed), the range of j (en sentences) the DP keeps.
+
+    Rows follow the diagonal j ≈ i·m/n, each reaching from the previous row's diagonal to the
+    next one's, plus `width` either side: consecutive rows always overlap, so every cell stays
+    reachable through 1-0/0-1 beads, and (0, 0) and (n, m) are always inside. The total number
+    of cells is O(n·width + m): linear, where the full table was n×m."""
+    rows = []
+    for i in range(n + 1):
+        lo = (max(i - 1, 0) * m) // n if n else 0
+        hi = -(-(min(i + 1, n) * m) // n) if n else m
+        rows.append((max(0, lo - width), min(m, hi + width)))
+    return rows
+
+
+# Beads in the order the previous full-table DP (which pushed costs forward in row order)
+# settled ties: from the earliest source cell first.
+_PULL_ORDER = sorted(BEAD_PRIORS.items(), key=lambda bead: (-bead[0][0], -bead[0][1]))
+
+
+def align(zh_lengths: list[int], en_lengths: list[int],
+          band: int = BAND) -> list[tuple[list[int], list[int]]]:
+    """Gale–Church alignment of sentence lengths: a list of beads (zh indices, en indices).
+
+    A banded DP (`_band`): memory and time linear in the number of sentences (a 65 MB
+    transcript's full n×m table took 24 GB). Inside the band it gives exactly what the full
+    table gave; paths leaving the band (one language running more than `band` sentences
+    ahead of the length-proportional diagonal) are not considered."""
     n, m = len(zh_lengths), len(en_lengths)
     ratio = (sum(en_lengths) / sum(zh_lengths)) if sum(zh_lengths) and sum(en_lengths) else 1.0
-    cost = [[math.inf] * (m + 1) for _ in range(n + 1)]
-    back: list[list[tuple[int, int]]] = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
-    cost[0][0] = 0.0
-    for i in range(n + 1):
-        for j in range(m + 1):
-            if cost[i][j] == math.inf:
-                continue
-            for (di, dj), prior in BEAD_PRIORS.items():
-                ni, nj = i + di, j + dj
-                if ni > n or nj > m:
+    zh_sum = [0, *itertools.accumulate(zh_lengths)]
+    en_sum = [0, *itertools.accumulate(en_lengths)]
+    rows = _band(n, m, band)
+    costs: list[list[float]] = []  # only the last few rows are kept alive (beads reach 3 back)
+    back: list[bytearray] = []  # per row, the bead taken into each cell, as 4·di + dj
+    inf = math.inf
+    for i, (lo, hi) in enumerate(rows):
+        row_cost = [inf] * (hi - lo + 1)
+        row_back = bytearray(hi - lo + 1)
+        if i == 0 and lo == 0:
+            row_cost[0] = 0.0
+        for j in range(lo, hi + 1):
+            best, how = row_cost[j - lo], 0
+            for (di, dj), prior in _PULL_ORDER:
+                si, sj = i - di, j - dj
+                if si < 0 or sj < 0:
                     continue
-                step = _bead_cost(sum(zh_lengths[i:ni]), sum(en_lengths[j:nj]), ratio, prior)
-                if cost[i][j] + step < cost[ni][nj]:
-                    cost[ni][nj] = cost[i][j] + step
-                    back[ni][nj] = (di, dj)
+                if di:
+                    s_lo, s_hi = rows[si]
+                    if not s_lo <= sj <= s_hi:
+                        continue
+                    source = costs[si][sj - s_lo]
+                else:
+                    if sj < lo:
+                        continue
+                    source = row_cost[sj - lo]
+                if source == inf:
+                    continue
+                total = source + _bead_cost(zh_sum[i] - zh_sum[si], en_sum[j] - en_sum[sj],
+                                            ratio, prior)
+                if total < best:
+                    best, how = total, 4 * di + dj
+            row_cost[j - lo], row_back[j - lo] = best, how
+        costs.append(row_cost)
+        back.append(row_back)
+        if i >= 3:
+            costs[i - 3] = []
+    return _trace(back, rows, n, m)
+
+
+def _trace(back: list[bytearray], rows: list[tuple[int, int]], n: int,
+           m: int) -> list[tuple[list[int], list[int]]]:
+    """Follow the beads back from (n, m) to (0, 0): the alignment, in order."""
     beads: list[tuple[list[int], list[int]]] = []
     i, j = n, m
     while i or j:
-        di, dj = back[i][j]
+        how = back[i][j - rows[i][0]]
+        di, dj = divmod(how, 4)
+        if not how:
+            raise AssertionError(f"alignment: no path to ({i}, {j})")  # the band is connected
         beads.append((list(range(i - di, i)), list(range(j - dj, j))))
         i, j = i - di, j - dj
     return beads[::-1]
@@ -185,6 +252,9 @@ def _share_english(text: str, weights: list[int]) -> list[str]:
             if pos < begin:
                 continue
             score = abs(pos - target) - bonus.get(text[pos - 1].strip("\"”’)"), 0.0)
+            last = text[text.rfind(" ", 0, pos) + 1:pos].strip("\"“”‘’(").lower()
+            if last in PHRASE_OPENERS:  # never end a piece on "the", "of", "and"
+                score += 0.5 * piece
             if score < best_score:
                 best, best_score = pos, score
         pieces.append(text[begin:best].strip())
@@ -193,13 +263,27 @@ def _share_english(text: str, weights: list[int]) -> list[str]:
     return pieces
 
 
+class TooManySentences(ValueError):
+    """A paragraph over `max_sentences` in one language (`--max-paragraph-sentences`)."""
+
+    def __init__(self, language: str, count: int, limit: int) -> None:
+        super().__init__(f"{count} {language} sentences, more than {limit}")
+        self.language, self.count, self.limit = language, count, limit
+
+
 def paragraph_units(index: int, en: str, zh: str,
-                    pairs: Mapping[str, int] | None = None) -> list[Unit]:
+                    pairs: Mapping[str, int] | None = None,
+                    max_sentences: int | None = None) -> list[Unit]:
     """The timed units of one paragraph, English attached, in speaking order.
 
-    `pairs`: the lesson's character-pair counts (`lines.cohesion`), to avoid cutting words."""
+    `pairs`: the lesson's character-pair counts (`lines.cohesion`), to avoid cutting words.
+    `max_sentences`: more sentences than this in either language raise `TooManySentences`."""
     sentences = zh_sentences(normalize_zh(zh))
     english = en_sentences(" ".join(en.split()))
+    if max_sentences is not None:
+        for language, found in (("Chinese", sentences), ("English", english)):
+            if len(found) > max_sentences:
+                raise TooManySentences(language, len(found), max_sentences)
     sentence_units: list[list[Unit]] = []
     for s_index, sentence in enumerate(sentences):
         units: list[Unit] = []

@@ -33,7 +33,7 @@ from archiver.subtitles.build import SubtitleBuild, build_subtitles, write_outpu
 
 STAGE = "subtitles"
 # Bump when the output for the same inputs changes (segmentation, timing, style, writers).
-CODE_VERSION = "subtitles/2"
+CODE_VERSION = "subtitles/3"  # 3: NOTE header, word-aware breaks, en cues of their own
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,11 @@ class SubtitlesStage(LessonStage[SubtitlesDetails, SubtitleInputs]):
             return Plan(skip=Skip("no transcript"))
         method = ctx.options.subtitles.pause_method
         media, media_sha, why = _media(lesson, ctx)
-        transcript_sha = hashlib.sha256(lesson.transcript.read_bytes()).hexdigest() \
-            if lesson.transcript.is_file() else "missing"
+        transcript_sha = sha256_file(lesson.transcript) \
+            if lesson.transcript.is_file() else "missing"  # streamed: the file may be huge
         fp = fingerprint(STAGE, CODE_VERSION, transcript_sha, media_sha, lesson.duration,
-                         len(lesson.footnotes), method)
+                         len(lesson.footnotes), method,
+                         "\n".join(term.zh for term in lesson.terminology))
         return Plan(fp, SubtitleInputs(lesson.transcript, transcript_sha, media, media_sha,
                                        why, method))
 
@@ -103,7 +104,9 @@ class SubtitlesStage(LessonStage[SubtitlesDetails, SubtitleInputs]):
         began = time.monotonic()
         build = build_subtitles(lesson.id, inputs.transcript, inputs.media,
                                 lesson.duration_seconds, footnotes=len(lesson.footnotes),
-                                media_note=inputs.media_note, method=inputs.method)
+                                media_note=inputs.media_note, method=inputs.method,
+                                limits=ctx.options.subtitles,
+                                terms=[term.zh for term in lesson.terminology])
         folder = ctx.store.stage_dir(lesson.id, STAGE)
         try:
             written = write_outputs(build, folder)

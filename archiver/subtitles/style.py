@@ -108,14 +108,17 @@ def display_timing(cues: list[Cue], limit: float | None, mode: Mode = "both") ->
     """Extend ends for reading time and minimum duration, close small gaps, keep 2 frames.
 
     A cue may stay up after its speech (up to LINGER, or to the minimum duration) but never
-    runs into the next cue's 2-frame gap, and never past the media's end.
+    runs into the next cue's 2-frame gap, and never past the media's end. An English-only
+    cue (`mode` "en", whole sentences: `english`) may stay into the silence after it for as
+    long as its reading needs, up to 2 frames before the next speech (issue 11 item 7).
     """
     for k, cue in enumerate(cues):
         last = k + 1 == len(cues)
         room = (limit if limit is not None else math.inf) if last else cues[k + 1].start - MIN_GAP
         need = max(MIN_DURATION, 0.0 if mode == "en" else spoken_count(cue.zh) / ZH_CPS,
                    0.0 if mode == "zh" else len(cue.en) / EN_CPS)
-        want = min(max(cue.end, cue.start + need), cue.end + LINGER)
+        want = min(max(cue.end, cue.start + need), cue.end + (
+            math.inf if mode == "en" else LINGER))
         want = max(want, cue.start + MIN_DURATION)
         want = min(want, max(cue.end, cue.start + MAX_DURATION))
         if not last and room + MIN_GAP - want < CLOSE_GAP:

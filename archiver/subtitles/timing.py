@@ -125,6 +125,84 @@ def _snap_start(stamp: float, pauses: list[Pause], before_next: float) -> tuple[
     return best.end, best
 
 
+def _snap_paragraphs(paragraphs: list[Paragraph], stamps: list[float], ends: list[float],
+                     pauses: list[Pause], limit: float) -> list[float]:
+    """Paragraph starts snapped to speech onsets; `ends` is moved to the pause (or the next
+    start) each paragraph's speech stops at. Returns the starts."""
+    n = len(paragraphs)
+    snapped = [_snap_start(s, pauses, min(stamps[i + 1] if i + 1 < n else limit, limit))
+               for i, s in enumerate(stamps)]
+    starts = [s for s, _ in snapped]
+    for i in range(1, n):  # two stamps snapping to one pause must not swap paragraphs
+        starts[i] = max(starts[i], starts[i - 1] + 0.1)
+    for i in range(n):
+        if i + 1 < n and paragraphs[i].end is None:
+            pause = snapped[i + 1][1]
+            ends[i] = pause.start if pause is not None else starts[i + 1]
+        elif i + 1 == n:
+            # Speech ends where a pause begins near the estimate; the silence after the
+            # last words is long, so long pauses win over short ones inside a sentence.
+            near = [p for p in pauses if abs(p.start - ends[i]) <= END_WINDOW
+                    and p.start > starts[i]]
+            if near:
+                estimate = ends[i]
+                ends[i] = min(near, key=lambda p: abs(p.start - estimate)
+                              - 2 * min(p.end - p.start, 2.0)).start
+        ends[i] = max(min(ends[i], limit), min(starts[i] + 0.1, limit))
+    return starts
+
+
+def _snap_boundaries(para_units: list[Unit], span: tuple[float, float], w: list[float],
+                     inner: list[Pause], bounds: list[float],
+                     report: TimingReport) -> tuple[list[float], list[float]]:
+    """The unit boundaries inside one paragraph moved onto the pauses they match: for each
+    boundary, where the unit before it ends and where the unit after it starts."""
+    a, b = span
+    nexts, prevs = list(bounds), list(bounds)
+    windows = [WINDOWS[u.boundary] for u in para_units[1:]]
+    matched = _match(bounds, windows, inner)
+    anchors = [(-1, a)] + [(k, inner[j].end) for k, j in enumerate(matched)
+                           if j is not None] + [(len(bounds), b)]
+    for (k0, t0), (k1, t1) in itertools.pairwise(anchors):
+        t0_end = t0 if k0 < 0 else inner[matched[k0] or 0].end
+        t1_start = t1 if k1 >= len(bounds) else inner[matched[k1] or 0].start
+        mid = _share(t0_end, max(t1_start, t0_end), w[k0 + 1:k1 + 1], inner)
+        for offset, t in enumerate(mid):
+            nexts[k0 + 1 + offset] = prevs[k0 + 1 + offset] = t
+    for k, j in enumerate(matched):
+        if j is not None:
+            prevs[k], nexts[k] = inner[j].start, inner[j].end
+            para_units[k + 1].snapped = True
+    report.boundaries += len(bounds)
+    report.snapped += sum(1 for j in matched if j is not None)
+    return nexts, prevs
+
+
+def _time_units(para_units: list[Unit], stamp: float, nominal_end: float,
+                span: tuple[float, float], pauses: list[Pause] | None,
+                report: TimingReport) -> None:
+    """Set the times of one paragraph's units inside its (snapped) `span`."""
+    w = [max(u.weight, 0.5) for u in para_units]
+    prop = [stamp, *_share(stamp, nominal_end, w, [])]
+    for unit, t in zip(para_units, prop, strict=True):
+        unit.proportional_start = t
+    a, b = span
+    inner = [p for p in (pauses or []) if p.start > a and p.end < b]
+    bounds = _share(a, b, w, inner)
+    nexts, prevs = list(bounds), list(bounds)
+    if inner and bounds:
+        nexts, prevs = _snap_boundaries(para_units, span, w, inner, bounds, report)
+    elif pauses is not None:
+        report.boundaries += len(bounds)
+    if pauses is not None:
+        para_units[0].snapped = a != stamp
+    for k, unit in enumerate(para_units):
+        unit.start = a if k == 0 else nexts[k - 1]
+        unit.end = b if k == len(para_units) - 1 else prevs[k]
+        if unit.snapped:
+            report.snap_distances.append(abs(unit.start - unit.proportional_start))
+
+
 def time_paragraphs(paragraphs: list[Paragraph], units: list[list[Unit]],
                     duration: float | None, pauses: list[Pause] | None,
                     reason: str = "") -> TimingReport:
@@ -142,58 +220,8 @@ def time_paragraphs(paragraphs: list[Paragraph], units: list[list[Unit]],
     nominal_ends = list(ends)
     starts = list(stamps)
     if pauses is not None:
-        snapped = [_snap_start(s, pauses, min(stamps[i + 1] if i + 1 < n else limit, limit))
-                   for i, s in enumerate(stamps)]
-        starts = [s for s, _ in snapped]
-        for i in range(1, n):  # two stamps snapping to one pause must not swap paragraphs
-            starts[i] = max(starts[i], starts[i - 1] + 0.1)
-        for i in range(n):
-            if i + 1 < n and paragraphs[i].end is None:
-                pause = snapped[i + 1][1]
-                ends[i] = pause.start if pause is not None else starts[i + 1]
-            elif i + 1 == n:
-                # Speech ends where a pause begins near the estimate; the silence after the
-                # last words is long, so long pauses win over short ones inside a sentence.
-                near = [p for p in pauses if abs(p.start - ends[i]) <= END_WINDOW
-                        and p.start > starts[i]]
-                if near:
-                    estimate = ends[i]
-                    ends[i] = min(near, key=lambda p: abs(p.start - estimate)
-                                  - 2 * min(p.end - p.start, 2.0)).start
-            ends[i] = max(min(ends[i], limit), min(starts[i] + 0.1, limit))
+        starts = _snap_paragraphs(paragraphs, stamps, ends, pauses, limit)
     for i, para_units in enumerate(units):
-        w = [max(u.weight, 0.5) for u in para_units]
-        prop = [stamps[i], *_share(stamps[i], nominal_ends[i], w, [])]
-        for unit, t in zip(para_units, prop, strict=True):
-            unit.proportional_start = t
-        a, b = starts[i], ends[i]
-        inner = [p for p in (pauses or []) if p.start > a and p.end < b]
-        bounds = _share(a, b, w, inner)
-        nexts, prevs = list(bounds), list(bounds)
-        if inner and bounds:
-            windows = [WINDOWS[u.boundary] for u in para_units[1:]]
-            matched = _match(bounds, windows, inner)
-            anchors = [(-1, a)] + [(k, inner[j].end) for k, j in enumerate(matched)
-                                   if j is not None] + [(len(bounds), b)]
-            for (k0, t0), (k1, t1) in itertools.pairwise(anchors):
-                t0_end = t0 if k0 < 0 else inner[matched[k0] or 0].end
-                t1_start = t1 if k1 >= len(bounds) else inner[matched[k1] or 0].start
-                mid = _share(t0_end, max(t1_start, t0_end), w[k0 + 1:k1 + 1], inner)
-                for offset, t in enumerate(mid):
-                    nexts[k0 + 1 + offset] = prevs[k0 + 1 + offset] = t
-            for k, j in enumerate(matched):
-                if j is not None:
-                    prevs[k], nexts[k] = inner[j].start, inner[j].end
-                    para_units[k + 1].snapped = True
-            report.boundaries += len(bounds)
-            report.snapped += sum(1 for j in matched if j is not None)
-        elif pauses is not None:
-            report.boundaries += len(bounds)
-        if pauses is not None:
-            para_units[0].snapped = starts[i] != stamps[i]
-        for k, unit in enumerate(para_units):
-            unit.start = a if k == 0 else nexts[k - 1]
-            unit.end = b if k == len(para_units) - 1 else prevs[k]
-            if unit.snapped:
-                report.snap_distances.append(abs(unit.start - unit.proportional_start))
+        _time_units(para_units, stamps[i], nominal_ends[i], (starts[i], ends[i]), pauses,
+                    report)
     return report

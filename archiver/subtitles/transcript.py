@@ -204,15 +204,33 @@ READERS: dict[str, tuple[Detector, Parser]] = {
 }
 
 
+MAX_BYTES_FLAG = "--max-transcript-bytes"
+
+
+def _read_bounded(path: Path, max_bytes: int | None) -> str:
+    """The file's text, read no further than `max_bytes` + 1: a transcript over the bound is
+    refused before it is held in memory (the size is checked on what is read, not on a stat
+    that a growing file or a FIFO would not honour)."""
+    with path.open("rb") as handle:
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise SubtitleError(f"transcript is larger than {max_bytes} bytes ({MAX_BYTES_FLAG}; "
+                            "raise it to accept a longer transcript)",
+                            Location(file=path, key=MAX_BYTES_FLAG))
+    return data.decode("utf-8")
+
+
 def read_transcript(path: Path, duration: float | None = None,
-                    require_both: bool = True) -> tuple[str, list[Paragraph]]:
+                    require_both: bool = True,
+                    max_bytes: int | None = None) -> tuple[str, list[Paragraph]]:
     """Read any supported transcript; returns (format name, paragraphs).
 
     `duration` (media or published length) bounds the timestamps; `require_both` demands both
-    languages in every paragraph (the seed always; cue files unless told otherwise).
+    languages in every paragraph (the seed always; cue files unless told otherwise);
+    `max_bytes` bounds the file (`--max-transcript-bytes`).
     """
     try:
-        text = path.read_text("utf-8")
+        text = _read_bounded(path, max_bytes)
     except UnicodeDecodeError as exc:
         raise SubtitleError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                             Location(file=path)) from None

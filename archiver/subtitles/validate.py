@@ -78,10 +78,12 @@ def _decoded_lines(data: bytes) -> list[str] | str:
 def _check_header(lines: list[str], problems: list[str]) -> int:
     """Check the header lines after the signature; returns the index of the first line after."""
     number = 1
-    while number < len(lines) and lines[number] != "":
-        if "-->" in lines[number]:
-            problems.append(f"line {number + 1}: header lines must not contain -->")
-        number += 1
+    if number < len(lines) and lines[number] != "":
+        # what the W3C parser reports as "No blank line after the signature"
+        problems.append(f"line {number + 1}: no blank line after the signature (header lines "
+                        "are not WebVTT: put metadata in a NOTE block)")
+        while number < len(lines) and lines[number] != "":
+            number += 1
     return number
 
 

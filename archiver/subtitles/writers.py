@@ -2,9 +2,19 @@
 
 WebVTT cue text is escaped (`&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;`, the last so that no
 text can ever read as `-->`); the bilingual track wraps its English in `<lang en>…</lang>`.
+The file starts `WEBVTT`, a blank line, then a `NOTE` block naming the track's BCP 47 language
+and where it came from: the W3C parser (webvtt-parser, behind the W3C validator) rejects any
+header line after the signature ("No blank line after the signature"), so the old
+`Language:` header is gone; players and containers take the language from `<track srclang>`
+or the Matroska track, never from the file.
+
 SRT has no escape mechanism at all (players show `&amp;` literally), so SRT text is written
-verbatim. Times are rounded to milliseconds once, then forced strictly increasing per cue so
-rounding can never produce an empty or inverted cue.
+verbatim except where it could be read as structure: `-->` in text becomes the look-alike `–->`
+(`SRT_ARROW`), so no text line parses as a timing line, and blank lines are dropped, since a
+blank line ends an SRT cue and the next line would read as a cue number.
+
+Times are rounded to milliseconds once, then forced strictly increasing per cue so rounding
+can never produce an empty or inverted cue.
 """
 
 from __future__ import annotations
@@ -52,9 +62,15 @@ def _payload(cue: TrackCue) -> list[str]:
     return lines
 
 
-def write_vtt(cues: Sequence[TrackCue], language: str) -> str:
-    """A WebVTT file; `language` goes into a header metadata line (ignored by players)."""
-    blocks = [f"WEBVTT\nLanguage: {language}"]
+def _note(language: str, provenance: Sequence[str]) -> str:
+    """The NOTE block: a NOTE may not contain `-->` nor a blank line (it would end the block)."""
+    lines = [f"language: {language}", *provenance]
+    return "NOTE\n" + "\n".join(line.replace("-->", "->") for line in lines if line.strip())
+
+
+def write_vtt(cues: Sequence[TrackCue], language: str, provenance: Sequence[str] = ()) -> str:
+    """A WebVTT file; `language` (BCP 47) and `provenance` lines go into a NOTE block."""
+    blocks = ["WEBVTT", _note(language, provenance)]
     for number, (cue, (start, end)) in enumerate(zip(cues, _times(cues), strict=True), 1):
         payload = _payload(cue)
         if not payload:
@@ -63,10 +79,26 @@ def write_vtt(cues: Sequence[TrackCue], language: str) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+# U+2013 EN DASH + "->": reads like an arrow, but no SRT parser takes it for the separator
+SRT_ARROW = "\u2013->"
+
+
+def srt_text(lines: Sequence[str]) -> list[str]:
+    """Cue text lines safe for SRT: `-->` replaced by `SRT_ARROW`, blank lines (also inside a
+    line) dropped, so no text line can read as a timing line or end the cue early."""
+    out: list[str] = []
+    for line in lines:
+        for part in line.splitlines():
+            if part.strip():
+                out.append(part.replace("-->", SRT_ARROW))
+    return out
+
+
 def write_srt(cues: Sequence[TrackCue]) -> str:
+    """An SRT file, numbered from 1; cue text made structure-safe by `srt_text`."""
     blocks: list[str] = []
     for cue, (start, end) in zip(cues, _times(cues), strict=True):
-        lines = [line for line in (*cue.lines, *cue.en_lines) if line.strip()]
+        lines = srt_text((*cue.lines, *cue.en_lines))
         if not lines:
             continue
         blocks.append(f"{len(blocks) + 1}\n{srt_time(start)} --> {srt_time(end)}\n"

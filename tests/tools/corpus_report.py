@@ -16,6 +16,7 @@ transcript's truth).
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -72,13 +73,57 @@ def _first_cues(store: Store, lesson: str) -> tuple[float | None, float | None]:
     vtt = next(iter(sorted(store.lesson_dir(lesson).rglob("*.zh-Hans.vtt"))), None)
     written = _cue_start(vtt.read_text("utf-8")) if vtt else None
     master = next(iter(sorted(store.package_dir(lesson).rglob("master/*.mk[av]"))), None)
-    read_back = None
-    if master is not None:
-        proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(master), "-map",
-                               "0:s:0", "-f", "webvtt", "-"], capture_output=True, text=True,
-                              check=False)
-        read_back = _cue_start(proc.stdout) if proc.returncode == 0 else None
+    read_back = _read_back(master) if master is not None else None
     return written, read_back
+
+
+def _read_back(master: Path) -> float | None:
+    """The first cue of the master's first subtitle track as mkvextract reads it (the
+    master's S_TEXT/WEBVTT), or ffmpeg where mkvextract refuses (an older D_WEBVTT master)."""
+    info = json.loads(subprocess.run(["mkvmerge", "-J", str(master)], capture_output=True,
+                                     text=True, check=False).stdout or "{}")
+    ids = [t["id"] for t in info.get("tracks", []) if t.get("type") == "subtitles"]
+    if ids:
+        with tempfile.TemporaryDirectory(prefix="corpus-report-") as tmp:
+            out = Path(tmp) / "first.vtt"
+            subprocess.run(["mkvextract", str(master), "tracks", f"{ids[0]}:{out}"],
+                           capture_output=True, check=False)
+            if out.is_file():
+                found = _cue_start(out.read_text("utf-8", errors="replace"))
+                if found is not None:
+                    return found
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(master), "-map",
+                           "0:s:0", "-f", "webvtt", "-"], capture_output=True, text=True,
+                          check=False)
+    return _cue_start(proc.stdout) if proc.returncode == 0 else None
+
+
+def _first_av_pts(path: Path) -> tuple[float, float] | None:
+    """(container start, earliest packet pts of the first video-or-audio stream, video
+    first) as ffprobe reads them."""
+    info = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams",
+                                      "-of", "json", str(path)], capture_output=True,
+                                     text=True, check=False).stdout or "{}")
+    streams = sorted((s for s in info.get("streams", []) if s["codec_type"] in ("video", "audio")
+                      and not (s.get("disposition") or {}).get("attached_pic")),
+                     key=lambda s: (s["codec_type"] != "video", s["index"]))
+    if not streams:
+        return None
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", str(streams[0]["index"]),
+                          "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, check=False).stdout
+    times = [float(t.strip(",")) for t in out.split() if t.strip(",") not in ("", "N/A")]
+    start = float(info.get("format", {}).get("start_time") or 0.0)
+    return (start, min(times)) if times else None
+
+
+def presentation_shift(master: Path, original: Path) -> float | None:
+    """How much later the master shows the original's content than a player of the original
+    does (Matroska has no edit list: AAC's priming moves every stream, cues included)."""
+    mine, theirs = _first_av_pts(original), _first_av_pts(master)
+    if mine is None or theirs is None:
+        return None
+    return theirs[1] - (mine[1] - mine[0])
 
 
 def _has_audio(path: Path) -> bool:
@@ -127,13 +172,20 @@ def _shape_rows(site: CorpusSite, store: Store) -> list[str]:
 
 def _media_rows(site: CorpusSite, store: Store) -> list[str]:
     rows = ["| variant | outcome | first cue .vtt - truth (s) | first cue in master - truth (s)"
-            " | error |", "|---|---|---|---|---|"]
-    for vid in site.corpus.media.variants:
+            " | master's shift (s) | on the master's presentation timeline - truth (s) "
+            "| error |", "|---|---|---|---|---|---|---|"]
+    for vid, built in site.corpus.media.variants.items():
         lesson = f"media-{vid}"
         reached, error = _outcome(store, lesson)
         cues = _first_cues(store, lesson)
         written, read_back = (f"{c - BURSTS[0]:+.3f}" if c is not None else "-" for c in cues)
-        rows.append(f"| {vid} | {reached} | {written} | {read_back} | {error} |")
+        master = next(iter(sorted(store.package_dir(lesson).rglob("master/*.mk[av]"))), None)
+        shift = presentation_shift(master, built.path) if master is not None else None
+        timeline = (f"{cues[1] - shift - BURSTS[0]:+.3f}"
+                    if cues[1] is not None and shift is not None else "-")
+        shown = f"{shift:+.3f}" if shift is not None else "-"
+        rows.append(f"| {vid} | {reached} | {written} | {read_back} | {shown} | {timeline} "
+                    f"| {error} |")
     return rows
 
 

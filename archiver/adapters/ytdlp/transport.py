@@ -17,7 +17,11 @@ so a release that moved it fails loudly instead of letting yt-dlp use its own ha
 Contract test: tests/test_adapters_ytdlp.py.
 
 Bounds (issue 15): a body an extractor reads is a page, an API answer or a playlist, never
-the media (archiver downloads that itself), so it is limited to `body_limit` bytes.
+the media (archiver downloads that itself), so it is limited to `body_limit` bytes, raw and
+decoded, and read under the same stall detector, --max-time and cancel check as every other
+page (`archiver.fetch.limits.small_body`). A Content-Encoding the server applied anyway
+(gzip, deflate) is undone as a browser would before yt-dlp sees the body; the WARC keeps the
+bytes as transferred.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +42,7 @@ from yt_dlp.networking.exceptions import HTTPError, TransportError, UnsupportedR
 from archiver.adapters.contract import ContractBroken, Internal
 from archiver.errors import FetchError, Location
 from archiver.fetch.http import Exchange, Session, Transient, parse_retry_after
+from archiver.fetch.limits import small_body
 
 LIBRARIES = ("yt-dlp",)
 DIRECTOR = Internal("yt_dlp.YoutubeDL._request_director",
@@ -65,13 +71,32 @@ def check_contract() -> None:
                              else f"is a {type(found).__qualname__}")
 
 
+def _decoder(encoding: str, url: str, where: Location) -> Any:
+    """A streaming decoder for the body's Content-Encoding (None for identity), or a
+    FetchError naming a coding no browser-like decoding here knows."""
+    codings = [c.strip().lower() for c in encoding.split(",")
+               if c.strip() and c.strip().lower() != "identity"]
+    if not codings:
+        return None
+    if codings == ["gzip"] or codings == ["x-gzip"]:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if codings == ["deflate"]:
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib-wrapped (raw deflate: below)
+    raise FetchError(f"{url}: Content-Encoding {encoding} of a page or playlist cannot be "
+                     "decoded here (gzip, deflate); not archived", where)
+
+
 class _Body(io.RawIOBase):
     """The open response body: bounded, hashed as read, kept for the WARC when read whole."""
 
     def __init__(self, chunks: Iterator[bytes], exchange: Exchange, limit: int,
-                 closer: contextlib.ExitStack, lesson: str, failures: list[FetchError]) -> None:
+                 closer: contextlib.ExitStack, lesson: str, failures: list[FetchError],
+                 encoding: str = "") -> None:
         super().__init__()
         self._failures = failures
+        self._decoder = _decoder(encoding, exchange.requested_url,
+                                 Location(lesson=lesson, key="sources.url"))
+        self._decoded = 0
         self._chunks, self._exchange, self._limit = chunks, exchange, limit
         self._closer, self._lesson = closer, lesson
         self._buffer = b""
@@ -80,27 +105,54 @@ class _Body(io.RawIOBase):
         self._ended = False
         self._sha256, self._sha512 = hashlib.sha256(), hashlib.sha512()
 
+    @property
+    def decoding(self) -> bool:
+        """Whether yt-dlp gets decoded bytes (so the encoding and length headers no longer
+        describe them)."""
+        return self._decoder is not None
+
     def readable(self) -> bool:
         return True
 
+    def _fail(self, message: str) -> FetchError:
+        error = FetchError(f"{self._exchange.requested_url}: {message}",
+                           Location(lesson=self._lesson, key="sources.url"))
+        self._failures.append(error)
+        return error
+
     def _more(self) -> bool:
-        chunk = next(self._chunks, None)
+        try:
+            chunk = next(self._chunks, None)
+        except FetchError as exc:  # stalled, too slow, cancelled: seen by the stage too
+            self._failures.append(exc)
+            raise
         if chunk is None:
             self._ended = True
             return False
         self._size += len(chunk)
         if self._size > self._limit:
-            error = FetchError(f"{self._exchange.requested_url}: an extractor's request read "
-                             f"more than {self._limit} bytes (pages, API answers and "
-                             "playlists are bounded; media is downloaded by archiver itself)",
-                             Location(lesson=self._lesson, key="sources.url"))
-            self._failures.append(error)
-            raise error
+            raise self._fail(f"an extractor's request read more than {self._limit} bytes "
+                             "(pages, API answers and playlists are bounded; media is "
+                             "downloaded by archiver itself)")
         self._sha256.update(chunk)
         self._sha512.update(chunk)
         self._kept.append(chunk)
-        self._buffer += chunk
+        self._buffer += self._decode(chunk)
         return True
+
+    def _decode(self, chunk: bytes) -> bytes:
+        """The chunk as the browser would see it, bounded like the raw body."""
+        if self._decoder is None:
+            return chunk
+        try:
+            data: bytes = self._decoder.decompress(chunk, self._limit + 1 - self._decoded)
+        except zlib.error as exc:
+            raise self._fail(f"the encoded body cannot be decoded ({exc})") from exc
+        self._decoded += len(data)
+        if self._decoded > self._limit or self._decoder.unconsumed_tail:
+            raise self._fail(f"the encoded body decodes to more than {self._limit} bytes; a "
+                             "page or playlist is never this large")
+        return data
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
@@ -188,10 +240,13 @@ class SessionRH(RequestHandler):  # type: ignore[misc, unused-ignore]  # untyped
         except BaseException:
             closer.close()
             raise
-        body = _Body(response.iter_raw(1 << 16), exchange, self.body_limit, closer,
-                     self.session.lesson, self.failures)
-        wrapped = Response(io.BufferedReader(body), url=str(response.url),
-                           headers=dict(response.headers.multi_items()),
+        chunks = small_body(self.session, response.iter_raw(1 << 16), request.url, "extractor",
+                            self.body_limit)
+        body = _Body(chunks, exchange, self.body_limit, closer, self.session.lesson,
+                     self.failures, response.headers.get("content-encoding", ""))
+        headers = {k: v for k, v in response.headers.multi_items()
+                   if k not in ("content-encoding", "content-length") or not body.decoding}
+        wrapped = Response(io.BufferedReader(body), url=str(response.url), headers=headers,
                            status=response.status_code, reason=response.reason_phrase)
         status = response.status_code
         if status >= 400:
