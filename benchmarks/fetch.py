@@ -44,15 +44,27 @@ def _io_counters() -> dict[str, int]:
 
 
 def _make_media(path: Path, size: int) -> None:
-    """An MP4-looking file of `size` bytes (ftyp box, then pseudo-random, incompressible)."""
-    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    """A real MP4 of `size` bytes: one second of ffmpeg test video (moov first, so ffprobe,
+    which the fetch stage runs on every download, finds its stream from the head), then a
+    `free` box of pseudo-random, incompressible bytes up to `size`."""
+    import struct
+
+    clip = path.with_name(path.name + ".clip.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=10:duration=1", "-c:v", "mpeg4",
+                    "-movflags", "+faststart", str(clip)], check=True)
+    head = clip.read_bytes()
+    clip.unlink()
+    padding = size - len(head) - 16
+    if padding < 0:
+        raise ValueError(f"{size} bytes is too small for the benchmark media")
     block = os.urandom(1 << 20)
     with open(path, "wb") as out:
         out.write(head)
-        left = size - len(head)
-        while left > 0:
-            out.write(block[:left])
-            left -= len(block)
+        out.write(struct.pack(">I4sQ", 1, b"free", padding + 16))  # 64-bit box size
+        while padding > 0:
+            out.write(block[:padding])
+            padding -= len(block)
 
 
 LESSON_PAGE = (b"<!doctype html><html><head><title>Bench lesson</title></head><body>"
