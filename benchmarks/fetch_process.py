@@ -17,6 +17,8 @@ Where the time goes (2 cores, Dec 2026; CPU seconds, which load does not inflate
 pay ~1.4 s of fixed cost, mostly yt-dlp's generic extractor compiling every extractor's
 `_EMBED_REGEX` and `_VALID_URL` for one page; per 512 MiB ours spends ~1.0 s more, nearly all
 sha256 (0.32 s) + sha512 (0.65 s), which overlap with the transfer only when a core is free.
+Since the media WARC (`capture-media.warc`) holds a full copy, a second write, read and
+sha256 of the 512 MiB follow the download (~0.7 s CPU more, not overlapped).
 
 Run alone: `.venv/bin/python -m benchmarks.fetch_process [MiB] [--profile]`.
 """
