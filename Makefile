@@ -92,7 +92,7 @@ test-fast: $(STAMP) test-tools
 	$(BIN)/pytest -q -m "not slow"
 
 bench: $(STAMP) test-tools
-	$(BIN)/python -m benchmarks --output $(OUTPUT)
+	$(BIN)/python -m benchmarks --output $(OUTPUT) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(OUTPUT) test-artifacts .pytest_cache .mypy_cache .ruff_cache $(CONSTRAINTS_VENV) \

@@ -111,7 +111,18 @@ def build_parser(modules: dict[str, ModuleType] | None = None) -> argparse.Argum
     return parser
 
 
-def _load_modules() -> dict[str, ModuleType]:
+def _load_modules(argv: Sequence[str] | None = None) -> dict[str, ModuleType]:
+    """The module commands the parser needs for `argv` (default: the process's arguments).
+
+    Why not always all: importing them (publish pulls in iiif_prezi3 and pydantic, verify
+    and demo more) costs ~0.4 s of CPU, a fifth of the fixed cost of an `archiver fetch`
+    (benchmarks/fetch_process.py). A stage command or `status` parses without them; no
+    command, `--help` or a module command gets every one, so the help lists them all.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    if command in STAGE_COMMANDS or command == "status":
+        return {}
     return {name: importlib.import_module(path) for name, path in MODULE_COMMANDS.items()}
 
 
@@ -159,7 +170,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    modules = _load_modules()
+    modules = _load_modules(argv)
     parser = build_parser(modules)
     try:
         args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import shutil
 import sys
@@ -19,7 +20,8 @@ from typing import Any
 from archiver.model import utcnow
 from archiver.store import atomic_write_json
 
-BENCHES = ("fetch", "mux", "verify", "subtitles", "rerun", "memory", "mirror", "matrix")
+BENCHES = ("fetch", "fetch_process", "mux", "verify", "subtitles", "rerun", "memory", "mirror",
+           "matrix")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES))
     parser.add_argument("--workdir", type=Path, default=None,
                         help="scratch folder (default: a temporary folder, removed after)")
+    parser.add_argument("--fetch-mb", type=int, default=None, metavar="MIB",
+                        help="size of the file the fetch and fetch_process rows download "
+                        "(default: $ARCHIVER_BENCH_FETCH_MB, else 512); small for a quick run")
     args = parser.parse_args(argv)
+    if args.fetch_mb is not None:
+        os.environ["ARCHIVER_BENCH_FETCH_MB"] = str(args.fetch_mb)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="archiver-bench-"))
     rows: list[dict[str, Any]] = []
     try:
@@ -44,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     report = {"generated": utcnow(), "machine": {"platform": platform.platform(),
-              "python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+              "python": platform.python_version(), "cpus": os.cpu_count(),
+              "loadavg": os.getloadavg()},
               "rows": rows}
     atomic_write_json(args.output / "reports" / "bench.json", report)
     print_rows(rows)

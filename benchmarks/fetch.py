@@ -44,25 +44,47 @@ def _io_counters() -> dict[str, int]:
 
 
 def _make_media(path: Path, size: int) -> None:
-    """An MP4-looking file of `size` bytes (ftyp box, then pseudo-random, incompressible)."""
-    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    """A real MP4 of `size` bytes: one second of ffmpeg test video (moov first, so ffprobe,
+    which the fetch stage runs on every download, finds its stream from the head), then a
+    `free` box of pseudo-random, incompressible bytes up to `size`."""
+    import struct
+
+    clip = path.with_name(path.name + ".clip.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=10:duration=1", "-c:v", "mpeg4",
+                    "-movflags", "+faststart", str(clip)], check=True)
+    head = clip.read_bytes()
+    clip.unlink()
+    padding = size - len(head) - 16
+    if padding < 0:
+        raise ValueError(f"{size} bytes is too small for the benchmark media")
     block = os.urandom(1 << 20)
     with open(path, "wb") as out:
         out.write(head)
-        left = size - len(head)
-        while left > 0:
-            out.write(block[:left])
-            left -= len(block)
+        out.write(struct.pack(">I4sQ", 1, b"free", padding + 16))  # 64-bit box size
+        while padding > 0:
+            out.write(block[:padding])
+            padding -= len(block)
+
+
+LESSON_PAGE = (b"<!doctype html><html><head><title>Bench lesson</title></head><body>"
+               b"<video controls><source src=\"media.mp4\" type=\"video/mp4\"></video>"
+               b"</body></html>")
 
 
 def _serve(media: Path, certs_dir: Path) -> None:
-    """Child process: serve `media` at /media.mp4 over HTTPS until stdin closes."""
+    """Child process: serve `media` at /media.mp4 and a lesson page linking it at /lesson
+    (what benchmarks.fetch_process resolves) over HTTPS until stdin closes."""
     from archiver.demo.certs import make_certs
     from archiver.demo.server import MediaServer, Resource
 
+    def resources() -> dict[str, Resource]:
+        return {"/media.mp4": Resource(media, "video/mp4"),
+                "/lesson": Resource(LESSON_PAGE, "text/html; charset=utf-8")}
+
     certs = make_certs(certs_dir, "valid")
-    server = MediaServer({"/media.mp4": Resource(media, "video/mp4")}, certs).start()
-    plain = MediaServer({"/media.mp4": Resource(media, "video/mp4")}).start()
+    server = MediaServer(resources(), certs).start()
+    plain = MediaServer(resources()).start()
     print(server.url("/media.mp4"), certs.ca, plain.url("/media.mp4"), flush=True)
     sys.stdin.read()
     server.stop()

@@ -80,3 +80,21 @@ def test_an_unknown_pause_method_is_a_usage_error() -> None:
     proc = archiver("subtitles", "--pause-method", "vad")
     assert proc.returncode == 2 and "--pause-method" in proc.stderr and "silencedetect" in \
         proc.stderr
+
+
+def test_a_stage_command_does_not_import_the_module_commands(tmp_path: Path) -> None:
+    # why: they cost ~0.4 s of CPU at every start (benchmarks/fetch_process.py); `--help` and
+    # the module commands still get all of them
+    probe = ("import sys; from archiver.cli import main; "
+             f"code = main(['status', '--manifest', {str(MANIFEST)!r}, '--output', "
+             f"{str(tmp_path / 'out')!r}]); "
+             "print(code, sorted(m for m in ('archiver.publish.command', 'archiver.verify."
+             "command', 'archiver.demo.command', 'iiif_prezi3') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[-2] == "0 []", proc.stdout
+    listed = archiver("--help").stdout
+    for command in ("publish", "serve", "verify", "check-sources", "demo"):
+        assert command in listed, command
+    assert archiver("verify", "--help").returncode == 0
