@@ -123,7 +123,7 @@ def merge(video: Path, audio: Path, folder: Path, lesson: str) -> tuple[Path, li
     temp = folder / f".{MERGED}.tmp.mp4"
     command = merge_command(video, audio, temp)
     done = cancel.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT * 5,
-                          check=False)
+                      check=False)
     if done.returncode != 0:
         temp.unlink(missing_ok=True)
         raise FetchError(f"ffmpeg could not merge {video.name} and {audio.name} losslessly: "
@@ -138,7 +138,7 @@ def audio_streams(path: Path) -> tuple[int, int]:
     """(video streams, audio streams) ffprobe finds in `path`; (-1, -1) if it cannot read it."""
     done = cancel.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type",
                            "-of", "json", str(path)], capture_output=True, text=True,
-                          timeout=PROBE_TIMEOUT, check=False)
+                      timeout=PROBE_TIMEOUT, check=False)
     if done.returncode != 0:
         return -1, -1
     streams = json.loads(done.stdout or "{}").get("streams") or []

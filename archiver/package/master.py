@@ -81,7 +81,7 @@ def _run(argv: list[str], job: MasterJob, timeout: float) -> None:
     here too (a warning means something was not muxed as asked)."""
     try:
         proc = cancel.run(argv, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+                          check=False)
     except subprocess.TimeoutExpired:
         raise MuxError(f"{argv[0]} did not finish within {timeout:.0f} s", _where(job)) from None
     except FileNotFoundError:

@@ -131,7 +131,7 @@ def read(path: Path, info: dict[str, Any], report_commands: list[list[str]] | No
     if report_commands is not None:
         report_commands.append(argv)
     proc = cancel.run(argv, capture_output=True, text=True, errors="replace", check=False,
-                          timeout=3600)
+                      timeout=3600)
     if proc.returncode != 0:
         raise MuxError(f"ffprobe cannot list the packets of {path.name}: "
                        f"{proc.stderr.strip()[-300:]}", Location(path))

@@ -47,12 +47,14 @@ def build(output: Path, warcs: list[Path], url: str, title: str, work: Path,
     pages = work / "pages.jsonl"
     write_pages(pages, url, title)
     argv = command(output, pages, warcs, title)
-    proc = cancel.run(argv, capture_output=True, text=True, errors="replace",
-                          check=False, timeout=3600)
+    proc = cancel.run(argv, capture_output=True, text=True, errors="replace", check=False,
+                      timeout=3600)
     said = proc.stdout + proc.stderr
     if proc.returncode != 0 or not output.is_file():
-        tail = " | ".join(said.strip().splitlines()[-3:])
-        raise PackageError(f"wacz could not build {output.name}: {tail}",
+        # its last line is the error itself; the lines before it are a Python traceback
+        lines = said.strip().splitlines()
+        raise PackageError(f"wacz could not build {output.name}: "
+                           f"{lines[-1].strip() if lines else f'exit status {proc.returncode}'}",
                            Location(output, lesson=lesson_id))
     if "Invalid passed page" in said:
         raise PackageError(f"wacz found no record of the page {url} in the capture; "

@@ -120,7 +120,7 @@ def audio_offset(media: Path) -> float:
                "format=start_time:stream=start_time", "-of", "json", str(media)]
     try:
         proc = cancel.run(command, capture_output=True, text=True, errors="replace",
-                              check=False, timeout=600)
+                          check=False, timeout=600)
     except OSError as exc:
         raise SubtitleError(f"cannot run ffprobe: {exc.strerror or exc}",
                             Location(file=media)) from None
