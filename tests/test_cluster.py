@@ -242,3 +242,54 @@ def test_worker_without_ffmpeg_fails_naming_the_worker(
     assert "cluster: failed" in row
     assert "worker tcp://127.0.0.1:" in row and "has no ffmpeg, ffprobe on its PATH" in row
     assert not (output / "lessons" / ids[0] / "fetch").exists()  # nothing was started
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that name `text` (e.g. an output folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if text in line:
+                found.append(line)
+    return found
+
+
+def test_ctrl_c_on_the_client_stops_running_and_queued_lessons(
+        demo: tuple[Path, list[str], Path]) -> None:
+    """SIGINT to a `--cluster local:2` client while a worker muxes: the running tasks are
+    cancelled in their workers (ffmpeg's group ended), the queued ones never start, the
+    table says `interrupted`, exit 130, no site; the rerun finishes everything."""
+    manifest, ids, folder = demo
+    output = folder / "ctrl-c"
+    argv = archiver_argv("archive", "--manifest", str(manifest), "--output", str(output),
+                         "--cluster", "local:2")
+    client = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while _staging_with_mux(output) is None:
+            assert client.poll() is None, client.communicate()
+            assert time.monotonic() < deadline, "no lesson reached the mux"
+            time.sleep(0.005)
+        sent = time.monotonic()
+        os.kill(client.pid, signal.SIGINT)
+        stdout, stderr = client.communicate(timeout=120)
+        took = time.monotonic() - sent
+    finally:
+        if client.poll() is None:
+            _stop(client)  # type: ignore[arg-type]
+    print(f"cluster client: exit {client.returncode} {took:.1f} s after SIGINT")  # a figure
+    assert client.returncode == 130, stdout[-3000:] + stderr[-3000:]
+    assert took < 60, f"took {took:.1f} s to stop"
+    rows = {line.split()[0]: line.split()[1] for line in stdout.splitlines()
+            if line.startswith("lesson-")}
+    assert set(rows) == set(ids) and "interrupted" in rows.values(), stdout
+    assert set(rows.values()) <= {"ok", "interrupted"}, stdout
+    assert not (output / "site").exists()  # a stopped run writes no site
+    time.sleep(2)  # the workers' processes are gone with the LocalCluster
+    assert _processes_mentioning(str(output)) == []
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                           check=False)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    _assert_converged(output, ids, again.stdout)

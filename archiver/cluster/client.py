@@ -18,16 +18,22 @@
   `.lock` shared (lock.cluster_run_lock): cluster clients together, never with a local run.
 - A scheduler that disappears ends the run with a clear error; the next run resumes from the
   archive (every finished stage is `unchanged`).
+- Ctrl-C/SIGTERM on the client (archiver.cancel) sets the run's `distributed.Event`, which
+  every running task watches (task.cancelled_by_client), and cancels the queued tasks: the
+  table marks those lessons `interrupted`, no site is written, the exit code is 130/143.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from archiver import cancel
 from archiver.cluster.spec import ClusterSpec
 from archiver.cluster.task import LessonJob, LessonOutcome, run_lesson_job
 from archiver.errors import ArchiverError, LockError
@@ -92,13 +98,31 @@ def _lost(lesson_id: str, error: BaseException) -> list[StageResult[Details]]:
                         error_class=type(error).__name__)]
 
 
+def _interrupted(lesson_id: str) -> list[StageResult[Details]]:
+    return [StageResult(stage="cluster", lesson=lesson_id, status="interrupted",
+                        error="interrupted; rerun to resume")]
+
+
+def _stop_on_cancel(client: Any, futures: dict[Any, str]) -> Any:
+    """The run's cancel Event, set (with the queued tasks cancelled) when this client is
+    cancelled; the work runs on a thread because the hook runs inside a signal handler."""
+    from distributed import Event
+
+    event = Event(f"lesson-archiver-cancel-{uuid.uuid4().hex}",  # type: ignore[no-untyped-call]
+                  client=client)
+
+    def stop() -> None:
+        event.set()  # type: ignore[no-untyped-call]
+        client.cancel([f for f in futures if not f.done()])
+
+    return event, lambda: threading.Thread(target=stop, daemon=True).start()
+
+
 def run_on_cluster(spec: ClusterSpec, lessons: Sequence[Lesson], stages: Sequence[str],
                    store: Store, manifest: Manifest, log: EventLog, options: Options,
                    force: bool = False, debug: bool = False, wait: bool = False
                    ) -> dict[str, list[StageResult[Details]]]:
     """Run the lesson stages of `stages` on the cluster, then the site stages here."""
-    from distributed import as_completed
-
     lesson_stages = tuple(s for s in stages if s != "publish")
     outcomes: dict[str, list[StageResult[Details]]] = {}
     log.info("cluster", message=f"running {len(lessons)} lessons on {spec.describe()}")
@@ -107,42 +131,56 @@ def run_on_cluster(spec: ClusterSpec, lessons: Sequence[Lesson], stages: Sequenc
     try:
         with cluster_run_lock(store), connect(spec) as client:
             shared = client.scatter(manifest, broadcast=True)
-            futures = {}
-            for lesson in lessons:
-                job = LessonJob(lesson=lesson, output=store.root.resolve(),
-                                stages=lesson_stages, options=options, force=force,
-                                debug=debug)
-                futures[client.submit(run_lesson_job, job, shared, key=task_key(lesson),
-                                      retries=RETRIES, resources={"ffmpeg": 1},
-                                      pure=False)] = lesson.id
-            for future in as_completed(futures):  # type: ignore[no-untyped-call]
-                lesson_id = futures[future]
-                try:
-                    outcome = future.result()
-                except (ArchiverError, OSError) as exc:  # e.g. no ffmpeg on any worker
-                    log.error("failed", lesson=lesson_id, message=str(exc))
-                    outcomes[lesson_id] = _lost(lesson_id, exc)
-                    continue
-                except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a task's
-                    # exception is whatever the worker raised (KilledWorker, its own errors)
-                    if client.status != "running" or isinstance(exc, asyncio.CancelledError):
-                        raise _gone(spec, exc) from None  # futures cancelled with the link
-                    # a lesson whose workers kept dying (KilledWorker) and the like
-                    log.error("failed", lesson=lesson_id,
-                              message=f"the cluster could not run this lesson: "
-                                      f"{type(exc).__name__}: {exc}")
-                    outcomes[lesson_id] = _lost(lesson_id, exc)
-                    continue
-                _replay(log, outcome)
-                outcomes[lesson_id] = outcome.results
+            futures: dict[Any, str] = {}
+            event, stop = _stop_on_cancel(client, futures)
+            with cancel.on_cancel(stop):
+                for lesson in lessons:
+                    job = LessonJob(lesson=lesson, output=store.root.resolve(),
+                                    stages=lesson_stages, options=options, force=force,
+                                    debug=debug, cancel_event=event.name)
+                    futures[client.submit(run_lesson_job, job, shared, key=task_key(lesson),
+                                          retries=RETRIES, resources={"ffmpeg": 1},
+                                          pure=False)] = lesson.id
+                _collect(client, futures, spec, log, outcomes)
     except (ClusterError, LockError):
         raise
     except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the scheduler went
         # away mid-run: distributed raises many classes for that, each means the same
         raise _gone(spec, exc) from None
-    ordered = {lesson.id: outcomes.get(lesson.id, []) for lesson in lessons}
-    _finish_here(stages, store, manifest, log, options, force, wait, ordered)
+    ordered = {lesson.id: outcomes.get(lesson.id) or _interrupted(lesson.id)
+               if cancel.cancelled() else outcomes.get(lesson.id, []) for lesson in lessons}
+    if not cancel.cancelled():  # a stopped run writes no site, as a local one
+        _finish_here(stages, store, manifest, log, options, force, wait, ordered)
     return ordered
+
+
+def _collect(client: Any, futures: dict[Any, str], spec: ClusterSpec, log: EventLog,
+             outcomes: dict[str, list[StageResult[Details]]]) -> None:
+    """Each task's results as it finishes (events replayed with the worker's address)."""
+    from distributed import as_completed
+
+    for future in as_completed(futures):  # type: ignore[no-untyped-call]
+        lesson_id = futures[future]
+        try:
+            outcome = future.result()
+        except (ArchiverError, OSError) as exc:  # e.g. no ffmpeg on any worker
+            log.error("failed", lesson=lesson_id, message=str(exc))
+            outcomes[lesson_id] = _lost(lesson_id, exc)
+            continue
+        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a task's
+            # exception is whatever the worker raised (KilledWorker, its own errors)
+            if cancel.cancelled():
+                outcomes[lesson_id] = _interrupted(lesson_id)  # cancelled while queued
+                continue
+            if client.status != "running" or isinstance(exc, asyncio.CancelledError):
+                raise _gone(spec, exc) from None  # futures cancelled with the link
+            # a lesson whose workers kept dying (KilledWorker) and the like
+            log.error("failed", lesson=lesson_id, message=f"the cluster could not run this "
+                      f"lesson: {type(exc).__name__}: {exc}")
+            outcomes[lesson_id] = _lost(lesson_id, exc)
+            continue
+        _replay(log, outcome)
+        outcomes[lesson_id] = outcome.results
 
 
 def _gone(spec: ClusterSpec, exc: BaseException) -> ClusterError:

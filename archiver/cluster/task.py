@@ -9,15 +9,25 @@ apart; the catalog is left to the client (the run's catalog.Book is not used her
 
 Events are collected and sent back with the result; the client replays them into its own
 log with a `worker` field (the worker's address), so `--json-log` lines name the machine.
+
+Cancellation is the local run's own (archiver.cancel), carried across: the client sets the
+run's `distributed.Event` on Ctrl-C/SIGTERM, a watcher thread in the task sees it within a
+second and cancels the worker process, so transfers stop at the next chunk, child tools'
+groups are terminated and the stage ends `interrupted` (nothing recorded: the next run
+resumes). The flag is reset when the task ends, so the worker's next task starts clean.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver import cancel
 from archiver.childproc import guard_children
 from archiver.errors import ArchiverError
 from archiver.log import EventLog
@@ -63,6 +73,7 @@ class LessonJob:
     options: Options = field(default_factory=Options)
     force: bool = False
     debug: bool = False
+    cancel_event: str | None = None  # the run's distributed.Event, set when it is cancelled
 
 
 @dataclass
@@ -91,6 +102,37 @@ def check_tools(address: str) -> None:
             "the same tools (install ffmpeg there, or stop that worker)")
 
 
+@contextlib.contextmanager
+def cancelled_by_client(event_name: str | None) -> Iterator[None]:
+    """Cancel this worker process (archiver.cancel) when the client sets the run's Event."""
+    if not event_name:
+        yield
+        return
+    from distributed import Event, get_client
+
+    client = get_client()
+    done = threading.Event()
+
+    def watch() -> None:
+        event = Event(event_name, client=client)  # type: ignore[no-untyped-call]
+        while not done.is_set():
+            try:
+                if event.wait(timeout=1):  # type: ignore[no-untyped-call]
+                    cancel.cancel()
+                    return
+            except Exception:  # noqa: BLE001 - the client or scheduler went away: the
+                return  # task is then cancelled by Dask itself, nothing is left to watch
+
+    watcher = threading.Thread(target=watch, name="archiver-cancel-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+        cancel.reset()
+
+
 def run_lesson_job(job: LessonJob, manifest: Manifest) -> LessonOutcome:
     """The Dask task: lock the lesson, run its stages, return results and events."""
     from archiver.cluster.lock import lesson_lock
@@ -103,6 +145,7 @@ def run_lesson_job(job: LessonJob, manifest: Manifest) -> LessonOutcome:
     ctx = Context(store=store, manifest=manifest, log=log, jobs=1, force=job.force,
                   options=job.options)
     ctx.run_state["catalog_by_client"] = True
-    with lesson_lock(store, job.lesson.id, f"worker {address}"):
+    with lesson_lock(store, job.lesson.id, f"worker {address}"), \
+            cancelled_by_client(job.cancel_event):
         results = run_lesson(job.lesson, job.stages, ctx)
     return LessonOutcome(job.lesson.id, address, results, log.events)
