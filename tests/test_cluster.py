@@ -34,7 +34,8 @@ from stress_support import (
 from archiver.demo.command import serving
 from archiver.store import TEMP_MARK
 
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = [pytest.mark.slow,  # real Dask schedulers and workers, whole archive runs
+              pytest.mark.timeout(1200)]
 DASK = str(Path(sys.executable).with_name("dask"))
 RUN_TIMEOUT = 900.0
 

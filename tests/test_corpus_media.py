@@ -43,6 +43,8 @@ from archiver.publish.command import publish_site
 from archiver.store import Store
 from archiver.subtitles.transcript import read_transcript
 
+pytestmark = pytest.mark.slow  # the 24-variant media matrix through fetch, subtitles and package
+
 IDS = [v.id for v in VARIANTS]
 # speech may be heard later than placed by the codec's delay when the container keeps no
 # edit list (AAC in TS/FLV/MKV: 1024 samples; MP3: 1105): at most 50 ms at 22.05 kHz here

@@ -22,6 +22,8 @@ from archiver.fetch.stage import run
 from archiver.log import EventLog, eta_column
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # drip servers: each case waits out --speed-time or --max-time
+
 Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]
 SLOW = {"speed_limit": 1000, "speed_time": 1.0, "retries": 2}

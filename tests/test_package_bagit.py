@@ -19,6 +19,8 @@ from test_verify_fixity import build_bag
 from archiver.cli import main
 from archiver.package import bag, stage
 
+pytestmark = pytest.mark.slow  # a lesson packaged for real, two bag validators
+
 
 @pytest.fixture
 def package(tmp_path: Path, tiny_media: Path) -> Path:

@@ -21,6 +21,8 @@ from archiver.package import inputs as package_inputs
 from archiver.package import stage
 from archiver.store import Store, sha256_file
 
+pytestmark = pytest.mark.slow  # a lesson packaged for real, its WACZ validated
+
 
 @pytest.fixture
 def packaged(tmp_path: Path, tiny_media: Path) -> tuple[Path, Path]:

@@ -25,7 +25,8 @@ from archiver.manifest import load_manifest
 from archiver.pipeline import LESSON_CHAIN, Context, run_stages
 from archiver.store import Store
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow,  # a synthetic archive cloned from a really archived lesson
+              pytest.mark.timeout(900)]
 SIZES = (2, 4, 8)
 
 

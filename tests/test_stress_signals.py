@@ -33,6 +33,8 @@ from archiver.demo.command import DemoSetup, serving
 from archiver.demo.server import Fault, MediaServer
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # whole runs of `archiver archive`, interrupted and resumed
+
 STOP_WITHIN = 8.0  # seconds from the signal to the exit (a few seconds, on a loaded machine)
 LESSONS = 4
 

@@ -18,6 +18,8 @@ from archiver.options import SubtitlesOptions, from_args
 from archiver.subtitles import build_subtitles
 from archiver.subtitles.transcript import read_transcript
 
+pytestmark = pytest.mark.slow  # 50 MB transcripts and memory limits in child processes
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSON13 = ROOT / "manifests" / "transcripts" / "digital-china-13.txt"
 
