@@ -8,6 +8,7 @@ command, and a source that truly has no audio is recorded as `audio: none`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -22,6 +23,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.demo.corpus.pages import HOSTS
 from archiver.demo.corpus.site import CorpusSite
 from archiver.demo.server import MediaServer, Resource
+from archiver.errors import ChecksumMismatch
 from archiver.fetch.stage import run
 from archiver.model import Bilingual, Lesson, Source
 from archiver.package import stage as package
@@ -136,3 +138,20 @@ def test_the_package_holds_both_components_and_masters_the_merge(corpus_site: Co
                                + ["merged.mp4"])
     (master,) = (bag / "data" / "master").glob("*.mk[av]")
     assert {"audio", "video"} <= set(_streams(master))
+
+
+def test_a_split_source_that_misses_its_pin_publishes_nothing(corpus_site: CorpusSite,
+                                                               tmp_path: Path) -> None:
+    """A pin no served component has fails the lesson before any component is published:
+    the earlier archived copy (here: a first run's) is left exactly as it was."""
+    shape = corpus_site.shapes["hls-master-split-audio"]
+    source = _corpus_source(corpus_site, shape.url)
+    ctx, _log = context(tmp_path, [])
+    assert run(_lesson(source), ctx).status == "ok"
+    folder = ctx.store.stage_dir("l1", "fetch")
+    before = {p.name: p.read_bytes() for p in folder.glob("original.*")}
+    assert len(before) == 2  # original.video.* and original.audio.*
+    pinned = dataclasses.replace(_lesson(source), sha256="0" * 64)
+    with pytest.raises(ChecksumMismatch, match="no served component matches the manifest pin"):
+        run(pinned, dataclasses.replace(ctx, force=True))
+    assert {p.name: p.read_bytes() for p in folder.glob("original.*")} == before

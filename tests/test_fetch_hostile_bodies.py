@@ -85,8 +85,17 @@ def test_a_gzip_encoded_media_body_is_decoded_as_a_browser_would(
     result = run(lesson("l1", (server.url("/lesson"), "insecure")), ctx)
     assert result.details is not None
     assert (ctx.store.lesson_dir("l1") / result.details.media).read_bytes() == media
-    assert result.details is not None
     assert result.details.sha256 == hashlib.sha256(media).hexdigest()
+    # its full WARC record holds the decoded bytes, so it must not claim gzip (a replay tool
+    # would gunzip plain MP4): the served header is kept under another name
+    assert result.details.warc_media is not None
+    with open(ctx.store.lesson_dir("l1") / result.details.warc_media, "rb") as handle:
+        records = [(r.http_headers, r.content_stream().read()) for r in ArchiveIterator(handle)
+                   if r.rec_type == "response"]
+    assert len(records) == 1 and records[0][1] == media
+    http = records[0][0]
+    assert http.get_header("Content-Encoding") is None
+    assert http.get_header("X-Archive-Orig-Content-Encoding") == "gzip"
 
 
 def test_the_decoded_size_is_bounded_by_max_bytes(

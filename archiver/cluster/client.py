@@ -18,9 +18,11 @@
   `.lock` shared (lock.cluster_run_lock): cluster clients together, never with a local run.
 - A scheduler that disappears ends the run with a clear error; the next run resumes from the
   archive (every finished stage is `unchanged`).
-- Ctrl-C/SIGTERM on the client (archiver.cancel) sets the run's `distributed.Event`, which
-  every running task watches (task.cancelled_by_client), and cancels the queued tasks: the
-  table marks those lessons `interrupted`, no site is written, the exit code is 130/143.
+- Ctrl-C/SIGTERM on the client (archiver.cancel) sets the run's `distributed.Event`: every
+  running task watches it (task.cancelled_by_client) and stops within a second, every task
+  still queued sees it before its first stage and returns at once. The client waits for all
+  of them (it keeps the archive's lock while workers write), so the table shows what each
+  lesson really did; the rest is `interrupted`, no site is written, the exit code 130/143.
 """
 
 from __future__ import annotations
@@ -103,19 +105,14 @@ def _interrupted(lesson_id: str) -> list[StageResult[Details]]:
                         error="interrupted; rerun to resume")]
 
 
-def _stop_on_cancel(client: Any, futures: dict[Any, str]) -> Any:
-    """The run's cancel Event, set (with the queued tasks cancelled) when this client is
-    cancelled; the work runs on a thread because the hook runs inside a signal handler."""
+def _stop_on_cancel(client: Any) -> Any:
+    """The run's cancel Event and the hook that sets it when this client is cancelled (on a
+    thread: the hook runs inside a signal handler, and setting the Event is a network call)."""
     from distributed import Event
 
     event = Event(f"lesson-archiver-cancel-{uuid.uuid4().hex}",  # type: ignore[no-untyped-call]
                   client=client)
-
-    def stop() -> None:
-        event.set()  # type: ignore[no-untyped-call]
-        client.cancel([f for f in futures if not f.done()])
-
-    return event, lambda: threading.Thread(target=stop, daemon=True).start()
+    return event, lambda: threading.Thread(target=event.set, daemon=True).start()
 
 
 def run_on_cluster(spec: ClusterSpec, lessons: Sequence[Lesson], stages: Sequence[str],
@@ -132,7 +129,7 @@ def run_on_cluster(spec: ClusterSpec, lessons: Sequence[Lesson], stages: Sequenc
         with cluster_run_lock(store), connect(spec) as client:
             shared = client.scatter(manifest, broadcast=True)
             futures: dict[Any, str] = {}
-            event, stop = _stop_on_cancel(client, futures)
+            event, stop = _stop_on_cancel(client)
             with cancel.on_cancel(stop):
                 for lesson in lessons:
                     job = LessonJob(lesson=lesson, output=store.root.resolve(),
@@ -145,8 +142,10 @@ def run_on_cluster(spec: ClusterSpec, lessons: Sequence[Lesson], stages: Sequenc
     except (ClusterError, LockError):
         raise
     except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the scheduler went
-        # away mid-run: distributed raises many classes for that, each means the same
-        raise _gone(spec, exc) from None
+        # away mid-run: distributed raises many classes for that, each means the same; after
+        # a Ctrl-C (the workers may have had it too) it is the interruption, not a failure
+        if not cancel.cancelled():
+            raise _gone(spec, exc) from None
     ordered = {lesson.id: outcomes.get(lesson.id) or _interrupted(lesson.id)
                if cancel.cancelled() else outcomes.get(lesson.id, []) for lesson in lessons}
     if not cancel.cancelled():  # a stopped run writes no site, as a local one

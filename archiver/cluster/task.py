@@ -15,6 +15,8 @@ run's `distributed.Event` on Ctrl-C/SIGTERM, a watcher thread in the task sees i
 second and cancels the worker process, so transfers stop at the next chunk, child tools'
 groups are terminated and the stage ends `interrupted` (nothing recorded: the next run
 resumes). The flag is reset when the task ends, so the worker's next task starts clean.
+The flag is the worker process's: one task at a time per worker process (the local cluster
+runs one thread per worker; docs/scale.md asks the same of remote workers, `--nthreads 1`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ def cancelled_by_client(event_name: str | None) -> Iterator[None]:
 
     client = get_client()
     done = threading.Event()
+    if Event(event_name, client=client).is_set():  # type: ignore[no-untyped-call]
+        cancel.cancel()  # queued when the run was stopped: start no stage at all
 
     def watch() -> None:
         event = Event(event_name, client=client)  # type: ignore[no-untyped-call]

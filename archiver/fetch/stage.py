@@ -167,11 +167,23 @@ def _store_original(got: Downloaded, folder: Path, ext: str, lesson: Lesson) -> 
 Quarantined = Callable[[str, str], dict[str, Any]]  # (error class, message) -> capture record
 
 
+def _check_split_pin(ctx: Context, lesson: Lesson, parts: list[Part]) -> None:
+    """A split source (video and audio apart) matches its sha256 pin when one of its served
+    components has that digest; otherwise it fails before any component is published, so
+    the earlier archived copy stays as it was (the new bytes stay in their partials)."""
+    if not lesson.sha256 or lesson.sha256.lower() in {g.sha256 for _c, g, _s in parts}:
+        return
+    raise ChecksumMismatch(
+        f"no served component matches the manifest pin {lesson.sha256} (got "
+        + ", ".join(f"{c.role} {g.sha256}" for c, g, _s in parts) + "); the earlier archived "
+        "copy is untouched", Location(file=ctx.manifest.path, lesson=lesson.id, key="sha256"))
+
+
 def _check_pin(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str,
-               partial: str, quarantined: Quarantined) -> None:
+               partial: str, quarantined: Quarantined, split: bool = False) -> None:
     """Bytes that differ from the manifest's sha256 pin go to quarantine; the earlier
-    archived copy stays as it was."""
-    if not lesson.sha256 or got.sha256 == lesson.sha256.lower():
+    archived copy stays as it was. A split source was checked before (`_check_split_pin`)."""
+    if split or not lesson.sha256 or got.sha256 == lesson.sha256.lower():
         return
     record = quarantined("ChecksumMismatch",
                          f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
@@ -246,6 +258,7 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
         components: list[dict[str, Any]] = []
         derivative: dict[str, Any] | None = None
         if split:
+            _check_split_pin(ctx, lesson, parts)  # before any component replaces the last
             components, derivative, merged = _publish_components(parts, folder, lesson)
             media_rel = f"{STAGE}/{merged.name}"
             media = {"path": media_rel, "bytes": derivative["bytes"],
@@ -274,7 +287,7 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
             return cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
                                      media, started, ended, extra, tools=tools)
 
-        _check_pin(ctx, lesson, got, ext, res.media_url, partial, quarantined)
+        _check_pin(ctx, lesson, got, ext, res.media_url, partial, quarantined, split)
         if split:
             final = folder / Path(media_rel).name
         else:

@@ -102,15 +102,19 @@ def _status(code: int, reason: str) -> str:
     return f"{code} {reason}".strip()
 
 
-def _response_headers(headers: list[tuple[str, str]], length: int | None) -> list[tuple[str, str]]:
+def _response_headers(headers: list[tuple[str, str]], length: int | None,
+                      decoded: bool = False) -> list[tuple[str, str]]:
     """Headers for a record holding the decoded body: httpx undoes chunked transfer coding,
     so `Transfer-Encoding` is kept under another name and Content-Length states the length
-    stored (otherwise a replay tool would try to de-chunk plain bytes)."""
+    stored (otherwise a replay tool would try to de-chunk plain bytes). `decoded`: the
+    payload is the stored media file, which holds the body after its Content-Encoding was
+    undone, so that header is kept under another name too (a replay tool would gunzip
+    plain bytes)."""
     out: list[tuple[str, str]] = []
     for name, value in headers:
         lower = name.lower()
-        if lower == "transfer-encoding":
-            out.append(("X-Archive-Orig-Transfer-Encoding", value))
+        if lower == "transfer-encoding" or (decoded and lower == "content-encoding"):
+            out.append((f"X-Archive-Orig-{name}", value))
         elif lower in ("content-length", "content-range") and length is not None:
             continue
         else:
@@ -186,7 +190,8 @@ def _plan_media(exchanges: list[Exchange], part: MediaPart
             if offset >= 0:
                 records.append(_MediaRecord(
                     segment, source, _status(segment.status, segment.reason),
-                    _response_headers(segment.raw_response, segment.bytes), offset,
+                    _response_headers(segment.raw_response, segment.bytes, decoded=True),
+                    offset,
                     segment.bytes, segment.sha256))
                 covered.add(id(segment))
             offset += segment.bytes
@@ -197,7 +202,8 @@ def _plan_media(exchanges: list[Exchange], part: MediaPart
         return records, covered
     if final.status == 200 and final.bytes == media_size:
         records.append(_MediaRecord(final, source, _status(final.status, final.reason),
-                                    _response_headers(final.raw_response, media_size), 0,
+                                    _response_headers(final.raw_response, media_size,
+                                                      decoded=True), 0,
                                     media_size, media_sha256))
         covered.add(id(final))
         return records, covered
@@ -209,7 +215,7 @@ def _plan_media(exchanges: list[Exchange], part: MediaPart
         f"{e.status} bytes {_payload_start(e)}-{_payload_start(e) + e.bytes - 1} ({e.outcome})"
         for e in pieces)
     records.append(_MediaRecord(base, source, "200 OK", _response_headers(base.raw_response,
-                                                                  media_size),
+                                                                  media_size, decoded=True),
                                 0, media_size, media_sha256,
                                 assembled=f"{len(pieces)} exchanges: {note}"))
     return records, covered

@@ -17,6 +17,7 @@ from yt_dlp import YoutubeDL
 from yt_dlp.networking.exceptions import RequestError
 from yt_dlp.utils import DownloadError
 
+from archiver import cancel
 from archiver.adapters.ytdlp.extractors import EXTRACTORS, VendorOnly
 from archiver.adapters.ytdlp.transport import SessionRH, install, network_cause
 from archiver.errors import FetchError, Location, NoMediaError, TlsError
@@ -80,6 +81,7 @@ def extract(session: Session, url: str, *, timeout: float,
         try:
             info = ydl.extract_info(url, download=False)
         except DownloadError as exc:
+            cancel.check("while yt-dlp read the page")  # yt-dlp wraps our Interrupted
             own = _own_failure(handler, exc)
             if own is not None:
                 raise own from exc
@@ -91,6 +93,7 @@ def extract(session: Session, url: str, *, timeout: float,
             raise NoMediaError(f"{url}: the page has no media yt-dlp can find ({message})",
                                Location(lesson=session.lesson, key="sources.url")) from exc
         except RequestError as exc:  # a body read inside an extractor broke a bound or stalled
+            cancel.check("while yt-dlp read the page")
             own = _own_failure(handler, exc)
             raise (own or FetchError(f"{url}: {exc}", Location(lesson=session.lesson,
                                                                 key="sources.url"))) from exc

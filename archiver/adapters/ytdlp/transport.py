@@ -82,7 +82,7 @@ def _decoder(encoding: str, url: str, where: Location) -> Any:
     if codings == ["gzip"] or codings == ["x-gzip"]:
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if codings == ["deflate"]:
-        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib-wrapped (raw deflate: below)
+        return "deflate"  # zlib-wrapped or raw: `_Body._decode` decides on the first bytes
     raise FetchError(f"{url}: Content-Encoding {encoding} of a page or playlist cannot be "
                      "decoded here (gzip, deflate); not archived", where)
 
@@ -154,6 +154,9 @@ class _Body(io.RawIOBase):
         """The chunk as the browser would see it, bounded like the raw body."""
         if self._decoder is None:
             return chunk
+        if self._decoder == "deflate":  # as limits.decode_small: a zlib header, else raw
+            self._decoder = zlib.decompressobj(zlib.MAX_WBITS if chunk[:1] == b"\x78"
+                                               else -zlib.MAX_WBITS)
         try:
             data: bytes = self._decoder.decompress(chunk, self._limit + 1 - self._decoded)
         except zlib.error as exc:
@@ -252,9 +255,14 @@ class SessionRH(RequestHandler):  # type: ignore[misc, unused-ignore]  # untyped
             raise
         chunks = small_body(self.session, response.iter_raw(), request.url, "page",
                             self.body_limit)
-        body = _Body(chunks, exchange, self.body_limit, closer, self.session.lesson,
-                     self.failures, response.headers.get("content-encoding", ""),
-                     lambda exc: self.session.map_error(exc, request.url))
+        try:
+            body = _Body(chunks, exchange, self.body_limit, closer, self.session.lesson,
+                         self.failures, response.headers.get("content-encoding", ""),
+                         lambda exc: self.session.map_error(exc, request.url))
+        except FetchError as exc:  # a Content-Encoding we cannot undo: closed and recorded
+            closer.close()
+            self.failures.append(exc)
+            raise TransportError(exc.message, cause=exc) from exc
         headers = {k: v for k, v in response.headers.multi_items()
                    if k not in ("content-encoding", "content-length") or not body.decoding}
         wrapped = Response(io.BufferedReader(body), url=str(response.url), headers=headers,
