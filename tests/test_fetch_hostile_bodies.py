@@ -32,6 +32,8 @@ from archiver.fetch.http import Transient
 from archiver.fetch.stage import run
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # hostile servers, each case a full fetch with ffprobe
+
 Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]
 

@@ -19,6 +19,8 @@ from archiver.fetch.hls import attributes, parts
 from archiver.fetch.stage import run
 from archiver.store import TEMP_MARK
 
+pytestmark = pytest.mark.slow  # real HLS servers, each case through yt-dlp and the download
+
 Serve = Callable[..., MediaServer]
 Certs = Callable[[str], CertSet]
 M3U8 = "application/vnd.apple.mpegurl"

@@ -29,6 +29,8 @@ from archiver.demo.server import Fault, MediaServer, Resource
 from archiver.fetch.stage import run
 from archiver.package import wacz
 
+pytestmark = pytest.mark.slow  # pywb, warcio and wacz validators on a real capture
+
 POSTER = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 TRACK = "WEBVTT\n\n00:00.000 --> 00:02.000\n数字中国\n".encode()
 
