@@ -113,14 +113,22 @@ def _known_direct(folder: Path, partial: str, url: str) -> bool:
     return bool(state.get("url") == url and state.get("kind") not in ("hls", "dash"))
 
 
-def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str,
-                record: dict[str, Any]) -> Path:
+Quarantined = Callable[[str, str], dict[str, Any]]  # (error class, message) -> capture record
+
+
+def _quarantine(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, partial: str,
+                quarantined: Quarantined, error: str, message: str) -> Path:
+    """Move refused bytes to quarantine/<id>/ with their capture record (the attempt marked
+    `quarantined` with `error` and `message`) and drop the partial's sidecars; returns where
+    the bytes went. The earlier archived copy is never touched."""
+    record = quarantined(error, message)
     folder = ctx.store.quarantine_dir(lesson.id)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = _stamp()
     target = folder / f"{stamp}-original{ext}"
     publish_file(got.path, target)
     atomic_write_json(folder / f"{stamp}-capture.json", record)
+    discard_partial(got.path.parent, partial)
     return target
 
 
@@ -164,9 +172,6 @@ def _store_original(got: Downloaded, folder: Path, ext: str, lesson: Lesson) -> 
     return final
 
 
-Quarantined = Callable[[str, str], dict[str, Any]]  # (error class, message) -> capture record
-
-
 def _check_split_pin(ctx: Context, lesson: Lesson, parts: list[Part]) -> None:
     """A split source (video and audio apart) matches its sha256 pin when one of its served
     components has that digest; otherwise it fails before any component is published, so
@@ -185,10 +190,8 @@ def _check_pin(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str
     archived copy stays as it was. A split source was checked before (`_check_split_pin`)."""
     if split or not lesson.sha256 or got.sha256 == lesson.sha256.lower():
         return
-    record = quarantined("ChecksumMismatch",
+    target = _quarantine(ctx, lesson, got, ext, partial, quarantined, "ChecksumMismatch",
                          f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
-    target = _quarantine(ctx, lesson, got, ext, record)
-    discard_partial(got.path.parent, partial)
     raise ChecksumMismatch(
         f"{url}: sha256 {got.sha256} does not match the manifest pin {lesson.sha256}; the "
         f"new bytes are in {target.relative_to(ctx.output)} and the earlier archived copy is "
@@ -203,10 +206,8 @@ def _publish_original(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, u
     are never archived as the original."""
     streams, probe_message = media_streams(got.path)
     if not streams:
-        record = quarantined("NotMediaError",
+        target = _quarantine(ctx, lesson, got, ext, partial, quarantined, "NotMediaError",
                              f"ffprobe found no audio or video stream: {probe_message}")
-        target = _quarantine(ctx, lesson, got, ext, record)
-        discard_partial(got.path.parent, partial)
         raise NotMediaError(
             f"{url}: served as {got.content_type or 'no type'}, but ffprobe finds no audio or "
             f"video stream in the {got.bytes} bytes ({probe_message}); quarantined in "
