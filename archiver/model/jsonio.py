@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -21,8 +22,6 @@ from archiver.errors import ArchiverError, Location, RecordError
 
 T = TypeVar("T")
 _HINTS: dict[type, dict[str, Any]] = {}
-_FIELDS: dict[type, list[tuple[str, Any, bool]]] = {}
-_SHAPES: dict[Any, tuple[Any, tuple[Any, ...], bool]] = {}
 
 
 OMIT_DEFAULT = {"omit_default": True}  # field metadata: written only when not the default
@@ -69,119 +68,172 @@ def _child(key: str, name: str) -> str:
 
 
 def _fields(cls: type) -> list[tuple[str, Any, bool]]:
-    """(name, annotation, required) of each init field of `cls`, computed once per class:
-    a no-op rerun loads thousands of records, so the walk must not redo the introspection."""
-    found = _FIELDS.get(cls)
-    if found is None:
-        hints = _hints(cls)
-        found = _FIELDS[cls] = [
-            (f.name, hints[f.name], f.default is dataclasses.MISSING
+    """(name, annotation, required) of each init field of `cls`."""
+    hints = _hints(cls)
+    return [(f.name, hints[f.name], f.default is dataclasses.MISSING
              and f.default_factory is dataclasses.MISSING)
             for f in dataclasses.fields(cls) if f.init]
-    return found
 
 
-def _shape(hint: Any) -> tuple[Any, tuple[Any, ...], bool]:
-    """(origin, args, is a dataclass) of an annotation, cached (typing's lookups are slow)."""
-    try:
-        return _SHAPES[hint]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable annotation: not cached
-        return get_origin(hint), get_args(hint), False
-    shape = (get_origin(hint), get_args(hint),
-             isinstance(hint, type) and dataclasses.is_dataclass(hint))
-    _SHAPES[hint] = shape
-    return shape
+# A loader checks (and, for records, builds) one value against one annotation:
+# loader(value, where, key, error) -> the value. One is made per annotation, once per process.
+Loader = Callable[[Any, Location, str, type[ArchiverError]], Any]
+_LOADERS: dict[Any, Loader] = {}
 
 
 def load_record(cls: type[T], data: Any, where: Location, key: str = "",
                 error: type[ArchiverError] = RecordError) -> T:
     """An instance of the dataclass `cls` from JSON `data`; missing required keys and
     values of the wrong type are errors naming `key`."""
-    if not isinstance(data, dict):
-        raise _fail(where, key, f"expected an object, got {_shown(data)}", error)
-    values: dict[str, Any] = {}
-    for name, hint, required in _fields(cls):
-        if name in data:
-            values[name] = load(hint, data[name], where, _child(key, name), error)
-        elif required:
-            raise _fail(where, _child(key, name), "required but missing", error)
-    return cls(**values)
+    loaded: T = _loader(cls)(data, where, key, error)
+    return loaded
 
 
 def load(hint: Any, value: Any, where: Location, key: str,
          error: type[ArchiverError] = RecordError) -> Any:
     """`value` checked (and, for records, built) against the annotation `hint`."""
-    if hint is str and type(value) is str:  # the common case first
-        return value
+    return _loader(hint)(value, where, key, error)
+
+
+def _loader(hint: Any) -> Loader:
+    """The loader of an annotation, made once and kept.
+
+    Why compiled loaders rather than one walk that inspects each annotation per value: a
+    rerun of a large archive loads three records per lesson, each some 250 values, and
+    asking typing what an annotation is, for every value, cost more than parsing the JSON.
+    """
+    try:
+        return _LOADERS[hint]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation: made each time
+        return _make(hint)
+    made = _LOADERS[hint] = _make(hint)
+    return made
+
+
+def _make(hint: Any) -> Loader:
     if hint is Any:
-        return value
-    origin, args, is_record = _shape(hint)
+        return _any
+    if hint is str:
+        return _str
+    origin, args = get_origin(hint), get_args(hint)
     if origin in (Union, types.UnionType):
-        return _union(args, value, where, key, error)
+        return _union_loader(args)
     if origin is Literal:
+        return _literal_loader(args)
+    if origin in (list, tuple):
+        return _list_loader(args[0] if args else Any, origin is tuple)
+    if origin is dict:
+        return _dict_loader(args[1] if args else Any)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _record_loader(hint)
+    return _scalar_loader(hint)
+
+
+def _any(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
+    return value
+
+
+def _str(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
+    if type(value) is str:  # the most common value of all: no further call
+        return value
+    raise _fail(where, key, f"expected a string, got {_shown(value)}", error)
+
+
+def _record_loader(cls: type) -> Loader:
+    fields: list[tuple[str, Loader, bool]] = []  # filled on first use (a record may nest
+    # itself, and its field loaders need not exist before it is loaded)
+
+    def load_one(data: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
+        if not isinstance(data, dict):
+            raise _fail(where, key, f"expected an object, got {_shown(data)}", error)
+        if not fields:
+            fields.extend((name, _loader(hint), required)
+                          for name, hint, required in _fields(cls))
+        values: dict[str, Any] = {}
+        for name, field_loader, required in fields:
+            if name in data:
+                values[name] = field_loader(data[name], where, _child(key, name), error)
+            elif required:
+                raise _fail(where, _child(key, name), "required but missing", error)
+        return cls(**values)
+    return load_one
+
+
+def _union_loader(args: tuple[Any, ...]) -> Loader:
+    nullable = type(None) in args
+    options = [option for option in args if option is not type(None)]
+
+    def load_one(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
+        if value is None and nullable:
+            return None
+        first: ArchiverError | None = None
+        for option in options:
+            try:
+                return _loader(option)(value, where, key, error)
+            except ArchiverError as exc:
+                first = first or exc
+        raise first or _fail(where, key, f"unexpected {_shown(value)}", error)
+    return load_one
+
+
+def _literal_loader(args: tuple[Any, ...]) -> Loader:
+    def load_one(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
         if value in args:
             return value
         choices = ", ".join(repr(choice) for choice in args)
         raise _fail(where, key, f"expected one of {choices}, got {_shown(value)}", error)
-    if origin in (list, tuple, dict):
-        return _container(origin, args, value, where, key, error)
-    if is_record:
-        return load_record(hint, value, where, key, error)
-    return _scalar(hint, value, where, key, error)
+    return load_one
 
 
-def _union(options: tuple[Any, ...], value: Any, where: Location, key: str,
-           error: type[ArchiverError]) -> Any:
-    if value is None and type(None) in options:
-        return None
-    first: ArchiverError | None = None
-    for option in options:
-        if option is type(None):
-            continue
-        try:
-            return load(option, value, where, key, error)
-        except ArchiverError as exc:
-            first = first or exc
-    raise first or _fail(where, key, f"unexpected {_shown(value)}", error)
+def _list_loader(item: Any, as_tuple: bool) -> Loader:
+    def load_one(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
+        if not isinstance(value, list):
+            raise _fail(where, key, f"expected a list, got {_shown(value)}", error)
+        each = _loader(item)
+        items = [each(v, where, f"{key}[{i}]", error) for i, v in enumerate(value)]
+        return tuple(items) if as_tuple else items
+    return load_one
 
 
-def _container(origin: Any, args: tuple[Any, ...], value: Any, where: Location, key: str,
-               error: type[ArchiverError]) -> Any:
-    if origin is dict:
+def _dict_loader(item: Any) -> Loader:
+    def load_one(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
         if not isinstance(value, dict):
             raise _fail(where, key, f"expected an object, got {_shown(value)}", error)
-        item = args[1] if args else Any
-        return {str(k): load(item, v, where, _child(key, str(k)), error)
-                for k, v in value.items()}
-    if not isinstance(value, list):
-        raise _fail(where, key, f"expected a list, got {_shown(value)}", error)
-    item = args[0] if args else Any
-    items = [load(item, v, where, f"{key}[{i}]", error) for i, v in enumerate(value)]
-    return tuple(items) if origin is tuple else items
+        each = _loader(item)
+        return {str(k): each(v, where, _child(key, str(k)), error) for k, v in value.items()}
+    return load_one
 
 
-def _scalar(hint: Any, value: Any, where: Location, key: str,
-            error: type[ArchiverError]) -> Any:
+_EXPECTED = {"str": "a string", "int": "an integer", "float": "a number",
+             "bool": "true or false", "NoneType": "null"}
+
+
+def _scalar_loader(hint: Any) -> Loader:
     if hint is type(None) or hint is None:
-        if value is None:
-            return None
+        def accepts(value: Any) -> bool:
+            return value is None
     elif hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+        def accepts(value: Any) -> bool:
+            return isinstance(value, int | float) and not isinstance(value, bool)
     elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        def accepts(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
     elif hint in (str, bool):
-        if isinstance(value, hint):
-            return value
+        def accepts(value: Any) -> bool:
+            return isinstance(value, hint)
     else:
-        raise TypeError(f"unsupported annotation {hint!r} at {key}")
+        raise TypeError(f"unsupported annotation {hint!r}")
+    convert = float if hint is float else None
     name = getattr(hint, "__name__", str(hint))
-    expected = {"str": "a string", "int": "an integer", "float": "a number",
-                "bool": "true or false", "NoneType": "null"}.get(name, name)
-    raise _fail(where, key, f"expected {expected}, got {_shown(value)}", error)
+    expected = _EXPECTED.get(name, name)
+
+    def load_one(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
+        if accepts(value):
+            return convert(value) if convert is not None else value
+        raise _fail(where, key, f"expected {expected}, got {_shown(value)}", error)
+    return load_one
 
 
 def _shown(value: Any) -> str:

@@ -136,7 +136,12 @@ def info_of(bag_dir: Path) -> dict[str, str]:
 
 
 def version_of(bag_dir: Path) -> int | None:
-    match = VERSION.search(info_of(bag_dir).get("Internal-Sender-Identifier", ""))
+    return version_in(info_of(bag_dir))
+
+
+def version_in(info: dict[str, str]) -> int | None:
+    """The package version a bag-info (`info_of`) names, if any."""
+    match = VERSION.search(info.get("Internal-Sender-Identifier", ""))
     return int(match.group(1)) if match else None
 
 

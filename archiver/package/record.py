@@ -49,10 +49,9 @@ LEGACY_RECORD = "current.json"  # written by archivers before the state record h
 
 def describes_current(store: Store, lesson_id: str, details: PackageDetails) -> bool:
     """Whether a recorded package is the bag now in `packages/<id>/`."""
-    current = store.package_dir(lesson_id)
-    info = bag.info_of(current)
+    info = bag.info_of(store.package_dir(lesson_id))
     return bool(info) and info.get("Archived-At") == details.archived_at and \
-        bag.version_of(current) == details.version
+        bag.version_in(info) == details.version
 
 
 _UNREAD: Any = object()
