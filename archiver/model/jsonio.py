@@ -1,7 +1,7 @@
 """Typed records to JSON and back, checked against their own annotations.
 
 Why one generic reader: every record that crosses a stage boundary is a dataclass, so its
-annotations already say what a valid file holds. `load` walks them (str, int, float, bool,
+annotations already say what a valid file holds. `load` follows them (str, int, float, bool,
 None, unions, Literal, list, tuple, dict[str, T], nested dataclasses, Any) and refuses
 anything else with a `RecordError` naming the file, the lesson and the key path
 (`details.source.url`, `[3].end`), so a person can find the problem without a traceback.
@@ -142,17 +142,18 @@ def _str(value: Any, where: Location, key: str, error: type[ArchiverError]) -> A
 
 
 def _record_loader(cls: type) -> Loader:
-    fields: list[tuple[str, Loader, bool]] = []  # filled on first use (a record may nest
-    # itself, and its field loaders need not exist before it is loaded)
+    # made on first use (a record may nest itself: its field loaders cannot all exist before
+    # it does), complete before it is stored, so a thread never sees half of the list
+    made: list[list[tuple[str, Loader, bool]]] = []
 
     def load_one(data: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
         if not isinstance(data, dict):
             raise _fail(where, key, f"expected an object, got {_shown(data)}", error)
-        if not fields:
-            fields.extend((name, _loader(hint), required)
-                          for name, hint, required in _fields(cls))
+        if not made:
+            made.append([(name, _loader(hint), required)
+                         for name, hint, required in _fields(cls)])
         values: dict[str, Any] = {}
-        for name, field_loader, required in fields:
+        for name, field_loader, required in made[0]:
             if name in data:
                 values[name] = field_loader(data[name], where, _child(key, name), error)
             elif required:
