@@ -5,12 +5,14 @@ count and total bytes bounded. Real ffmpeg playlists served over HTTPS on 127.0.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_fetch_support import context, lesson
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.demo.certs import CertSet
 from archiver.demo.server import Fault, MediaServer, Resource
@@ -118,6 +120,49 @@ def test_a_server_ignoring_range_gets_the_range_cut_out_of_its_answer(
     result = run(lesson("l1", (server.url("/v/index.m3u8"), "insecure")), ctx)
     assert result.details is not None
     assert (ctx.store.lesson_dir("l1") / result.details.media).read_bytes() == resource
+    # the WARC: no answer to a Range request is a full response record (a cut of a 200 is no
+    # whole body, a 206 no whole resource); each is kept as a record about the exchange
+    folder = ctx.store.stage_dir("l1", "fetch")
+    with open(folder / "capture.warc.gz", "rb") as handle:
+        about = [json.loads(r.content_stream().read())["exchange"]
+                 for r in ArchiveIterator(handle) if r.rec_type == "metadata"
+                 and "exchange" in r.rec_headers.get_header("WARC-Target-URI")]
+    statuses = [e["status"] for e in about if e["role"] == "segment"]
+    assert statuses[:3] == [200, 200, 200] and set(statuses) <= {200, 206}  # Range ignored
+    assert not (folder / "capture-media.warc").exists()  # no whole media response to keep
+
+
+def test_whole_segments_are_media_records_at_their_place_in_the_original(
+        serve: Serve, cert_factory: Certs, tiny_media: Path, tmp_path: Path) -> None:
+    """Each whole segment's record holds exactly the bytes its answer carried, wherever it
+    lies in the original: here before a BYTERANGE segment whose server ignored Range (its
+    200 is no whole response: no record) and after a 503 that was retried."""
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(tiny_media),
+                    "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+                    str(folder / "index.m3u8")], check=True)
+    segments = sorted(folder.glob("*.ts"), key=lambda p: int(p.stem.removeprefix("index")))
+    assert len(segments) >= 2
+    last = segments[-1]
+    playlist = (folder / "index.m3u8").read_text().replace(
+        f"\n{last.name}\n", f"\n#EXT-X-BYTERANGE:{last.stat().st_size}@0\n{last.name}\n")
+    resources = {"/v/index.m3u8": Resource(playlist.encode(), M3U8)}
+    for ts in segments:
+        resources[f"/v/{ts.name}"] = Resource(ts.read_bytes(), "video/mp2t")
+    resources[f"/v/{segments[0].name}"].faults.append(Fault(status=503))
+    resources[f"/v/{last.name}"] = Resource(last.read_bytes() + JUNK, "video/mp2t")
+    resources[f"/v/{last.name}"].faults.extend([Fault(ignore_range=True)] * 3)
+    server = serve(resources, cert_factory("self-signed"))
+    ctx, _log = context(tmp_path / "run", [])
+    result = run(lesson("l1", (server.url("/v/index.m3u8"), "insecure")), ctx)
+    assert result.details is not None
+    stored = (ctx.store.lesson_dir("l1") / result.details.media).read_bytes()
+    assert stored == b"".join(ts.read_bytes() for ts in segments)
+    with open(ctx.store.stage_dir("l1", "fetch") / "capture-media.warc", "rb") as handle:
+        records = {r.rec_headers.get_header("WARC-Target-URI"): r.content_stream().read()
+                   for r in ArchiveIterator(handle) if r.rec_type == "response"}
+    assert records == {server.url(f"/v/{ts.name}"): ts.read_bytes() for ts in segments[:-1]}
 
 
 def test_byterange_without_offset_continues_the_previous_range_of_the_same_resource() -> None:

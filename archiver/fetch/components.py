@@ -23,7 +23,7 @@ from archiver import cancel
 from archiver.errors import FetchError, Location
 from archiver.fetch.download import Downloaded, Options, check_media_start, download, retrying
 from archiver.fetch.hls import download_hls
-from archiver.fetch.http import Session, Transient
+from archiver.fetch.http import Exchange, Session, Transient
 from archiver.fetch.resolve import Component, check_status
 from archiver.store import atomic_write_json
 
@@ -32,7 +32,7 @@ MERGED = "merged.mp4"  # the derivative's name (MP4 holds H.264/HEVC/AV1 with AA
 PROBE_TIMEOUT = 120
 
 
-def _fragment(session: Session, url: str, opts: Options) -> tuple[bytes, str]:
+def _fragment(session: Session, url: str, opts: Options) -> tuple[bytes, str, Exchange]:
     where = Location(lesson=session.lesson, key="sources.url")
     with session.get(url, "segment") as (response, exchange):
         check_status(response, url, session.lesson)
@@ -49,7 +49,7 @@ def _fragment(session: Session, url: str, opts: Options) -> tuple[bytes, str]:
         length = response.headers.get("content-length")
         if length and length.isdigit() and int(length) != len(body):
             raise Transient(f"{url}: {len(body)} of {length} bytes", where)
-        return body, response.headers.get("content-type", "")
+        return body, response.headers.get("content-type", ""), exchange
 
 
 def download_fragments(session: Session, component: Component, folder: Path, opts: Options,
@@ -65,10 +65,11 @@ def download_fragments(session: Session, component: Component, folder: Path, opt
             for attempt in retrying(opts, on_retry):
                 with attempt:
                     attempts += 1
-                    data, kind = _fragment(session, url, opts)
+                    data, kind, exchange = _fragment(session, url, opts)
             if index == 0:
                 check_media_start(data, kind, url, session.lesson)
                 head = data[:64]
+            exchange.stored_at = size  # its media WARC record is this slice of the file
             out.write(data)
             sha256.update(data)
             sha512.update(data)

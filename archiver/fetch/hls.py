@@ -39,7 +39,7 @@ from archiver.fetch.download import (
     discard_partial,
     retrying,
 )
-from archiver.fetch.http import Session, Transient
+from archiver.fetch.http import Exchange, Session, Transient
 from archiver.fetch.limits import bounded
 from archiver.fetch.resolve import best_variant, check_status, read_small
 from archiver.store import atomic_write_json
@@ -209,9 +209,11 @@ def _resume_point(path: Path, sidecar: Path, url: str, plan: str) -> tuple[int, 
     return int(state["segments_done"]), state["bytes"], state["bytes"]
 
 
-def _segment(session: Session, part: Part, opts: Options, before: int) -> tuple[bytes, str]:
+def _segment(session: Session, part: Part, opts: Options, before: int
+             ) -> tuple[bytes, str, Exchange | None]:
     """One segment (or init section), whole or its byte range; `before` bytes of earlier
-    segments count against --max-bytes, which bounds their sum."""
+    segments count against --max-bytes, which bounds their sum. Also returns the exchange
+    when its whole body is what is stored (not a range: the media WARC's record of it)."""
     where = Location(lesson=session.lesson, key="sources.url")
     url = part.url
     wanted = part.range_header
@@ -267,7 +269,7 @@ def _segment(session: Session, part: Part, opts: Options, before: int) -> tuple[
         if part.length is not None and len(body) != part.length:
             raise Transient(f"{url}: BYTERANGE {part.length}@{part.offset}: got {len(body)} "
                             "bytes", where)
-        return body, response.headers.get("content-type", "")
+        return body, response.headers.get("content-type", ""), None if wanted else exchange
 
 
 def _playlist(session: Session, url: str, opts: Options,
@@ -323,10 +325,12 @@ def download_hls(session: Session, url: str, folder: Path, opts: Options,
             for attempt in retrying(opts, on_retry):
                 with attempt:
                     attempts += 1
-                    data, seg_type = _segment(session, part, opts, size)
+                    data, seg_type, whole = _segment(session, part, opts, size)
             if index == 0:
                 check_media_start(data, seg_type, part.url, session.lesson)
             cancel.check("HLS download")
+            if whole is not None:
+                whole.stored_at = size
             out.write(data)
             out.flush()
             sha256.update(data)

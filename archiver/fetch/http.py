@@ -90,13 +90,16 @@ class Exchange:
     reason: str = ""
     outcome: str = ""
     warc_payload: builtins.bytes | None = None  # kept only for small bodies (pages, playlists)
+    # where the bytes this exchange's body gave start in the stored file (HLS segments: the
+    # media WARC's records are slices of the original), None when not stored as received
+    stored_at: int | None = None
     # raw header lists (order and repeats kept) for the WARC records
     raw_request: list[tuple[str, str]] = field(default_factory=list)
     raw_response: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("warc_payload", "raw_request", "raw_response")}
+                if k not in ("warc_payload", "raw_request", "raw_response", "stored_at")}
 
 
 def _wire(headers: httpx.Headers) -> list[tuple[str, str]]:

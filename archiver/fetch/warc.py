@@ -173,8 +173,9 @@ def _plan_media(exchanges: list[Exchange], part: MediaPart
     """The full media records, and the ids of the exchanges they cover.
 
     Direct media: the exchange that carried every byte, or an assembled record. HLS: one
-    record per segment completed in this run, in file order (segments are appended whole, so
-    the last one ends at the end of the file).
+    record per whole segment stored in this run, at the place the download stored it
+    (`Exchange.stored_at`); a byte range (206, or cut out of a 200 that ignored Range) is no
+    whole response, so it keeps its metadata record only.
     """
     records: list[_MediaRecord] = []
     covered: set[int] = set()
@@ -182,19 +183,17 @@ def _plan_media(exchanges: list[Exchange], part: MediaPart
         exchanges = exchanges[part.span[0]:part.span[1]]
     source, media_url, media_sha256 = part.file, part.url, part.sha256
     media_size = source.stat().st_size
-    segments = [e for e in exchanges if e.role == "segment" and e.outcome == "ok"
-                and e.status == 200 and e.bytes]
-    if segments:
-        offset = media_size - sum(e.bytes for e in segments)
-        for segment in segments:
-            if offset >= 0:
+    if any(e.role == "segment" for e in exchanges):
+        for segment in exchanges:
+            at = segment.stored_at
+            if segment.role == "segment" and segment.outcome == "ok" and \
+                    segment.status == 200 and segment.bytes and at is not None and \
+                    at + segment.bytes <= media_size:
                 records.append(_MediaRecord(
                     segment, source, _status(segment.status, segment.reason),
                     _response_headers(segment.raw_response, segment.bytes, decoded=True),
-                    offset,
-                    segment.bytes, segment.sha256))
+                    at, segment.bytes, segment.sha256))
                 covered.add(id(segment))
-            offset += segment.bytes
         return records, covered
     media = [e for e in exchanges if e.role == "media" and e.status in (200, 206)]
     final = next((e for e in reversed(media) if e.outcome == "ok"), None)
