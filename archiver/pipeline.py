@@ -212,11 +212,12 @@ def execute(stage: AnyStage, lesson: Lesson | None, ctx: Context) -> StageResult
 
 
 def _run(stage: StageBase[D, T], lesson_id: str, ctx: Context,
-         plan_of: Callable[[], Plan[T]], work_of: Callable[[Plan[T]], Done[D]]
-         ) -> tuple[StageResult[D], Exception | None]:
+         plan_of: Callable[[], Plan[T]], work_of: Callable[[Plan[T]], Done[D]],
+         announce: bool = True) -> tuple[StageResult[D], Exception | None]:
     started = utcnow()
     where = _where(lesson_id)
-    ctx.log.debug("stage-start", lesson=where, stage=stage.name)
+    if announce:  # not again for work deferred from `unchanged_prefix`, which announced it
+        ctx.log.debug("stage-start", lesson=where, stage=stage.name)
     try:
         cancel.check(f"before {stage.name}")
         result = _outcome(stage, lesson_id, ctx, started, plan_of, work_of)
@@ -317,25 +318,38 @@ def _where(lesson_id: str) -> str | None:
 
 # -- many lessons -------------------------------------------------------------------------
 class _Deferred(Exception):
-    """Raised in place of a stage's work by `unchanged_prefix`: the stage has work to do."""
+    """Raised in place of a stage's work by `unchanged_prefix`: the stage has work to do
+    (`plan`: what it planned, handed to the worker)."""
+
+    def __init__(self, plan: Plan[object]) -> None:
+        super().__init__("deferred")
+        self.plan = plan
 
 
 def _defer(plan: Plan[object]) -> Done[Details]:
-    del plan
-    raise _Deferred
+    raise _Deferred(plan)
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """The rest of a lesson's chain, from the first stage with work, and that stage's plan."""
+
+    stages: list[str]
+    plan: Plan[object]
 
 
 def unchanged_prefix(lesson: Lesson, stages: Sequence[str], ctx: Context
-                     ) -> tuple[list[StageResult[Details]], list[str]]:
-    """The lesson's leading stages that need no work, run here; and the stages left to run.
+                     ) -> tuple[list[StageResult[Details]], Deferred | None]:
+    """The lesson's leading stages that need no work, run here; and what is left to run.
 
     Why: a rerun of a large archive is mostly stages found unchanged, and that check is pure
     Python (read a record, stat its outputs): on worker threads it only fights for the GIL
     (a 10,000-lesson no-op ran 30 % slower on 2 threads than on 1). So the caller's thread
     runs every stage whose plan ends in reuse, a skip or a failure (each with its normal
     bookkeeping), and only the stages from the first one with work go to the pool, where
-    they wait on networks, disks and programs. That stage is planned again by the worker
-    (plans are cheap and idempotent), so its work always starts from a fresh plan.
+    they wait on networks, disks and programs; that stage's plan goes with them, so no
+    stage is planned twice. Plans must therefore stay cheap (read records, stat files): a
+    slow plan would hold back the lessons after it.
     """
     results: list[StageResult[Details]] = []
     for index, name in enumerate(stages):
@@ -345,12 +359,25 @@ def unchanged_prefix(lesson: Lesson, stages: Sequence[str], ctx: Context
         try:
             result, _error = _run(stage, lesson.id, ctx,
                                   functools.partial(stage.plan, lesson, ctx), _defer)
-        except _Deferred:
-            return results, list(stages[index:])
+        except _Deferred as deferred:
+            return results, Deferred(list(stages[index:]), deferred.plan)
         results.append(result)
         if result.status in ("failed", "interrupted"):
             break
-    return results, []
+    return results, None
+
+
+def run_deferred(lesson: Lesson, rest: Deferred, ctx: Context) -> list[StageResult[Details]]:
+    """The work `unchanged_prefix` left (on a worker thread): its first stage from the plan
+    made there, then the rest of the chain as `run_lesson` runs it."""
+    stage = load_stage(rest.stages[0])
+    if isinstance(stage, SiteStage):
+        raise ArchiverError(f"stage {stage.name} is a site stage")
+    first, _error = _run(stage, lesson.id, ctx, lambda: rest.plan,
+                         lambda plan: stage.work(lesson, ctx, plan), announce=False)
+    if first.status in ("failed", "interrupted"):
+        return [first]
+    return [first, *run_lesson(lesson, rest.stages[1:], ctx)]
 
 
 def run_lesson(lesson: Lesson, stages: Sequence[str], ctx: Context) -> list[StageResult[Details]]:
@@ -371,7 +398,8 @@ def run_stages(lessons: Sequence[Lesson], stages: Sequence[str],
                ctx: Context) -> dict[str, list[StageResult[Details]]]:
     """Run the lesson stages for every lesson, then the site stages once (under `(site)` in
     the outcomes). Stages found unchanged run in this thread (`unchanged_prefix`); the rest
-    of each lesson's chain runs on `ctx.jobs` worker threads."""
+    of each lesson's chain runs on `ctx.jobs` worker threads (--jobs counts those). An
+    unchanged stage's outcome is an outline (`_outline`): read its details from the store."""
     outcomes: dict[str, list[StageResult[Details]]] = {}
     ctx.log.start_progress()
     ctx.run_state["batch"] = True
@@ -381,10 +409,10 @@ def run_stages(lessons: Sequence[Lesson], stages: Sequence[str],
             for lesson in lessons:
                 done, rest = unchanged_prefix(lesson, stages, ctx)
                 outcomes[lesson.id] = [_outline(result) for result in done]
-                if rest:
-                    futures[lesson.id] = pool.submit(run_lesson, lesson, rest, ctx)
+                if rest is not None:
+                    futures[lesson.id] = pool.submit(run_deferred, lesson, rest, ctx)
             for lesson_id, future in futures.items():
-                outcomes[lesson_id] = outcomes[lesson_id] + future.result()
+                outcomes[lesson_id] += [_outline(result) for result in future.result()]
     finally:
         ctx.log.stop_progress()
         finish_run(stages, ctx)

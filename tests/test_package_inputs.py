@@ -47,8 +47,21 @@ def test_the_recorded_files_are_found_with_their_sizes(tmp_path: Path) -> None:
     assert again is not None and again.fingerprint == inputs.fingerprint
 
 
+def test_a_named_file_of_another_size_than_recorded_is_hashed_again(tmp_path: Path) -> None:
+    """The recorded digests stand in for hashing only while each file has its recorded size;
+    a file changed behind the records' back with another size changes the fingerprint."""
+    store, item = _archive(tmp_path)
+    before = gather(item, SERIES, store)
+    assert before is not None
+    track = before.tracks[0].path
+    track.write_text(track.read_text("utf-8") + "\nNOTE changed\n", "utf-8")
+    after = gather(item, SERIES, store)
+    assert after is not None and after.fingerprint != before.fingerprint
+
+
 @pytest.mark.parametrize("hostile", ["../../../etc/passwd", "/etc/passwd", "fetch/../../x.mp4",
-                                     "fetch/missing.mp4", "fetch", ""])
+                                     "fetch/missing.mp4", "fetch", "", "fetch/original.mp4\0x",
+                                     "fetch\0/original.mp4", "fetch/" + "x" * 300])
 def test_a_record_naming_a_file_outside_or_missing_is_refused(tmp_path: Path,
                                                               hostile: str) -> None:
     store, item = _archive(tmp_path)

@@ -9,6 +9,7 @@ split, the outcomes in lesson order, the records, the outlines of unchanged stag
 
 from __future__ import annotations
 
+import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import ClassVar
 
 import pytest
 
-from archiver import pipeline
+from archiver import cancel, pipeline
 from archiver.errors import ArchiverError
 from archiver.log import EventLog
 from archiver.model import Bilingual, Details, Lesson, Manifest, Output, Series, Source, records
@@ -117,8 +118,9 @@ def test_a_lesson_goes_to_the_pool_from_its_first_stage_with_work(
     a, b = toys
     ctx = _context(tmp_path, LESSONS)
     run_stages(LESSONS, ["toya", "toyb"], ctx)
-    a.worked_in.clear()
-    b.worked_in.clear()
+    for toy in toys:
+        toy.planned_in.clear()
+        toy.worked_in.clear()
     b.version["l3"] = 2  # only l3's second stage has new inputs
     a.version["l4"] = 2  # l4's first stage has: both run again (b's inputs did not change)
     (ctx.store.lesson_dir("l2") / "toyb.txt").unlink()  # l2: an output is gone
@@ -131,6 +133,36 @@ def test_a_lesson_goes_to_the_pool_from_its_first_stage_with_work(
     assert set(b.worked_in) == {"l2", "l3"} and set(a.worked_in) == {"l4"}
     assert caller not in {*a.worked_in.values(), *b.worked_in.values()}
     assert (ctx.store.lesson_dir("l2") / "toyb.txt").is_file()
+    # each stage was planned once per lesson: a stage with work in the caller (its plan went
+    # to the worker), a stage after one with work on the worker (l4's second)
+    assert len(a.planned_in) == len(b.planned_in) == 4
+    assert a.planned_in.count(caller) == 4 and b.planned_in.count(caller) == 3
+    # ... and an unchanged stage after one with work is an outline too
+    assert outcomes["l4"][1].details is None and outcomes["l4"][0].details is not None
+
+
+def test_a_cancel_during_the_callers_checks_interrupts_the_rest_and_records_nothing(
+        tmp_path: Path, toys: tuple[Toy, Toy], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, _b = toys
+    ctx = _context(tmp_path, LESSONS)
+    run_stages(LESSONS[:1], ["toya", "toyb"], ctx)  # l1 done; l2..l4 have work
+    records = {item.id: ctx.store.record_path(item.id, "toya") for item in LESSONS}
+    plan = a.plan
+
+    def plan_then_cancel(lesson: Lesson, context: Context) -> Plan[str]:
+        if lesson.id == "l2":
+            cancel.cancel(signal.SIGINT)  # Ctrl-C while the caller checks l2
+        return plan(lesson, context)
+
+    monkeypatch.setattr(a, "plan", plan_then_cancel)
+    try:
+        outcomes = run_stages(LESSONS, ["toya", "toyb"], ctx)
+    finally:
+        cancel.reset()
+    assert _statuses(outcomes)["l1"] == ["unchanged", "unchanged"]
+    assert all(_statuses(outcomes)[item] == ["interrupted"] for item in ("l3", "l4"))
+    assert "interrupted" in _statuses(outcomes)["l2"]
+    assert not any(records[item].exists() for item in ("l2", "l3", "l4"))  # nothing recorded
 
 
 def test_a_plan_that_fails_in_the_callers_thread_is_recorded_and_stops_that_lesson_only(

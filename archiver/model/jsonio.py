@@ -85,6 +85,8 @@ def load_record(cls: type[T], data: Any, where: Location, key: str = "",
                 error: type[ArchiverError] = RecordError) -> T:
     """An instance of the dataclass `cls` from JSON `data`; missing required keys and
     values of the wrong type are errors naming `key`."""
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"{cls!r} is not a record (a dataclass)")
     loaded: T = _loader(cls)(data, where, key, error)
     return loaded
 
@@ -136,7 +138,7 @@ def _any(value: Any, where: Location, key: str, error: type[ArchiverError]) -> A
 
 
 def _str(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
-    if type(value) is str:  # the most common value of all: no further call
+    if type(value) is str or isinstance(value, str):  # the most common value: exact first
         return value
     raise _fail(where, key, f"expected a string, got {_shown(value)}", error)
 
@@ -224,8 +226,11 @@ def _scalar_loader(hint: Any) -> Loader:
     elif hint in (str, bool):
         def accepts(value: Any) -> bool:
             return isinstance(value, hint)
-    else:
-        raise TypeError(f"unsupported annotation {hint!r}")
+    else:  # a programming error, raised when a value meets it (as the walk before did)
+        def unsupported(value: Any, where: Location, key: str,
+                        error: type[ArchiverError]) -> Any:
+            raise TypeError(f"unsupported annotation {hint!r} at {key}")
+        return unsupported
     convert = float if hint is float else None
     name = getattr(hint, "__name__", str(hint))
     expected = _EXPECTED.get(name, name)

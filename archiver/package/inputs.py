@@ -112,6 +112,9 @@ class _LessonFiles:
         """The file `rel` names, which must be inside the lesson's folder and exist."""
         where = Location(self.store.record_path(self.lesson_id, stage), lesson=self.lesson_id,
                          key=key)
+        if "\0" in rel:  # no file has such a name (and os calls refuse it with ValueError)
+            raise PackageError(f"the {stage} record names {rel!r}, which no file can be named",
+                               where)
         info = None
         with contextlib.suppress(OSError):
             if rel and not rel.startswith("/") and ".." not in rel.split("/") \
