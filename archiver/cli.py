@@ -134,7 +134,7 @@ def _load_modules(argv: Sequence[str] | None = None) -> dict[str, ModuleType]:
     return {name: importlib.import_module(path) for name, path in MODULE_COMMANDS.items()}
 
 
-def _run_stages(args: argparse.Namespace, log: EventLog) -> int:
+def _run_stages(args: argparse.Namespace, log: EventLog, program: bool = False) -> int:
     manifest = load_manifest(args.manifest)
     lessons = select(manifest, args.only, fail=UsageError)
     store = Store(args.output)
@@ -148,6 +148,8 @@ def _run_stages(args: argparse.Namespace, log: EventLog) -> int:
                                       debug=args.debug, wait=args.wait)
         else:
             with store.locked(wait=args.wait):
+                if program:  # once the lock is held: a waiting run imports nothing early
+                    _settle(STAGE_COMMANDS[args.command][1])
                 ctx = Context(store=store, manifest=manifest, log=log, jobs=args.jobs,
                               force=args.force, options=options)
                 outcomes = run_stages(lessons, STAGE_COMMANDS[args.command][1], ctx)
@@ -194,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _settle(stages: Sequence[str]) -> None:
-    """As the program, before a local run: import the stages' modules now (the run would,
-    from its worker threads) and `gc.freeze()` what the imports built.
+    """As the program, at the start of a local run: import the stages' modules now (the run
+    would, from its worker threads) and `gc.freeze()` what the imports built.
 
     Why: yt-dlp's thousands of extractor classes and every module object are permanent, yet
     each full collection during the run traversed them again (~0.1 s of CPU per `archiver
@@ -217,9 +219,7 @@ def _command(argv: Sequence[str] | None) -> int:
     log = EventLog(json_lines=args.json_log, debug=args.debug)
     try:
         if args.command in STAGE_COMMANDS:
-            if argv is None and getattr(args, "cluster", None) is None:
-                _settle(STAGE_COMMANDS[args.command][1])
-            return _run_stages(args, log)
+            return _run_stages(args, log, program=argv is None)
         if args.command == "status":
             return _status(args)
         return int(modules[args.command].run(args, log))
