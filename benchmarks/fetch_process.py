@@ -14,11 +14,19 @@ of each is kept: load from other work on a shared machine only ever adds time.
 the main thread's time goes, to find a bottleneck when the ratio is above 1.0.
 
 Where the time goes (2 cores, Dec 2026; CPU seconds, which load does not inflate): both sides
-pay ~1.4 s of fixed cost, mostly yt-dlp's generic extractor compiling every extractor's
-`_EMBED_REGEX` and `_VALID_URL` for one page; per 512 MiB ours spends ~1.0 s more, nearly all
-sha256 (0.32 s) + sha512 (0.65 s), which overlap with the transfer only when a core is free.
-Since the media WARC (`capture-media.warc`) holds a full copy, a second write, read and
-sha256 of the 512 MiB follow the download (~0.7 s CPU more, not overlapped).
+pay ~0.85 s of fixed cost, mostly yt-dlp's generic extractor compiling every extractor's
+`_EMBED_REGEX` and `_VALID_URL` for one page; with 1 MiB, ours 0.94 s vs yt-dlp 0.87 s wall
+(0.90 vs 0.82 s CPU). Ours pays ~0.15 s more imports (httpx, cryptography, tenacity, warcio,
+its own stages) and one ffprobe (~0.07 s); `gc.freeze()` after the imports and before exit
+(archiver.cli) keeps the collector from re-traversing yt-dlp's classes (was ~0.35 s), and
+httpx's CLI (rich, click) is not loaded (archiver.adapters.httpx_cli). Per 512 MiB ours
+spends ~1.4 s more than yt-dlp's single-threaded transfer: sha256 (0.31 s) + sha512 (0.55 s),
+which overlap with the transfer on the second core, which the server's encryption also
+needs; and the media WARC (`capture-media.warc`, a full copy copied in the kernel) whose own
+sha256 (0.31 s) can only start once the download's payload digest is known. Best of 5: ours
+2.24-2.39 s vs yt-dlp 1.67-1.71 s (1.35-1.43x), CPU 2.9-3.1 s vs 1.5 s. 1.0x would need our
+~1.4 s more CPU to fit into yt-dlp's wall time on 2 cores: not possible with both digests
+and the media WARC's hash.
 
 Run alone: `.venv/bin/python -m benchmarks.fetch_process [MiB] [--profile]`.
 """

@@ -15,7 +15,6 @@ a lesson whose page offered audio when the archive has none.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from archiver.errors import FetchError, Location
 from archiver.fetch.download import Downloaded, Options, check_media_start, download, retrying
 from archiver.fetch.hls import download_hls
 from archiver.fetch.http import Exchange, Session, Transient
+from archiver.fetch.mediacheck import probe
 from archiver.fetch.resolve import Component, check_status
 from archiver.store import atomic_write_json
 
@@ -137,11 +137,4 @@ def merge(video: Path, audio: Path, folder: Path, lesson: str) -> tuple[Path, li
 
 def audio_streams(path: Path) -> tuple[int, int]:
     """(video streams, audio streams) ffprobe finds in `path`; (-1, -1) if it cannot read it."""
-    done = cancel.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type",
-                           "-of", "json", str(path)], capture_output=True, text=True,
-                      timeout=PROBE_TIMEOUT, check=False)
-    if done.returncode != 0:
-        return -1, -1
-    streams = json.loads(done.stdout or "{}").get("streams") or []
-    kinds = [s.get("codec_type") for s in streams]
-    return kinds.count("video"), kinds.count("audio")
+    return probe(path).streams()

@@ -46,7 +46,7 @@ from archiver.fetch.hls import download_hls
 from archiver.fetch.hostmap import HostMap, parse_entry
 from archiver.fetch.http import Session
 from archiver.fetch.limits import read_timeout
-from archiver.fetch.mediacheck import media_streams
+from archiver.fetch.mediacheck import Probe, media_streams, probe
 from archiver.fetch.resolve import MEDIA_EXTS, Component, Resolution, resolve
 from archiver.fetch.warc import GZ_NAME, MediaPart, write_warc
 from archiver.model import (
@@ -199,12 +199,14 @@ def _check_pin(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str
 
 
 def _publish_original(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str,
-                      partial: str, quarantined: Quarantined) -> Path:
+                      partial: str, quarantined: Quarantined) -> tuple[Path, Probe]:
     """Publish the download as fetch/original<ext>, once ffprobe finds an audio or video
     stream in it. Bytes served as media that hold none (gzip, an error page, noise) go to
     quarantine with their capture record and ffprobe's words, and the lesson fails: they
-    are never archived as the original."""
-    streams, probe_message = media_streams(got.path)
+    are never archived as the original. Returns the original and that probe (the same bytes
+    under their final name: the audio verdict needs no second ffprobe run)."""
+    found = probe(got.path)
+    streams, probe_message = media_streams(got.path, found)
     if not streams:
         target = _quarantine(ctx, lesson, got, ext, partial, quarantined, "NotMediaError",
                              f"ffprobe found no audio or video stream: {probe_message}")
@@ -213,7 +215,7 @@ def _publish_original(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, u
             f"video stream in the {got.bytes} bytes ({probe_message}); quarantined in "
             f"{target.relative_to(ctx.output)}, not archived",
             Location(lesson=lesson.id, key="sources.url"))
-    return _store_original(got, got.path.parent, ext, lesson)
+    return _store_original(got, got.path.parent, ext, lesson), found
 
 
 def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts: Options,
@@ -289,11 +291,13 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
                                      media, started, ended, extra, tools=tools)
 
         _check_pin(ctx, lesson, got, ext, res.media_url, partial, quarantined, split)
+        found: Probe | None = None
         if split:
             final = folder / Path(media_rel).name
         else:
-            final = _publish_original(ctx, lesson, got, ext, res.media_url, partial, quarantined)
-        audio = _audio_verdict(final, res, split, lesson)
+            final, found = _publish_original(ctx, lesson, got, ext, res.media_url, partial,
+                                             quarantined)
+        audio = _audio_verdict(final, res, split, lesson, found)
         resolution = ResolutionRecord(**{**resolution.__dict__, "audio": audio})
         extra["resolution"] = dump(resolution)
         attempts.append(here)
@@ -369,10 +373,12 @@ def _publish_components(parts: list[Part], folder: Path,
     return records, derivative, merged
 
 
-def _audio_verdict(media: Path, res: Resolution, split: bool, lesson: Lesson) -> str:
-    """What the archived media holds ("muxed", "separate", "only", "none"), by ffprobe;
-    a page that offered sound with an archive without it is a failure, never a quiet ok."""
-    videos, audios = audio_streams(media)
+def _audio_verdict(media: Path, res: Resolution, split: bool, lesson: Lesson,
+                   found: Probe | None = None) -> str:
+    """What the archived media holds ("muxed", "separate", "only", "none"), by ffprobe
+    (`found`: the probe of these bytes made before they were published); a page that offered
+    sound with an archive without it is a failure, never a quiet ok."""
+    videos, audios = found.streams() if found is not None else audio_streams(media)
     if audios < 0:
         return res.audio  # unreadable: the media checks after download say so
     if audios == 0:

@@ -14,10 +14,12 @@ Two files, each starting with a `warcinfo` record (WARC 1.1):
 - `fetch/capture-media.warc` (uncompressed): the media as full `response` records at their
   real URLs, the whole file (direct media) or one record per HLS segment, with `request`
   records. Why uncompressed and apart: video does not compress, and gzip costs ~50 MB/s of CPU
-  per level-9 stream (10 MB/s at level 1 on a busy 2-core machine); writing it plain costs a
-  copy of bytes still in the page cache. The payload digest (`WARC-Payload-Digest: sha256:`)
-  is the one computed while downloading, so no byte is hashed twice for the payload; the file's
-  own sha256 (for the fetch record) is computed on a worker thread while it is written.
+  per level-9 stream (10 MB/s at level 1 on a busy 2-core machine); written plain, the
+  payloads are copied by the kernel from the original (`os.copy_file_range`, see
+  archiver.fetch.mediacopy), never read back through Python. The payload digest
+  (`WARC-Payload-Digest: sha256:`) is the one computed while downloading, so no byte is
+  hashed twice for the payload; the file's own sha256 (for the fetch record) is computed on a
+  worker thread over the same pieces while they are copied.
   `WARC-Block-Digest` is left out of media records (optional in WARC 1.1): it would cost one
   more full hash for a value that adds nothing to the payload digest.
 
@@ -38,21 +40,20 @@ import base64
 import datetime as dt
 import hashlib
 import io
-import itertools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from archiver.fetch.download import CHUNK, CONTENT_RANGE
+from archiver.fetch.download import CONTENT_RANGE
 from archiver.fetch.http import Exchange
-from archiver.fetch.sink import Sink
+from archiver.fetch.mediacopy import Piece, Span, write_pieces
 from archiver.store import atomic_open, sha256_file
 
 GZ_NAME = "capture.warc.gz"
@@ -312,39 +313,22 @@ def _warc_head(fields: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
-def _copy_payload(source: IO[bytes], offset: int, length: int, sink: Sink) -> None:
-    source.seek(offset)
-    left = length
-    while left:
-        block = source.read(min(CHUNK, left))
-        if not block:
-            raise OSError(f"{source.name} ended {left} bytes early (expected {length} "
-                          f"bytes from offset {offset})")
-        sink.put(block)
-        left -= len(block)
-
-
 def _write_media(path: Path, records: list[_MediaRecord], tools: dict[str, str]) -> str:
-    """Write the uncompressed media WARC; returns its sha256 (hashed while written)."""
-    digest = hashlib.sha256()
+    """Write the uncompressed media WARC; returns its sha256 (hashed while written, from the
+    same pieces: archiver.fetch.mediacopy copies the payloads in the kernel)."""
+    info = io.BytesIO()
+    _warcinfo(WARCWriter(info, gzip=False, warc_version="1.1"), path.name, tools,
+              "the media of one lesson's fetch as full response records (uncompressed)")
+    pieces: list[Piece] = [info.getvalue()]
+    for record in records:
+        pieces += _media_record(record)
     with atomic_open(path, "wb") as handle:
-        info = io.BytesIO()
-        _warcinfo(WARCWriter(info, gzip=False, warc_version="1.1"), path.name, tools,
-                  "the media of one lesson's fetch as full response records (uncompressed)")
-        with open(handle.fileno(), "wb", buffering=0, closefd=False) as raw:
-            sink = Sink(raw, [digest.update])
-            try:
-                sink.put(info.getvalue())
-                for source, group in itertools.groupby(records, key=lambda r: r.source):
-                    with open(source, "rb") as payload:
-                        for record in group:
-                            _media_record(sink, payload, record)
-            finally:
-                sink.close()
-    return digest.hexdigest()
+        return write_pieces(handle.fileno(), pieces)
 
 
-def _media_record(sink: Sink, source: IO[bytes], record: _MediaRecord) -> None:
+def _media_record(record: _MediaRecord) -> list[Piece]:
+    """One media response record and its request record: headers, then the payload as a
+    range of the original file (never read here), then the request."""
     exchange = record.exchange
     url = _url(exchange)
     date = _warc_date(exchange.started)
@@ -358,8 +342,6 @@ def _media_record(sink: Sink, source: IO[bytes], record: _MediaRecord) -> None:
         fields.append((ASSEMBLED, record.assembled))
     fields += [("Content-Type", "application/http; msgtype=response"),
                ("Content-Length", str(len(http) + record.length))]
-    sink.put(_warc_head(fields) + http)
-    _copy_payload(source, record.offset, record.length, sink)
     request = _request_http(url, exchange.raw_request).to_bytes()
     request_fields = [("WARC-Type", "request"), ("WARC-Record-ID", _record_id()),
                       ("WARC-Date", date), ("WARC-Target-URI", url),
@@ -368,7 +350,8 @@ def _media_record(sink: Sink, source: IO[bytes], record: _MediaRecord) -> None:
                           hashlib.sha256(request).digest()).decode("ascii")),
                       ("Content-Type", "application/http; msgtype=request"),
                       ("Content-Length", str(len(request)))]
-    sink.put(b"\r\n\r\n" + _warc_head(request_fields) + request + b"\r\n\r\n")
+    return [_warc_head(fields) + http, Span(record.source, record.offset, record.length),
+            b"\r\n\r\n" + _warc_head(request_fields) + request + b"\r\n\r\n"]
 
 
 def write_warc(path: Path, exchanges: Iterable[Exchange], *, tls: dict[str, Any] | None,
