@@ -37,7 +37,7 @@ def _rename_media(store: Store, media: str) -> None:
         result, details=dataclasses.replace(result.details, media=media)))
 
 
-def test_the_recorded_files_are_found_with_their_sizes(tmp_path: Path) -> None:
+def test_the_recorded_files_are_found_and_the_fingerprint_is_stable(tmp_path: Path) -> None:
     store, item = _archive(tmp_path)
     inputs = gather(item, SERIES, store)
     assert inputs is not None

@@ -7,7 +7,7 @@ as its own original (`original.video.<ext>`, `original.audio.<ext>`, segments co
 order), and the lossless `ffmpeg -c copy` merge is a *derivative*, recorded with its command,
 that the later stages (subtitles, package) use as the lesson's media.
 
-`audio_streams` (ffprobe) settles what yt-dlp could not know (formats without codec
+ffprobe (`mediacheck.Probe.streams`) settles what yt-dlp could not know (formats without codec
 information): the stage records `audio: none` for media that truly has no sound, and fails
 a lesson whose page offered audio when the archive has none.
 """
@@ -23,7 +23,6 @@ from archiver.errors import FetchError, Location
 from archiver.fetch.download import Downloaded, Options, check_media_start, download, retrying
 from archiver.fetch.hls import download_hls
 from archiver.fetch.http import Exchange, Session, Transient
-from archiver.fetch.mediacheck import probe
 from archiver.fetch.resolve import Component, check_status
 from archiver.store import atomic_write_json
 
@@ -133,8 +132,3 @@ def merge(video: Path, audio: Path, folder: Path, lesson: str) -> tuple[Path, li
     temp.replace(final)
     recorded = merge_command(Path(video.name), Path(audio.name), Path(MERGED))
     return final, recorded
-
-
-def audio_streams(path: Path) -> tuple[int, int]:
-    """(video streams, audio streams) ffprobe finds in `path`; (-1, -1) if it cannot read it."""
-    return probe(path).streams()

@@ -57,13 +57,9 @@ def probe(path: Path) -> Probe:
     return Probe(kinds, proc.returncode, error)
 
 
-def media_streams(path: Path, found: Probe | None = None) -> tuple[list[str], str]:
-    """(the codec types of the streams ffprobe finds in `path`, ffprobe's message); `found`:
-    an earlier probe of the same file, so that ffprobe is not run again.
-
-    The message is ffprobe's last error line, or a sentence saying what was found instead.
-    """
-    found = found or probe(path)
+def media_streams(found: Probe) -> tuple[list[str], str]:
+    """(the audio/video codec types a probe found, ffprobe's message): the message is
+    ffprobe's last error line, or a sentence saying what was found instead."""
     kinds = sorted(set(found.kinds))
     usable = [k for k in kinds if k in ("audio", "video")]
     if usable:

@@ -27,7 +27,6 @@ from archiver.errors import ChecksumMismatch, FetchError, Location, NotMediaErro
 from archiver.fetch import capture as cap
 from archiver.fetch.components import (
     MERGED,
-    audio_streams,
     component_extension,
     fetch_component,
     merge,
@@ -185,10 +184,10 @@ def _check_split_pin(ctx: Context, lesson: Lesson, parts: list[Part]) -> None:
 
 
 def _check_pin(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, url: str,
-               partial: str, quarantined: Quarantined, split: bool = False) -> None:
+               partial: str, quarantined: Quarantined) -> None:
     """Bytes that differ from the manifest's sha256 pin go to quarantine; the earlier
-    archived copy stays as it was. A split source was checked before (`_check_split_pin`)."""
-    if split or not lesson.sha256 or got.sha256 == lesson.sha256.lower():
+    archived copy stays as it was. (A split source: `_check_split_pin`.)"""
+    if not lesson.sha256 or got.sha256 == lesson.sha256.lower():
         return
     target = _quarantine(ctx, lesson, got, ext, partial, quarantined, "ChecksumMismatch",
                          f"sha256 {got.sha256} differs from the pin {lesson.sha256}")
@@ -206,7 +205,7 @@ def _publish_original(ctx: Context, lesson: Lesson, got: Downloaded, ext: str, u
     are never archived as the original. Returns the original and that probe (the same bytes
     under their final name: the audio verdict needs no second ffprobe run)."""
     found = probe(got.path)
-    streams, probe_message = media_streams(got.path, found)
+    streams, probe_message = media_streams(found)
     if not streams:
         target = _quarantine(ctx, lesson, got, ext, partial, quarantined, "NotMediaError",
                              f"ffprobe found no audio or video stream: {probe_message}")
@@ -290,11 +289,11 @@ def _fetch_source(lesson: Lesson, source: Source, index: int, ctx: Context, opts
             return cap.build_capture(lesson, source, index, attempts, session.exchanges, tls,
                                      media, started, ended, extra, tools=tools)
 
-        _check_pin(ctx, lesson, got, ext, res.media_url, partial, quarantined, split)
         found: Probe | None = None
         if split:
             final = folder / Path(media_rel).name
         else:
+            _check_pin(ctx, lesson, got, ext, res.media_url, partial, quarantined)
             final, found = _publish_original(ctx, lesson, got, ext, res.media_url, partial,
                                              quarantined)
         audio = _audio_verdict(final, res, split, lesson, found)
@@ -378,7 +377,7 @@ def _audio_verdict(media: Path, res: Resolution, split: bool, lesson: Lesson,
     """What the archived media holds ("muxed", "separate", "only", "none"), by ffprobe
     (`found`: the probe of these bytes made before they were published); a page that offered
     sound with an archive without it is a failure, never a quiet ok."""
-    videos, audios = found.streams() if found is not None else audio_streams(media)
+    videos, audios = (found or probe(media)).streams()
     if audios < 0:
         return res.audio  # unreadable: the media checks after download say so
     if audios == 0:

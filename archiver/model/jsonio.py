@@ -138,7 +138,7 @@ def _any(value: Any, where: Location, key: str, error: type[ArchiverError]) -> A
 
 
 def _str(value: Any, where: Location, key: str, error: type[ArchiverError]) -> Any:
-    if type(value) is str or isinstance(value, str):  # the most common value: exact first
+    if isinstance(value, str):
         return value
     raise _fail(where, key, f"expected a string, got {_shown(value)}", error)
 
