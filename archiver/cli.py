@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from archiver import __version__, cancel
+from archiver.batch import any_failed, run_stages
 from archiver.cluster.spec import local_cluster, scheduler_address
 from archiver.errors import ArchiverError, UsageError
 from archiver.log import EventLog
@@ -31,14 +32,7 @@ from archiver.options import (
     from_args,
     positive_int,
 )
-from archiver.pipeline import (
-    ARCHIVE_CHAIN,
-    LESSON_CHAIN,
-    Context,
-    any_failed,
-    load_stage,
-    run_stages,
-)
+from archiver.pipeline import ARCHIVE_CHAIN, LESSON_CHAIN, Context, load_stage
 from archiver.report import outcome_rows, print_table
 from archiver.store import Store
 

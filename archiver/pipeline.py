@@ -13,10 +13,10 @@ every stage used to repeat:
 - tool versions: probed once per run (`ctx.tools`), recorded in every record that used them;
 - events: `stage-start` (debug), `unchanged`, `skipped`, `failed`/`crashed` with the
   traceback as a debug event.
-One lesson's failure never stops the others; `run_lesson` stops that lesson's chain at its
-first failure. A cancelled run (SIGINT/SIGTERM, archiver.cancel) starts no further stage:
-queued lessons and the stage that was stopped are `interrupted` in the outcomes and nothing is
-recorded for them, so the earlier record stays and the next run resumes.
+A cancelled stage (SIGINT/SIGTERM, archiver.cancel) is `interrupted` and nothing is
+recorded for it, so the earlier record stays and the next run resumes. Many lessons, spread
+over threads, are archiver.batch's concern; it settles stages found unchanged before any work
+(`settle`) and hands the work on with its plan (`execute_planned`).
 The stage registry is `STAGES` (imported lazily so `archiver status` stays fast);
 `archive` runs `ARCHIVE_CHAIN`, whose site stage (publish) runs once after the lessons.
 """
@@ -27,10 +27,9 @@ import functools
 import importlib
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from archiver import cancel
 from archiver.errors import ArchiverError
@@ -316,139 +315,35 @@ def _where(lesson_id: str) -> str | None:
     return None if lesson_id == SITE else lesson_id
 
 
-# -- many lessons -------------------------------------------------------------------------
+# -- checked before work (the batch runner, archiver.batch) --------------------------------
 class _Deferred(Exception):
-    """Raised in place of a stage's work by `unchanged_prefix`: the stage has work to do
-    (`plan`: what it planned, handed to the worker)."""
+    """Raised in place of a stage's work by `settle`: the stage has work to do (`plan`)."""
 
-    def __init__(self, plan: Plan[object]) -> None:
+    def __init__(self, plan: Plan[Any]) -> None:
         super().__init__("deferred")
         self.plan = plan
 
 
-def _defer(plan: Plan[object]) -> Done[Details]:
-    raise _Deferred(plan)
+def settle(stage: LessonStage[D, T], lesson: Lesson, ctx: Context
+           ) -> StageResult[D] | Plan[T]:
+    """The stage's outcome when it needs no work (reused, skipped, or its plan failed: each
+    recorded and logged as `execute` does), else its plan, with nothing recorded yet: the
+    work is for `execute_planned`, wherever the caller wants it to run."""
+    def defer(plan: Plan[T]) -> Done[D]:
+        raise _Deferred(plan)
 
-
-@dataclass(frozen=True)
-class Deferred:
-    """The rest of a lesson's chain, from the first stage with work, and that stage's plan."""
-
-    stages: list[str]
-    plan: Plan[object]
-
-
-def unchanged_prefix(lesson: Lesson, stages: Sequence[str], ctx: Context
-                     ) -> tuple[list[StageResult[Details]], Deferred | None]:
-    """The lesson's leading stages that need no work, run here; and what is left to run.
-
-    Why: a rerun of a large archive is mostly stages found unchanged, and that check is pure
-    Python (read a record, stat its outputs): on worker threads it only fights for the GIL
-    (a 10,000-lesson no-op ran 30 % slower on 2 threads than on 1). So the caller's thread
-    runs every stage whose plan ends in reuse, a skip or a failure (each with its normal
-    bookkeeping), and only the stages from the first one with work go to the pool, where
-    they wait on networks, disks and programs; that stage's plan goes with them, so no
-    stage is planned twice. Plans must therefore stay cheap (read records, stat files): a
-    slow plan would hold back the lessons after it.
-    """
-    results: list[StageResult[Details]] = []
-    for index, name in enumerate(stages):
-        stage = load_stage(name)
-        if isinstance(stage, SiteStage):
-            continue
-        try:
-            result, _error = _run(stage, lesson.id, ctx,
-                                  functools.partial(stage.plan, lesson, ctx), _defer)
-        except _Deferred as deferred:
-            return results, Deferred(list(stages[index:]), deferred.plan)
-        results.append(result)
-        if result.status in ("failed", "interrupted"):
-            break
-    return results, None
-
-
-def run_deferred(lesson: Lesson, rest: Deferred, ctx: Context) -> list[StageResult[Details]]:
-    """The work `unchanged_prefix` left (on a worker thread): its first stage from the plan
-    made there, then the rest of the chain as `run_lesson` runs it."""
-    stage = load_stage(rest.stages[0])
-    if isinstance(stage, SiteStage):
-        raise ArchiverError(f"stage {stage.name} is a site stage")
-    first, _error = _run(stage, lesson.id, ctx, lambda: rest.plan,
-                         lambda plan: stage.work(lesson, ctx, plan), announce=False)
-    if first.status in ("failed", "interrupted"):
-        return [first]
-    return [first, *run_lesson(lesson, rest.stages[1:], ctx)]
-
-
-def run_lesson(lesson: Lesson, stages: Sequence[str], ctx: Context) -> list[StageResult[Details]]:
-    """Run the lesson stages of `stages` in order for one lesson; stop at the first failure."""
-    results: list[StageResult[Details]] = []
-    for name in stages:
-        stage = load_stage(name)
-        if isinstance(stage, SiteStage):
-            continue
-        result = execute(stage, lesson, ctx)
-        results.append(result)
-        if result.status in ("failed", "interrupted"):
-            break
-    return results
-
-
-def run_stages(lessons: Sequence[Lesson], stages: Sequence[str],
-               ctx: Context) -> dict[str, list[StageResult[Details]]]:
-    """Run the lesson stages for every lesson, then the site stages once (under `(site)` in
-    the outcomes). Stages found unchanged run in this thread (`unchanged_prefix`); the rest
-    of each lesson's chain runs on `ctx.jobs` worker threads (--jobs counts those). An
-    unchanged stage's outcome is an outline (`_outline`): read its details from the store."""
-    outcomes: dict[str, list[StageResult[Details]]] = {}
-    ctx.log.start_progress()
-    ctx.run_state["batch"] = True
     try:
-        with ThreadPoolExecutor(max_workers=max(1, ctx.jobs)) as pool:
-            futures = {}
-            for lesson in lessons:
-                done, rest = unchanged_prefix(lesson, stages, ctx)
-                outcomes[lesson.id] = [_outline(result) for result in done]
-                if rest is not None:
-                    futures[lesson.id] = pool.submit(run_deferred, lesson, rest, ctx)
-            for lesson_id, future in futures.items():
-                outcomes[lesson_id] += [_outline(result) for result in future.result()]
-    finally:
-        ctx.log.stop_progress()
-        finish_run(stages, ctx)
-    for name in stages:
-        stage = load_stage(name)
-        if isinstance(stage, SiteStage):
-            outcomes.setdefault(SITE, []).append(
-                interrupted(name, SITE) if cancel.cancelled() else execute(stage, None, ctx))
-    return outcomes
+        result, _error = _run(stage, lesson.id, ctx, functools.partial(stage.plan, lesson, ctx),
+                              defer)
+    except _Deferred as deferred:
+        return cast("Plan[T]", deferred.plan)
+    return result
 
 
-def _outline(result: StageResult[Details]) -> StageResult[Details]:
-    """What a batch run's outcomes keep of a stage found unchanged: its status, fingerprint
-    and notes, not the record's details and outputs (they stay in the archive, see
-    `Store.load_details`). Why: holding every lesson's three records cost ~100 KB per lesson
-    (1 GB for 10,000) and made the garbage collector walk all of it again and again."""
-    if result.status != "unchanged":
-        return result
-    return replace(result, details=None, outputs=[], commands=[], tool_versions={})
-
-
-def finish_run(stages: Sequence[str], ctx: Context) -> None:
-    """Each lesson stage's end-of-run bookkeeping (the catalog), once; also after an
-    interruption, so what finished is listed."""
-    for name in stages:
-        stage = load_stage(name)
-        if isinstance(stage, LessonStage):
-            try:
-                stage.finish_run(ctx)
-            except (ArchiverError, OSError) as exc:
-                ctx.log.error("failed", stage=stage.name, message=f"after the run: {exc}")
-
-
-def any_interrupted(outcomes: dict[str, list[StageResult[Details]]]) -> bool:
-    return any(r.status == "interrupted" for results in outcomes.values() for r in results)
-
-
-def any_failed(outcomes: dict[str, list[StageResult[Details]]]) -> bool:
-    return any(r.status == "failed" for results in outcomes.values() for r in results)
+def execute_planned(stage: LessonStage[D, T], lesson: Lesson, ctx: Context,
+                    plan: Plan[T]) -> StageResult[D]:
+    """Run a stage's work from the plan `settle` made (not planned again, not announced
+    again); bookkeeping as `execute`."""
+    result, _error = _run(stage, lesson.id, ctx, lambda: plan,
+                          lambda planned: stage.work(lesson, ctx, planned), announce=False)
+    return result

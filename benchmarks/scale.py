@@ -7,7 +7,7 @@ size, cached in the bench folder.
 Measures, each the best of `ROUNDS` runs of a whole child process (interpreter start
 included), interleaved between the sizes so load from other processes falls on both:
 - the no-op rerun of the lesson chain: `python -m benchmarks.scale noop MANIFEST OUTPUT`
-  runs `archiver.pipeline.run_stages` with fetch, subtitles and package over every lesson,
+  runs `archiver.batch.run_stages` with fetch, subtitles and package over every lesson,
   exactly what `archiver archive` runs before publish. Publish itself is left out: publishing
   a new site is a full rebuild (an ffmpeg poster per lesson, ~1 s each here), and the synthetic
   archive has no site; the no-op publish check is one stat per site file. The child asserts
@@ -49,9 +49,10 @@ def noop(manifest: Path, output: Path) -> dict[str, Any]:
             started.append(str(args[0]))
 
     sys.addaudithook(hook)
+    from archiver.batch import run_stages
     from archiver.log import EventLog
     from archiver.manifest import load_manifest
-    from archiver.pipeline import LESSON_CHAIN, Context, run_stages
+    from archiver.pipeline import LESSON_CHAIN, Context
     from archiver.store import Store
 
     loaded = load_manifest(manifest)

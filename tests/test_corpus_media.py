@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from clients import bagit_python_validate, mkv_extract_tracks, mkv_tracks
 
+from archiver.batch import run_stages
 from archiver.demo.corpus.media import (
     BURSTS,
     VARIANTS,
@@ -38,7 +39,7 @@ from archiver.demo.server import Resource
 from archiver.log import EventLog
 from archiver.manifest import load_manifest
 from archiver.package.probe import streamhashes
-from archiver.pipeline import LESSON_CHAIN, Context, run_stages
+from archiver.pipeline import LESSON_CHAIN, Context
 from archiver.publish.command import publish_site
 from archiver.store import Store
 from archiver.subtitles.transcript import read_transcript

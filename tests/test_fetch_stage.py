@@ -13,13 +13,13 @@ from clients import warcio_check
 from test_fetch_support import capture, context, fake_mp4, hls_resources, lesson, page
 from warcio.archiveiterator import ArchiveIterator
 
+from archiver.batch import run_stages
 from archiver.demo.certs import CertSet
 from archiver.demo.server import Fault, MediaServer, Resource
 from archiver.errors import ChecksumMismatch, FetchError, NoMediaError
 from archiver.fetch.stage import run
 from archiver.fetch.warc import sha256_label
 from archiver.model import FetchDetails, SourceRecord
-from archiver.pipeline import run_stages
 from archiver.store import TEMP_MARK
 
 Serve = Callable[..., MediaServer]

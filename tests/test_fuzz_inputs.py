@@ -182,12 +182,13 @@ def test_server_file_names_never_become_paths(served_name: str, tmp_path: Path,
                                                serve: Callable[..., Any]) -> None:
     """A hostile server names the file in Content-Disposition and in the URL path: the media
     is still stored as fetch/original<ext> inside the lesson's folder, nothing else."""
+    from archiver.batch import run_stages
     from archiver.demo.manifest import render_manifest
     from archiver.demo.server import Resource
     from archiver.log import EventLog
     from archiver.manifest import load_manifest
     from archiver.options import FetchOptions, Options
-    from archiver.pipeline import Context, run_stages
+    from archiver.pipeline import Context
     from archiver.store import Store
 
     certs = cert_factory("valid")

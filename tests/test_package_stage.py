@@ -13,9 +13,10 @@ import bagit
 import pytest
 from test_package_helpers import VTT_EN, context, fake_fetch, fake_subtitles, lesson
 
+from archiver.batch import run_stages
 from archiver.errors import MuxError, PackageError
 from archiver.package import stage
-from archiver.pipeline import Context, run_stages
+from archiver.pipeline import Context
 from archiver.publish.reasons import public_reason
 from archiver.store import TEMP_MARK
 

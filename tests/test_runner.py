@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from test_package_helpers import context, fake_fetch, fake_subtitles, lesson
 
+from archiver.batch import run_lesson, run_stages
 from archiver.cli import main as cli_main
 from archiver.log import EventLog
 from archiver.model import Lesson
 from archiver.package import stage as package_stage
-from archiver.pipeline import run_lesson, run_stages
 from archiver.publish.command import publish_site
 from archiver.subtitles import stage as subtitles_stage
 

@@ -18,10 +18,11 @@ from typing import ClassVar
 import pytest
 
 from archiver import cancel, pipeline
+from archiver.batch import run_stages
 from archiver.errors import ArchiverError
 from archiver.log import EventLog
 from archiver.model import Bilingual, Details, Lesson, Manifest, Output, Series, Source, records
-from archiver.pipeline import Context, Done, LessonStage, Plan, run_stages
+from archiver.pipeline import Context, Done, LessonStage, Plan
 from archiver.store import Store, fingerprint
 
 

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from synthetic_archive import build, subset
 
+from archiver.batch import run_stages
 from archiver.log import EventLog
 from archiver.manifest import load_manifest
-from archiver.pipeline import LESSON_CHAIN, Context, run_stages
+from archiver.pipeline import LESSON_CHAIN, Context
 from archiver.store import Store
 
 pytestmark = [pytest.mark.slow,  # a synthetic archive cloned from a really archived lesson

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from archiver import store
+from archiver.batch import run_lesson
 from archiver.errors import SubtitleError, UsageError
 from archiver.log import EventLog
 from archiver.model import (
@@ -24,7 +25,7 @@ from archiver.model import (
     StageResult,
 )
 from archiver.options import Options, SubtitlesOptions
-from archiver.pipeline import Context, run_lesson
+from archiver.pipeline import Context
 from archiver.store import TEMP_MARK, Store, sha256_file
 from archiver.subtitles import stage
 
@@ -188,7 +189,7 @@ def test_write_failure_is_a_clean_error_and_keeps_previous_tracks(tmp_path: Path
         "from pathlib import Path\n"
         "from archiver.log import EventLog\n"
         "from archiver.model import Bilingual, Lesson, Manifest, Series\n"
-        "from archiver.pipeline import Context, run_lesson\n"
+        "from archiver.pipeline import Context\nfrom archiver.batch import run_lesson\n"
         "from archiver.store import Store\n"
         f"lesson = Lesson(id='lesson-a', number=1, title=Bilingual(en='A'), duration='01:00',"
         f" transcript=Path({str(lesson.transcript)!r}))\n"

@@ -7,7 +7,7 @@ records); the scheduler's memory holds nothing that must survive.
 
 - `spec`: what `--cluster` and `--scheduler` accept.
 - `task`: what runs on a worker: one lesson's fetch → subtitles → package through the same
-  runner (`pipeline.run_lesson`), so each stage's own reuse check decides what is redone.
+  runner (`batch.run_lesson`), so each stage's own reuse check decides what is redone.
 - `client`: the client side: one task per lesson, keyed by lesson id and the fingerprint of
   its manifest entry, retries, the `ffmpeg` resource; then the catalog and the site, written
   once by the client.

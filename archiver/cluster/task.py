@@ -2,7 +2,7 @@
 
 The task is a plain function of picklable values (the lesson, the manifest, the options), run
 by a Dask worker process that mounts the same archive folder. It runs the lesson stages
-through the same runner as a local run (`pipeline.run_lesson`), so each stage's reuse check
+through the same runner as a local run (`batch.run_lesson`), so each stage's reuse check
 decides what is redone after a retry: a lesson whose package finished on a worker that died
 afterwards is `unchanged` on the next. The per-lesson lock keeps two tasks of the same lesson
 apart; the catalog is left to the client (the run's catalog.Book is not used here).
@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from archiver import cancel
+from archiver.batch import run_lesson
 from archiver.childproc import guard_children
 from archiver.errors import ArchiverError
 from archiver.log import EventLog
 from archiver.model import Details, Lesson, Manifest, StageResult
 from archiver.options import Options
-from archiver.pipeline import Context, run_lesson
+from archiver.pipeline import Context
 from archiver.store import Store
 
 # every worker needs these on its PATH (the stages start them)
